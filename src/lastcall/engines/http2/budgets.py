@@ -1,0 +1,37 @@
+"""Per-connection abuse budgets: token buckets that end in GOAWAY(ENHANCE_YOUR_CALM).
+
+A bucket starts full (``burst`` tokens). Each counted frame spends one token;
+tokens come back at ``refill_per_second`` measured against the ``now`` the
+caller passes to ``receive_data`` (the engine never reads a clock). When a
+frame finds the bucket empty the peer is cut off.
+
+The refill is computed only when the bucket runs dry, so the common case on
+the hot path is one subtraction and one comparison.
+"""
+
+from __future__ import annotations
+
+
+class TokenBucket:
+    """A token bucket whose clock is supplied by the caller."""
+
+    __slots__ = ("burst", "last_refill_at", "refill_per_second", "tokens")
+
+    def __init__(self, burst: int, refill_per_second: float) -> None:
+        self.burst = float(burst)
+        self.refill_per_second = refill_per_second
+        self.tokens = float(burst)
+        self.last_refill_at: float | None = None
+
+    def spend(self, now: float) -> bool:
+        """Spend one token; return False when none is left even after refilling."""
+        self.tokens -= 1.0
+        if self.tokens >= 0.0:
+            if self.last_refill_at is None:
+                self.last_refill_at = now
+            return True
+        last = self.last_refill_at
+        if last is not None and now > last:
+            self.tokens = min(self.burst, self.tokens + (now - last) * self.refill_per_second)
+        self.last_refill_at = now
+        return self.tokens >= 0.0

@@ -1,0 +1,94 @@
+"""Settings of the HTTP/2 engine: every limit and deadline, named, with its default.
+
+Each default says where the number came from. The engine never reads a clock:
+deadlines here are durations the caller's ``now`` is measured against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lastcall.errors import ConfigError
+
+#: RFC 9113 §6.5.2 initial values, before any SETTINGS frame is received.
+DEFAULT_HEADER_TABLE_SIZE = 4096
+DEFAULT_INITIAL_WINDOW_SIZE = 65_535
+DEFAULT_MAX_FRAME_SIZE = 16_384
+MAX_WINDOW_SIZE = 2**31 - 1
+MAX_STREAM_ID = 2**31 - 1
+
+
+@dataclass(slots=True)
+class Http2Config:
+    """Every tunable of one HTTP/2 connection.
+
+    The values we *advertise* (max_concurrent_streams, initial_window_size,
+    max_frame_size, max_header_list_size, header_table_size) go out in our
+    first SETTINGS frame; the others are local budgets and deadlines.
+    """
+
+    #: SETTINGS_MAX_CONCURRENT_STREAMS we advertise. 100 like h2 and the
+    #: RFC's recommended minimum; nginx 128, Go 250, hyper 200.
+    max_concurrent_streams: int = 100
+
+    #: SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce *while decoding*,
+    #: so an HPACK bomb is cut as soon as it crosses the line. 64 KiB like h2;
+    #: nginx 32 KiB per block, Envoy 60 KiB.
+    max_header_list_size: int = 65_536
+
+    #: SETTINGS_HEADER_TABLE_SIZE we advertise (our HPACK decoder's table).
+    header_table_size: int = DEFAULT_HEADER_TABLE_SIZE
+
+    #: SETTINGS_INITIAL_WINDOW_SIZE we advertise for streams. 1 MiB keeps a
+    #: single stream from stalling on a fast link; Go uses 4 MiB, nginx 64 KiB.
+    initial_window_size: int = 1_048_576
+
+    #: Connection-level receive window we grow to right after the preface
+    #: (RFC 9113 §6.9.2 allows only WINDOW_UPDATE to change it). 16 MiB.
+    connection_window_size: int = 16_777_216
+
+    #: SETTINGS_MAX_FRAME_SIZE we advertise (largest frame we accept).
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+
+    #: SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): extended CONNECT for WebSocket.
+    enable_connect_protocol: bool = True
+
+    #: CONTINUATION frames allowed after one HEADERS/PUSH_PROMISE before we
+    #: call it a flood (CVE-2024-27316 class). nghttp2 8, h2 64.
+    max_continuation_frames: int = 32
+
+    #: Time between the first GOAWAY(2^31-1)+PING and the final GOAWAY if the
+    #: PING ACK never comes. 1 s like h2o and Armeria; clamped to 5 s like gRPC-Go.
+    goaway_ping_timeout: float = 1.0
+
+    #: Stream resets budget (Rapid Reset, CVE-2023-44487, and resets we are
+    #: provoked into sending, CVE-2025-8671): a token bucket of this burst ...
+    reset_burst: int = 1000
+    #: ... refilled at this many tokens per second (nghttp2: 1000 burst, 33/s).
+    reset_refill_per_second: float = 33.0
+
+    #: PING (non-ACK) and SETTINGS (non-ACK) frames: burst and refill per second.
+    #: gRPC keepalive pings at most every 10 s, so 200 burst / 20 per s is generous.
+    control_frame_burst: int = 200
+    control_frame_refill_per_second: float = 20.0
+
+    #: Frames that carry nothing (empty DATA without END_STREAM, empty
+    #: CONTINUATION, zero-length HEADERS fragments): burst and refill per second.
+    #: A gRPC stream of many *small* frames never spends from this bucket.
+    empty_frame_burst: int = 1000
+    empty_frame_refill_per_second: float = 100.0
+
+    def __post_init__(self) -> None:
+        self.goaway_ping_timeout = min(max(self.goaway_ping_timeout, 0.0), 5.0)
+        if not 16_384 <= self.max_frame_size <= 16_777_215:
+            raise ConfigError("max_frame_size must be within 16384..16777215 (RFC 9113 §6.5.2)")
+        if not 0 <= self.initial_window_size <= MAX_WINDOW_SIZE:
+            raise ConfigError("initial_window_size must be within 0..2^31-1")
+        if not 65_535 <= self.connection_window_size <= MAX_WINDOW_SIZE:
+            raise ConfigError("connection_window_size must be within 65535..2^31-1")
+        if self.max_concurrent_streams < 0:
+            raise ConfigError("max_concurrent_streams must be >= 0")
+        if self.max_header_list_size < 1024:
+            raise ConfigError("max_header_list_size must be >= 1024")
+        if self.max_continuation_frames < 1:
+            raise ConfigError("max_continuation_frames must be >= 1")

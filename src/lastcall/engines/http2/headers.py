@@ -1,0 +1,158 @@
+"""Field validation for HTTP/2 messages (RFC 9113 §8.1-§8.3, RFC 8441 §4).
+
+A request or response that breaks these rules is *malformed* (§8.1.1): the
+engine answers it with a stream error of type PROTOCOL_ERROR and never hands
+it to the application.
+
+Validation runs for every request, so regular fields that passed once are
+remembered in a bounded set: a connection that repeats ``user-agent`` or
+``accept`` pays one set lookup per field afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+
+Headers = list[tuple[bytes, bytes]]
+
+#: RFC 9110 §5.6.2 token characters, lowercase only: RFC 9113 §8.2.1 makes an
+#: uppercase field name malformed.
+_BAD_NAME = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
+#: RFC 9113 §8.2.1: no NUL, CR or LF anywhere, no leading or trailing whitespace.
+_BAD_VALUE = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
+#: RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2.
+_CONNECTION_SPECIFIC = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+_REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
+
+_VALID_FIELDS: set[tuple[bytes, bytes]] = set()
+_VALID_FIELDS_MAX = 4096
+
+
+class MalformedMessage(Exception):
+    """A message broke §8; the engine turns this into RST_STREAM(PROTOCOL_ERROR)."""
+
+
+def _check_regular(name: bytes, value: bytes) -> None:
+    if not name or _BAD_NAME.search(name) is not None:
+        raise MalformedMessage(f"invalid field name {name!r}")
+    if name in _CONNECTION_SPECIFIC:
+        raise MalformedMessage(f"connection-specific field {name!r} (RFC 9113 §8.2.2)")
+    if name == b"te" and value != b"trailers":
+        raise MalformedMessage("te may only be 'trailers' (RFC 9113 §8.2.2)")
+    if _BAD_VALUE.search(value) is not None:
+        raise MalformedMessage(f"invalid value for field {name!r}")
+    if len(_VALID_FIELDS) >= _VALID_FIELDS_MAX:
+        _VALID_FIELDS.clear()
+    _VALID_FIELDS.add((name, value))
+
+
+def _parse_content_length(value: bytes, current: int) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise MalformedMessage("content-length is not a non-negative integer")
+    length = int(value)
+    if current >= 0 and current != length:
+        raise MalformedMessage("conflicting content-length values")
+    return length
+
+
+def validate_request(headers: Headers, allow_extended_connect: bool) -> int:
+    """Check a request header block; return its content-length, or -1 when absent.
+
+    Rules: §8.3.1 pseudo-headers (exactly one :method, :scheme and :path except
+    for CONNECT, pseudo-headers before regular ones, no unknown ones),
+    §8.5 CONNECT (:authority only), RFC 8441 §4 extended CONNECT (:protocol
+    only when we advertised SETTINGS_ENABLE_CONNECT_PROTOCOL).
+    """
+    method = scheme = path = authority = protocol = None
+    seen_regular = False
+    content_length = -1
+    valid = _VALID_FIELDS
+    for name, value in headers:
+        if (name, value) in valid:
+            seen_regular = True
+            continue
+        if name[:1] == b":":
+            if seen_regular:
+                raise MalformedMessage("pseudo-header after a regular field (RFC 9113 §8.3)")
+            if name not in _REQUEST_PSEUDO:
+                raise MalformedMessage(f"unknown request pseudo-header {name!r}")
+            if _BAD_VALUE.search(value) is not None:
+                raise MalformedMessage(f"invalid value for {name!r}")
+            if name == b":method":
+                if method is not None:
+                    raise MalformedMessage("duplicate :method")
+                method = value
+            elif name == b":path":
+                if path is not None:
+                    raise MalformedMessage("duplicate :path")
+                path = value
+            elif name == b":scheme":
+                if scheme is not None:
+                    raise MalformedMessage("duplicate :scheme")
+                scheme = value
+            elif name == b":authority":
+                if authority is not None:
+                    raise MalformedMessage("duplicate :authority")
+                authority = value
+            else:
+                if protocol is not None:
+                    raise MalformedMessage("duplicate :protocol")
+                protocol = value
+            continue
+        seen_regular = True
+        if name == b"content-length":
+            content_length = _parse_content_length(value, content_length)
+            continue
+        _check_regular(name, value)
+    if method is None:
+        raise MalformedMessage("missing :method")
+    if method == b"CONNECT" and protocol is None:
+        # RFC 9113 §8.5: plain CONNECT carries :authority and nothing else.
+        if scheme is not None or path is not None or not authority:
+            raise MalformedMessage("CONNECT must carry :authority only")
+        return content_length
+    if protocol is not None:
+        if not allow_extended_connect or method != b"CONNECT":
+            raise MalformedMessage(":protocol without extended CONNECT (RFC 8441 §4)")
+        if not authority:
+            raise MalformedMessage("extended CONNECT needs :authority")
+    if scheme is None or not path:
+        raise MalformedMessage("missing :scheme or :path")
+    if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
+        if scheme in (b"http", b"https"):
+            raise MalformedMessage(":path must be absolute or '*' for OPTIONS")
+    return content_length
+
+
+def validate_response(headers: Headers) -> tuple[int, int]:
+    """Check a response header block; return (status, content-length or -1)."""
+    if not headers or headers[0][0] != b":status":
+        raise MalformedMessage("response must start with :status")
+    raw = headers[0][1]
+    if len(raw) != 3 or not raw.isdigit():
+        raise MalformedMessage("invalid :status")
+    content_length = -1
+    valid = _VALID_FIELDS
+    for name, value in headers[1:]:
+        if (name, value) in valid:
+            continue
+        if name[:1] == b":":
+            raise MalformedMessage(f"unexpected pseudo-header {name!r} in a response")
+        if name == b"content-length":
+            content_length = _parse_content_length(value, content_length)
+            continue
+        _check_regular(name, value)
+    return int(raw), content_length
+
+
+def validate_trailers(headers: Headers) -> None:
+    """Trailers carry no pseudo-headers (RFC 9113 §8.1)."""
+    valid = _VALID_FIELDS
+    for name, value in headers:
+        if (name, value) in valid:
+            continue
+        if name[:1] == b":":
+            raise MalformedMessage("pseudo-header in trailers")
+        _check_regular(name, value)

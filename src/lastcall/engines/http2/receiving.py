@@ -1,0 +1,530 @@
+"""The receive side of the HTTP/2 engine: frame splitting and one handler per frame type.
+
+Errors are raised as ``_ConnectionError`` (RFC 9113 §5.4.1: GOAWAY with the
+code, then close) or ``_StreamError`` (§5.4.2: RST_STREAM on that stream
+only, the connection lives on). The loop in ``receive_data`` catches them, so
+a handler can give up at any point without leaving half-applied state.
+
+Every stream error we send is provoked by the peer, so it is paid for from
+the same reset budget as resets the peer sends (Rapid Reset, CVE-2023-44487,
+and MadeYouReset, CVE-2025-8671).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lastcall.errors import HeaderListTooLarge, HpackError
+
+from . import events as ev
+from .config import MAX_WINDOW_SIZE
+from .frames import (
+    CONNECTION_PREFACE,
+    FLAG_ACK,
+    FLAG_END_HEADERS,
+    FLAG_END_STREAM,
+    FLAG_PADDED,
+    FLAG_PRIORITY,
+    FRAME_HEADER,
+    PING,
+    RST_STREAM,
+    SETTING,
+    SETTINGS,
+    TWO_UINT32,
+    UINT32,
+    ErrorCode,
+    SettingCode,
+)
+from .headers import MalformedMessage, validate_request, validate_response, validate_trailers
+from .phases import Phase, PhaseInput
+from .streams import Stream
+
+if TYPE_CHECKING:
+    from .connection import Http2Engine
+
+Headers = list[tuple[bytes, bytes]]
+Handler = Callable[[int, int, bytes, list[ev.Event]], None]
+
+
+class _ConnectionError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _StreamError(Exception):
+    def __init__(self, stream_id: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.stream_id = stream_id
+        self.code = code
+
+
+def _unpad(flags: int, payload: bytes) -> bytes:
+    """Strip padding (§6.1, §6.2): the pad length must leave room for itself."""
+    if not flags & FLAG_PADDED:
+        return payload
+    if not payload:
+        raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "padded frame without pad length")
+    pad = payload[0]
+    if pad >= len(payload):
+        raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "padding longer than the payload")
+    return payload[1 : len(payload) - pad]
+
+
+class PendingHeaderBlock:
+    """A header block still waiting for its END_HEADERS CONTINUATION (§6.10)."""
+
+    __slots__ = ("continuations", "flags", "fragments", "self_dependent", "size", "stream_id")
+
+    def __init__(self, stream_id: int, flags: int, fragment: bytes, self_dependent: bool) -> None:
+        self.stream_id = stream_id
+        self.flags = flags
+        self.self_dependent = self_dependent
+        self.fragments = [fragment]
+        self.continuations = 0
+        self.size = len(fragment)
+
+
+class ReceiveMixin:
+    """Frame handlers of ``Http2Engine``; see ``connection.py`` for the state they use."""
+
+    _handlers: list[Handler]
+
+    def _init_receive(self: Http2Engine) -> None:
+        self._handlers = [
+            self._on_data,
+            self._on_headers,
+            self._on_priority,
+            self._on_rst_stream,
+            self._on_settings,
+            self._on_push_promise,
+            self._on_ping,
+            self._on_goaway,
+            self._on_window_update,
+            self._on_continuation,
+        ]
+
+    # -- the loop ----------------------------------------------------------------
+
+    def receive_data(self: Http2Engine, data: bytes, now: float = 0.0) -> list[ev.Event]:
+        """Feed bytes from the peer; return the events they (and earlier actions) caused.
+
+        Peer errors never raise: they become ``ConnectionTerminated`` (after a
+        GOAWAY with the right code is queued) or ``StreamReset`` events.
+        """
+        self._now = now
+        if self._phase is Phase.CLOSED or (
+            self._phase is Phase.CLOSING and self._goaway_error_sent
+        ):
+            return self.pop_events()
+        buf = self._inbuf
+        buf += data
+        pos = 0
+        events = self._events
+        if self._awaiting_preface:
+            if len(buf) < 24:
+                if CONNECTION_PREFACE[: len(buf)] != bytes(buf):
+                    self._fail(ErrorCode.PROTOCOL_ERROR, "invalid connection preface")
+                return self.pop_events()
+            if bytes(buf[:24]) != CONNECTION_PREFACE:
+                self._fail(ErrorCode.PROTOCOL_ERROR, "invalid connection preface")
+                return self.pop_events()
+            self._awaiting_preface = False
+            pos = 24
+        handlers = self._handlers
+        n = len(buf)
+        max_frame = self._local_max_frame
+        unpack = FRAME_HEADER.unpack_from
+        try:
+            while n - pos >= 9:
+                hi, lo, ftype, flags, stream_id = unpack(buf, pos)
+                length = (hi << 8) | lo
+                if length > max_frame:
+                    raise _ConnectionError(
+                        ErrorCode.FRAME_SIZE_ERROR, f"frame of {length} bytes exceeds our limit"
+                    )
+                end = pos + 9 + length
+                if end > n:
+                    break
+                payload = bytes(buf[pos + 9 : end])
+                pos = end
+                stream_id &= 0x7FFFFFFF
+                if self._awaiting_settings:
+                    if ftype != SETTINGS or flags & FLAG_ACK:
+                        raise _ConnectionError(
+                            ErrorCode.PROTOCOL_ERROR, "the first frame must be SETTINGS (§3.4)"
+                        )
+                    self._awaiting_settings = False
+                elif self._header_block is not None and ftype != 0x9:
+                    raise _ConnectionError(
+                        ErrorCode.PROTOCOL_ERROR, "frame interleaved in a header block (§6.10)"
+                    )
+                if ftype <= 9:
+                    try:
+                        handlers[ftype](flags, stream_id, payload, events)
+                    except _StreamError as exc:
+                        self._stream_error(exc.stream_id, exc.code)
+        except _ConnectionError as exc:
+            self._fail(exc.code, str(exc))
+            buf.clear()
+            return self.pop_events()
+        del buf[:pos]
+        return self.pop_events()
+
+    def _fail(self: Http2Engine, code: int, message: str) -> None:
+        """A connection error: GOAWAY(last id, code, reason) and ``ConnectionTerminated``."""
+        self._goaway_error_sent = True
+        self.close(code, message.encode("utf-8", "replace")[:256])
+
+    def _stream_error(self: Http2Engine, stream_id: int, code: int) -> None:
+        """RST_STREAM(code) for a peer's stream-level mistake, paid from the reset budget."""
+        if not self._reset_budget.spend(self._now):
+            self._fail(ErrorCode.ENHANCE_YOUR_CALM, "too many stream errors")
+            return
+        self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(code))
+        if stream_id in self._streams:
+            self._events.append(ev.StreamReset(stream_id, code, False))
+        # Either way, frames the peer already sent on it are dropped quietly.
+        self._forget(stream_id)
+
+    def _is_idle(self: Http2Engine, stream_id: int) -> bool:
+        if (stream_id & 1) == self._remote_parity:
+            return stream_id > self._highest_remote_id
+        return stream_id >= self._next_local_id
+
+    # -- DATA (§6.1) ---------------------------------------------------------------
+
+    def _on_data(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if stream_id == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0")
+        flow_length = len(payload)
+        if flow_length > self._conn_recv_window:
+            raise _ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window exceeded")
+        self._conn_recv_window -= flow_length
+        data = _unpad(flags, payload) if flags & FLAG_PADDED else payload
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.recv_closed:
+            # Nobody will consume these bytes: hand the connection window back now.
+            self._return_connection_window(flow_length)
+            if stream is None:
+                if self._is_idle(stream_id):
+                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
+                if stream_id in self._recently_closed:
+                    return
+            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA on a closed stream")
+        if not stream.headers_received:
+            self._return_connection_window(flow_length)
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "DATA before headers")
+        if flow_length > stream.recv_window:
+            self._return_connection_window(flow_length)
+            raise _StreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
+        stream.recv_window -= flow_length
+        end_stream = flags & FLAG_END_STREAM
+        if not data and not end_stream and not self._empty_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
+        if stream.content_length >= 0:
+            stream.received_length += len(data)
+            if stream.received_length > stream.content_length or (
+                end_stream and stream.received_length != stream.content_length
+            ):
+                self._return_connection_window(flow_length)
+                raise _StreamError(
+                    stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
+                )
+        events.append(ev.DataReceived(stream_id, data, flow_length, bool(end_stream)))
+        if end_stream:
+            stream.recv_closed = True
+            if stream.send_closed:
+                self._forget(stream_id)
+
+    # -- HEADERS and CONTINUATION (§6.2, §6.10) --------------------------------------
+
+    def _on_headers(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if stream_id == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0")
+        if flags & FLAG_PADDED:
+            payload = _unpad(flags, payload)
+        self_dependent = False
+        if flags & FLAG_PRIORITY:
+            if len(payload) < 5:
+                raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "HEADERS too short for priority")
+            self_dependent = (UINT32.unpack_from(payload)[0] & 0x7FFFFFFF) == stream_id
+            payload = payload[5:]
+        if not flags & FLAG_END_HEADERS:
+            if not payload and not self._empty_budget.spend(self._now):
+                raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty HEADERS")
+            self._header_block = PendingHeaderBlock(stream_id, flags, payload, self_dependent)
+            return
+        self._on_header_block(stream_id, flags, payload, self_dependent, events)
+
+    def _on_continuation(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        block = self._header_block
+        if block is None or block.stream_id != stream_id:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "unexpected CONTINUATION")
+        block.continuations += 1
+        block.size += len(payload)
+        if block.continuations > self.config.max_continuation_frames:
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many CONTINUATION frames")
+        if block.size > self.config.max_header_list_size + 1024:
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block over the size limit")
+        if not payload and not flags & FLAG_END_HEADERS and not self._empty_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty CONTINUATION")
+        block.fragments.append(payload)
+        if flags & FLAG_END_HEADERS:
+            self._header_block = None
+            self._on_header_block(
+                stream_id, block.flags, b"".join(block.fragments), block.self_dependent, events
+            )
+
+    def _decode(self: Http2Engine, block: bytes) -> Headers:
+        try:
+            return self._decoder.decode(block)
+        except (HpackError, HeaderListTooLarge) as exc:
+            # The decoder's table may now differ from the peer's: only a
+            # connection error is safe (RFC 7541 §2.2, RFC 9113 §4.3).
+            raise _ConnectionError(exc.error_code, str(exc)) from None
+
+    def _on_header_block(
+        self: Http2Engine, stream_id: int, flags: int, block: bytes, self_dependent: bool, events: list[ev.Event]
+    ) -> None:
+        headers = self._decode(block)
+        end_stream = bool(flags & FLAG_END_STREAM)
+        if self_dependent:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            self._on_new_stream(stream_id, headers, end_stream, events)
+            return
+        if stream.recv_closed:
+            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS after END_STREAM")
+        try:
+            if self._is_server or stream.response_final:
+                if not end_stream:
+                    raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
+                validate_trailers(headers)
+                if stream.content_length >= 0 and stream.received_length != stream.content_length:
+                    raise MalformedMessage("body shorter than content-length")
+                events.append(ev.TrailersReceived(stream_id, headers))
+            else:
+                status, content_length = validate_response(headers)
+                if status < 200:
+                    if end_stream or status == 101:
+                        raise MalformedMessage("1xx response ending the stream, or 101 (§8.1)")
+                    events.append(ev.InformationalResponseReceived(stream_id, headers))
+                    return
+                stream.response_final = stream.headers_received = True
+                if stream.is_head or status == 204 or status == 304:
+                    content_length = -1
+                elif end_stream and content_length > 0:
+                    raise MalformedMessage("content-length with an empty body")
+                stream.content_length = content_length
+                events.append(ev.ResponseReceived(stream_id, headers, end_stream))
+        except MalformedMessage as exc:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
+        if end_stream:
+            stream.recv_closed = True
+            if stream.send_closed:
+                self._forget(stream_id)
+
+    def _on_new_stream(self: Http2Engine, stream_id: int, headers: Headers, end_stream: bool, events: list[ev.Event]) -> None:
+        if not self._is_server:
+            if stream_id & 1 == 0:
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "server-initiated stream (push is off)")
+            if self._is_idle(stream_id):
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on an idle stream")
+            if stream_id in self._recently_closed:
+                return
+            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+        if stream_id & 1 == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "even stream id from a client")
+        if stream_id <= self._highest_remote_id:
+            if stream_id in self._recently_closed:
+                return
+            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+        self._highest_remote_id = stream_id
+        if self._final_goaway_sent or self._goaway_received_id >= 0 or self.is_drained:
+            self._refuse(stream_id, "draining")
+            return
+        if len(self._streams) >= self._local_max_concurrent:
+            self._refuse(stream_id, "max_concurrent_streams")
+            return
+        try:
+            content_length = validate_request(headers, self._local_enable_connect)
+            if end_stream and content_length > 0:
+                raise MalformedMessage("content-length with an empty body")
+        except MalformedMessage as exc:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
+        stream = Stream(stream_id, self._remote_initial_window, self._local_initial_window)
+        stream.headers_received = True
+        stream.content_length = content_length
+        stream.recv_closed = end_stream
+        self._streams[stream_id] = stream
+        self._last_accepted_id = stream_id
+        events.append(ev.RequestReceived(stream_id, headers, end_stream))
+
+    def _refuse(self: Http2Engine, stream_id: int, reason: str) -> None:
+        """RST_STREAM(REFUSED_STREAM): the request never reached the application, so
+        the client may retry it anywhere (§8.7). Paid from the reset budget."""
+        if not self._reset_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many refused streams")
+        self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.REFUSED_STREAM))
+        recent = self._recently_closed
+        recent[stream_id] = None
+        if len(recent) > 256:
+            del recent[next(iter(recent))]
+        self._events.append(ev.StreamRefused(stream_id, reason))
+
+    # -- PRIORITY (§6.3), RST_STREAM (§6.4), PUSH_PROMISE (§6.6) -----------------------
+
+    def _on_priority(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if stream_id == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0")
+        if len(payload) != 5:
+            raise _StreamError(stream_id, ErrorCode.FRAME_SIZE_ERROR, "PRIORITY must be 5 bytes")
+        if (UINT32.unpack_from(payload)[0] & 0x7FFFFFFF) == stream_id:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
+        # RFC 9113 §5.3.2: the priority tree is deprecated; accept and ignore.
+
+    def _on_rst_stream(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if stream_id == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0")
+        if len(payload) != 4:
+            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM must be 4 bytes")
+        if stream_id not in self._streams:
+            if self._is_idle(stream_id):
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
+            return
+        if not self._reset_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
+        events.append(ev.StreamReset(stream_id, UINT32.unpack(payload)[0], True))
+        self._forget(stream_id)
+
+    def _on_push_promise(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        # A client never pushes; we advertise ENABLE_PUSH=0 as a client (§8.4).
+        raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE is not allowed")
+
+    # -- SETTINGS (§6.5) ----------------------------------------------------------------
+
+    def _on_settings(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if stream_id != 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream")
+        if flags & FLAG_ACK:
+            if payload:
+                raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
+            events.append(ev.SettingsAcknowledged())
+            return
+        if len(payload) % 6:
+            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS length not a multiple of 6")
+        if not self._control_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "SETTINGS flood")
+        changed: dict[int, int] = {}
+        self._apply_settings(payload, events, changed)
+        self._write_frame(SETTINGS, FLAG_ACK, 0, b"")
+        events.append(ev.SettingsReceived(changed))
+
+    def _apply_settings(
+        self: Http2Engine, payload: bytes, events: list[ev.Event], changed: dict[int, int] | None = None
+    ) -> None:
+        if changed is None:
+            changed = {}
+        for offset in range(0, len(payload) - len(payload) % 6, 6):
+            key, value = SETTING.unpack_from(payload, offset)
+            if key == SettingCode.INITIAL_WINDOW_SIZE:
+                if value > MAX_WINDOW_SIZE:
+                    raise _ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE too large")
+                delta = value - self._remote_initial_window
+                self._remote_initial_window = value
+                if delta:
+                    for stream in self._streams.values():
+                        stream.send_window += delta
+                        if stream.send_window > MAX_WINDOW_SIZE:
+                            raise _ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow")
+                    if delta > 0:
+                        self._flush_blocked()
+            elif key == SettingCode.MAX_FRAME_SIZE:
+                if not 16_384 <= value <= 16_777_215:
+                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "MAX_FRAME_SIZE out of range")
+                self._remote_max_frame = value
+            elif key == SettingCode.ENABLE_PUSH:
+                if value > 1 or (value == 1 and not self._is_server):
+                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "invalid ENABLE_PUSH")
+            elif key == SettingCode.MAX_CONCURRENT_STREAMS:
+                self._remote_max_concurrent = value
+            elif key == SettingCode.HEADER_TABLE_SIZE:
+                self._encoder.set_max_table_size(min(value, 4096))
+            elif key == SettingCode.ENABLE_CONNECT_PROTOCOL:
+                if value > 1:
+                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "invalid ENABLE_CONNECT_PROTOCOL")
+                self._remote_enable_connect = bool(value) or self._remote_enable_connect
+            self.remote_settings[key] = value
+            changed[key] = value
+
+    # -- PING (§6.7), GOAWAY (§6.8), WINDOW_UPDATE (§6.9) ---------------------------------
+
+    def _on_ping(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if stream_id != 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PING on a stream")
+        if len(payload) != 8:
+            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING must be 8 bytes")
+        if flags & FLAG_ACK:
+            events.append(ev.PingAcknowledged(payload))
+            if self._drain_deadline is not None and payload == b"lc\x00drain":
+                self._send_final_goaway()
+            return
+        if not self._control_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "PING flood")
+        self._write_frame(PING, FLAG_ACK, 0, payload)
+        events.append(ev.PingReceived(payload))
+
+    def _on_goaway(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if stream_id != 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream")
+        if len(payload) < 8:
+            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes")
+        last_id, code = TWO_UINT32.unpack_from(payload)
+        last_id &= 0x7FFFFFFF
+        if self._goaway_received_id >= 0:
+            last_id = min(last_id, self._goaway_received_id)  # §6.8: it never increases
+        self._goaway_received_id = last_id
+        unprocessed: list[int] = []
+        local_parity = 1 - self._remote_parity
+        for sid in list(self._streams):
+            if (sid & 1) == local_parity and sid > last_id:
+                unprocessed.append(sid)
+                self._streams.pop(sid)
+                self._blocked.pop(sid, None)
+                self._recently_closed[sid] = None
+        if self._phase is Phase.OPEN:
+            self._set_phase(PhaseInput.GOAWAY_RECEIVED)
+        events.append(ev.GoAwayReceived(last_id, code, payload[8:], unprocessed))
+        if self._phase is Phase.DRAINING and not self._streams:
+            self._check_drained()
+
+    def _on_window_update(self: Http2Engine, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if len(payload) != 4:
+            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE must be 4 bytes")
+        increment = UINT32.unpack(payload)[0] & 0x7FFFFFFF
+        if stream_id == 0:
+            if increment == 0:
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
+            self._conn_send_window += increment
+            if self._conn_send_window > MAX_WINDOW_SIZE:
+                raise _ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window overflow")
+            events.append(ev.WindowUpdated(0, increment))
+            if self._blocked:
+                self._flush_blocked()
+            return
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            if self._is_idle(stream_id):
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream")
+            return
+        if increment == 0:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
+        stream.send_window += increment
+        if stream.send_window > MAX_WINDOW_SIZE:
+            raise _StreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow")
+        events.append(ev.WindowUpdated(stream_id, increment))
+        if stream.pending or stream.pending_end_stream:
+            self._flush_stream(stream)

@@ -1,0 +1,67 @@
+"""Per-stream state of the HTTP/2 engine (RFC 9113 §5.1).
+
+A stream is kept as two half-states rather than the seven-state diagram: the
+peer's side (``recv_closed``) and ours (``send_closed``), plus what has been
+seen of the message. That is the same machine (idle and reserved never reach
+this record: an idle stream is one we have no record of and whose id is
+above the highest seen, and we never push, so no stream is ever reserved),
+written in the form the hot path can test in one attribute load.
+
+Closed streams are forgotten; the engine tells "closed" from "idle" by
+comparing the id with the highest id seen in that direction.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class Stream:
+    """One open (or half-closed) stream."""
+
+    __slots__ = (
+        "content_length",
+        "headers_received",
+        "headers_sent",
+        "id",
+        "is_head",
+        "pending",
+        "pending_end_stream",
+        "pending_size",
+        "pending_trailers",
+        "received_length",
+        "recv_closed",
+        "recv_unacked",
+        "recv_window",
+        "response_final",
+        "send_closed",
+        "send_window",
+    )
+
+    def __init__(self, stream_id: int, send_window: int, recv_window: int) -> None:
+        self.id = stream_id
+        #: The peer has sent END_STREAM (half-closed remote).
+        self.recv_closed = False
+        #: We have *emitted* END_STREAM (half-closed local): only set once it is
+        #: in the output buffer, never while DATA is still queued behind the window.
+        self.send_closed = False
+        self.headers_received = False
+        self.headers_sent = False
+        #: Client role: a final (non-1xx) response has arrived.
+        self.response_final = False
+        #: Client role: the request was HEAD, so the response carries no body
+        #: whatever its content-length says (RFC 9110 §9.3.2).
+        self.is_head = False
+        self.send_window = send_window
+        self.recv_window = recv_window
+        #: Flow-controlled bytes the application consumed but we have not yet
+        #: returned in a WINDOW_UPDATE.
+        self.recv_unacked = 0
+        #: Declared content-length (-1: none) and DATA received so far (§8.1.1).
+        self.content_length = -1
+        self.received_length = 0
+        #: DATA waiting for send window, then END_STREAM or trailers.
+        self.pending: deque[bytes] = deque()
+        self.pending_size = 0
+        self.pending_end_stream = False
+        self.pending_trailers: list[tuple[bytes, bytes]] | None = None
