@@ -6,7 +6,8 @@ for how adapters drive it.
 
 from . import events
 from .config import Http2Config
-from .connection import DRAIN_PING_PAYLOAD, Http2Engine, Role
+from .connection import Http2Engine
+from .core import DRAIN_PING_PAYLOAD, Role
 from .frames import ErrorCode, FrameType, SettingCode
 from .phases import Phase
 

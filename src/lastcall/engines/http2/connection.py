@@ -1,576 +1,503 @@
-"""The sans-IO HTTP/2 engine, in which GOAWAY is a phase and not an end.
+"""``Http2Engine``: the engine core plus its receive side, one handler per frame type.
 
-Theory of operation
--------------------
-``Http2Engine`` is one connection, client or server side. Bytes from the
-peer go into ``receive_data(data, now)``, which returns events; bytes for the
-peer accumulate and are taken with ``data_to_send()``. Actions (send headers,
-data, resets, drain) queue bytes at once and may queue events, which come out
-of the next ``receive_data``/``handle_timer`` or ``pop_events()``.
+Errors are raised as ``_ConnectionError`` (RFC 9113 §5.4.1: GOAWAY with the
+code, then close) or ``_StreamError`` (§5.4.2: RST_STREAM on that stream
+only, the connection lives on). The loop in ``receive_data`` catches them, so
+a handler can give up at any point without leaving half-applied state.
 
-The engine never reads a clock: ``now`` comes in with input and timers, and
-``get_timer()`` says when ``handle_timer(now)`` is next due (only the drain's
-PING-ACK allowance needs one).
-
-Draining (RFC 9113 §6.8) is a phase, not an end: after a GOAWAY is sent or
-received the engine keeps serving streams at or below the advertised last id
-in both directions (HEADERS, DATA, trailers, WINDOW_UPDATE, RST_STREAM) until
-each ends, refuses newer ones with RST_STREAM(REFUSED_STREAM) (server) or
-reports them unprocessed (client), and only then reports ``DrainCompleted``.
-This is the behaviour python-hyper ``h2`` cannot offer, because it moves the
-whole connection to CLOSED on the first GOAWAY (h2 issue 1181).
-
-The receive side (frame parsing and the handler of every frame type) lives
-in ``receiving.py``; this module holds state, the send side and drain.
+Every stream error we send is provoked by the peer, so it is paid for from
+the same reset budget as resets the peer sends (Rapid Reset, CVE-2023-44487,
+and MadeYouReset, CVE-2025-8671).
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable
+from collections.abc import Callable
 
-from lastcall.errors import ConnectionDraining, LocalProtocolError
+from lastcall.errors import HeaderListTooLarge, HpackError
 
 from . import events as ev
-from .budgets import TokenBucket
-from .config import (
-    DEFAULT_INITIAL_WINDOW_SIZE,
-    DEFAULT_MAX_FRAME_SIZE,
-    MAX_STREAM_ID,
-    Http2Config,
+from .config import MAX_WINDOW_SIZE, Http2Config
+from .core import (
+    DRAIN_PING_PAYLOAD,
+    EngineCore,
+    PendingHeaderBlock,
+    Role,
+    _ConnectionError,
+    _StreamError,
 )
 from .frames import (
     CONNECTION_PREFACE,
-    CONTINUATION,
-    DATA,
     FLAG_ACK,
     FLAG_END_HEADERS,
     FLAG_END_STREAM,
+    FLAG_PADDED,
+    FLAG_PRIORITY,
     FRAME_HEADER,
-    GOAWAY,
-    HEADERS,
     PING,
     RST_STREAM,
     SETTINGS,
+    TWO_UINT32,
     UINT32,
-    WINDOW_UPDATE,
     ErrorCode,
-    SettingCode,
-    goaway_payload,
-    settings_payload,
 )
-from .hpack import HeaderDecoder, HeaderEncoder
-from .phases import Phase, PhaseInput, next_phase
-from .receiving import PendingHeaderBlock, ReceiveMixin
+from .headers import MalformedMessage, validate_request, validate_response, validate_trailers
+from .phases import Phase, PhaseInput
 from .streams import Stream
 
 Headers = list[tuple[bytes, bytes]]
-
-#: Payload of the PING that follows the first GOAWAY; its ACK triggers the final one.
-DRAIN_PING_PAYLOAD = b"lc\x00drain"
-
-#: How many recently closed stream ids we remember so that frames the peer had
-#: in flight for them are dropped quietly instead of provoking RST_STREAMs.
-_RECENTLY_CLOSED_MAX = 256
+Handler = Callable[[int, int, bytes, list[ev.Event]], None]
 
 
-class Role(enum.Enum):
-    """Which end of the connection the engine plays."""
+def _unpad(flags: int, payload: bytes) -> bytes:
+    """Strip padding (§6.1, §6.2): the pad length must leave room for itself."""
+    if not flags & FLAG_PADDED:
+        return payload
+    if not payload:
+        raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "padded frame without pad length")
+    pad = payload[0]
+    if pad >= len(payload):
+        raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "padding longer than the payload")
+    return payload[1 : len(payload) - pad]
 
-    CLIENT = "client"
-    SERVER = "server"
 
+class Http2Engine(EngineCore):
+    """One HTTP/2 connection, sans-IO: ``EngineCore`` plus the receive side.
 
-class Http2Engine(ReceiveMixin):
-    """One HTTP/2 connection, sans-IO. See the module docstring and docs/dev/engine-api.md."""
+    See the module docstrings of ``core.py`` and this one, and docs/dev/engine-api.md.
+    """
 
     def __init__(self, role: Role, config: Http2Config | None = None) -> None:
-        self.role = role
-        self.config = config = config if config is not None else Http2Config()
-        self._is_server = role is Role.SERVER
-        self._phase = Phase.OPEN
-        self._inbuf = bytearray()
-        self._out = bytearray()
-        self._events: list[ev.Event] = []
-        self._awaiting_preface = self._is_server
-        self._awaiting_settings = True
-        self._streams: dict[int, Stream] = {}
-        self._blocked: dict[int, None] = {}
-        self._recently_closed: dict[int, None] = {}
-        # Parity of the ids the peer opens: clients use odd ids (§5.1.1).
-        self._remote_parity = 1 if self._is_server else 0
-        self._highest_remote_id = 0
-        self._next_local_id = 2 if self._is_server else 1
-        self._last_accepted_id = 0
-        self._header_block: PendingHeaderBlock | None = None
-        # Flow control (§5.2, §6.9).
-        self._conn_send_window = DEFAULT_INITIAL_WINDOW_SIZE
-        self._conn_recv_window = DEFAULT_INITIAL_WINDOW_SIZE
-        self._conn_recv_unacked = 0
-        self._conn_recv_target = DEFAULT_INITIAL_WINDOW_SIZE
-        self._local_initial_window = config.initial_window_size
-        self._local_max_frame = config.max_frame_size
-        self._local_max_concurrent = config.max_concurrent_streams
-        self._local_enable_connect = self._is_server and config.enable_connect_protocol
-        self._remote_initial_window = DEFAULT_INITIAL_WINDOW_SIZE
-        self._remote_max_frame = DEFAULT_MAX_FRAME_SIZE
-        self._remote_max_concurrent = 2**31 - 1
-        self._remote_enable_connect = False
-        self.local_settings: dict[int, int] = {}
-        self.remote_settings: dict[int, int] = {}
-        self._encoder = HeaderEncoder()
-        self._decoder = HeaderDecoder(
-            max_table_size=config.header_table_size,
-            max_header_list_size=config.max_header_list_size,
-        )
-        # Drain state.
-        self._first_goaway_sent = False
-        self._goaway_error_sent = False
-        self._final_goaway_sent = False
-        self._final_last_id = -1
-        self._goaway_received_id = -1
-        self._drain_deadline: float | None = None
-        self._drain_debug = b""
-        # Budgets (Rapid Reset, MadeYouReset, control and empty-frame floods).
-        self._now = 0.0
-        self._reset_budget = TokenBucket(config.reset_burst, config.reset_refill_per_second)
-        self._control_budget = TokenBucket(
-            config.control_frame_burst, config.control_frame_refill_per_second
-        )
-        self._empty_budget = TokenBucket(
-            config.empty_frame_burst, config.empty_frame_refill_per_second
-        )
-        self._init_receive()
+        super().__init__(role, config)
+        self._handlers: list[Handler] = [
+            self._on_data,
+            self._on_headers,
+            self._on_priority,
+            self._on_rst_stream,
+            self._on_settings,
+            self._on_push_promise,
+            self._on_ping,
+            self._on_goaway,
+            self._on_window_update,
+            self._on_continuation,
+        ]
 
-    # -- properties ------------------------------------------------------------
+    # -- the loop ----------------------------------------------------------------
 
-    @property
-    def phase(self) -> Phase:
-        """OPEN, DRAINING (a GOAWAY went either way), CLOSING (flush and close) or CLOSED."""
-        return self._phase
+    def receive_data(self, data: bytes, now: float = 0.0) -> list[ev.Event]:
+        """Feed bytes from the peer; return the events they (and earlier actions) caused.
 
-    @property
-    def active_stream_count(self) -> int:
-        """Streams open or half-closed, in either direction."""
-        return len(self._streams)
-
-    @property
-    def available_stream_capacity(self) -> int:
-        """Client role: how many more streams the peer's MAX_CONCURRENT_STREAMS allows now."""
-        if self._phase is not Phase.OPEN:
-            return 0
-        return max(0, self._remote_max_concurrent - len(self._streams))
-
-    @property
-    def last_processed_id(self) -> int:
-        """Server role: highest stream id accepted and handed to the application."""
-        return self._last_accepted_id if self._is_server else self._highest_remote_id
-
-    @property
-    def is_drained(self) -> bool:
-        """True once nothing is left to do but flush and close."""
-        return self._phase is Phase.CLOSING or self._phase is Phase.CLOSED
-
-    @property
-    def goaway_received_id(self) -> int | None:
-        """The lowest last-processed id the peer has sent in a GOAWAY, if any."""
-        return None if self._goaway_received_id < 0 else self._goaway_received_id
-
-    def outbound_buffered(self, stream_id: int) -> int:
-        """Bytes of DATA queued for ``stream_id`` waiting for flow-control window."""
-        stream = self._streams.get(stream_id)
-        return 0 if stream is None else stream.pending_size
-
-    def is_stream_open(self, stream_id: int) -> bool:
-        """True while the stream has a record (open or half-closed)."""
-        return stream_id in self._streams
-
-    # -- output ----------------------------------------------------------------
-
-    def data_to_send(self) -> bytes:
-        """Everything queued for the peer since the last call."""
-        out = self._out
-        if not out:
-            return b""
-        data = bytes(out)
-        out.clear()
-        return data
-
-    def pop_events(self) -> list[ev.Event]:
-        """Events caused by actions since the last call."""
+        Peer errors never raise: they become ``ConnectionTerminated`` (after a
+        GOAWAY with the right code is queued) or ``StreamReset`` events.
+        """
+        self._now = now
+        if self._phase is Phase.CLOSED or (
+            self._phase is Phase.CLOSING and self._goaway_error_sent
+        ):
+            return self.pop_events()
+        buf = self._inbuf
+        buf += data
+        pos = 0
         events = self._events
-        if events:
-            self._events = []
-        return events
+        if self._awaiting_preface:
+            if len(buf) < 24:
+                if CONNECTION_PREFACE[: len(buf)] != bytes(buf):
+                    self._fail(ErrorCode.PROTOCOL_ERROR, "invalid connection preface")
+                return self.pop_events()
+            if bytes(buf[:24]) != CONNECTION_PREFACE:
+                self._fail(ErrorCode.PROTOCOL_ERROR, "invalid connection preface")
+                return self.pop_events()
+            self._awaiting_preface = False
+            pos = 24
+        handlers = self._handlers
+        n = len(buf)
+        max_frame = self._local_max_frame
+        unpack = FRAME_HEADER.unpack_from
+        try:
+            while n - pos >= 9:
+                hi, lo, ftype, flags, stream_id = unpack(buf, pos)
+                length = (hi << 8) | lo
+                if length > max_frame:
+                    raise _ConnectionError(
+                        ErrorCode.FRAME_SIZE_ERROR, f"frame of {length} bytes exceeds our limit"
+                    )
+                end = pos + 9 + length
+                if end > n:
+                    break
+                payload = bytes(buf[pos + 9 : end])
+                pos = end
+                stream_id &= 0x7FFFFFFF
+                if self._awaiting_settings:
+                    if ftype != SETTINGS or flags & FLAG_ACK:
+                        raise _ConnectionError(
+                            ErrorCode.PROTOCOL_ERROR, "the first frame must be SETTINGS (§3.4)"
+                        )
+                    self._awaiting_settings = False
+                elif self._header_block is not None and ftype != 0x9:
+                    raise _ConnectionError(
+                        ErrorCode.PROTOCOL_ERROR, "frame interleaved in a header block (§6.10)"
+                    )
+                if ftype <= 9:
+                    try:
+                        handlers[ftype](flags, stream_id, payload, events)
+                    except _StreamError as exc:
+                        self._stream_error(exc.stream_id, exc.code)
+        except _ConnectionError as exc:
+            self._fail(exc.code, str(exc))
+            buf.clear()
+            return self.pop_events()
+        del buf[:pos]
+        return self.pop_events()
 
-    def _write_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
-        n = len(payload)
-        out = self._out
-        out += FRAME_HEADER.pack(n >> 8, n & 0xFF, frame_type, flags, stream_id)
-        out += payload
+    def _fail(self, code: int, message: str) -> None:
+        """A connection error: GOAWAY(last id, code, reason) and ``ConnectionTerminated``."""
+        self._goaway_error_sent = True
+        self.close(code, message.encode("utf-8", "replace")[:256])
 
-    # -- start -----------------------------------------------------------------
+    def _stream_error(self, stream_id: int, code: int) -> None:
+        """RST_STREAM(code) for a peer's stream-level mistake, paid from the reset budget."""
+        if not self._reset_budget.spend(self._now):
+            self._fail(ErrorCode.ENHANCE_YOUR_CALM, "too many stream errors")
+            return
+        self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(code))
+        if stream_id in self._streams:
+            self._events.append(ev.StreamReset(stream_id, code, False))
+        # Either way, frames the peer already sent on it are dropped quietly.
+        self._forget(stream_id)
 
-    def initiate(self) -> None:
-        """Queue the client preface (client role) and our SETTINGS, then grow the
-        connection window to ``connection_window_size`` (§6.9.2)."""
-        config = self.config
-        values: dict[int, int] = {
-            SettingCode.MAX_CONCURRENT_STREAMS: config.max_concurrent_streams,
-            SettingCode.INITIAL_WINDOW_SIZE: config.initial_window_size,
-            SettingCode.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
-        }
-        if config.max_frame_size != DEFAULT_MAX_FRAME_SIZE:
-            values[SettingCode.MAX_FRAME_SIZE] = config.max_frame_size
-        if config.header_table_size != 4096:
-            values[SettingCode.HEADER_TABLE_SIZE] = config.header_table_size
-        if self._is_server:
-            if config.enable_connect_protocol:
-                values[SettingCode.ENABLE_CONNECT_PROTOCOL] = 1
-        else:
-            values[SettingCode.ENABLE_PUSH] = 0
-            self._out += CONNECTION_PREFACE
-        self.local_settings = {int(k): v for k, v in values.items()}
-        self._write_frame(SETTINGS, 0, 0, settings_payload(values))
-        grow = config.connection_window_size - DEFAULT_INITIAL_WINDOW_SIZE
-        if grow > 0:
-            self._write_frame(WINDOW_UPDATE, 0, 0, UINT32.pack(grow))
-            self._conn_recv_window += grow
-        self._conn_recv_target = config.connection_window_size
+    def _is_idle(self, stream_id: int) -> bool:
+        if (stream_id & 1) == self._remote_parity:
+            return stream_id > self._highest_remote_id
+        return stream_id >= self._next_local_id
 
-    def initiate_upgrade(self, http2_settings: bytes, request_end_stream: bool = True) -> int:
-        """Server role, h2c via ``Upgrade`` (RFC 7540 §3.2): apply the client's
-        decoded ``HTTP2-Settings`` payload and adopt the HTTP/1.1 request as
-        stream 1, half-closed (remote) when it had no body. Returns 1."""
-        if not self._is_server:
-            raise LocalProtocolError("only a server accepts an h2c upgrade")
-        self.initiate()
-        self._apply_settings(http2_settings, [])
-        stream = Stream(1, self._remote_initial_window, self._local_initial_window)
-        stream.headers_received = True
-        stream.recv_closed = request_end_stream
-        self._streams[1] = stream
-        self._highest_remote_id = self._last_accepted_id = 1
-        return 1
+    # -- DATA (§6.1) ---------------------------------------------------------------
 
-    # -- sending messages --------------------------------------------------------
-
-    def open_stream(self, headers: Headers, end_stream: bool = False) -> int:
-        """Client role: open the next stream with a request header block."""
-        if self._phase is not Phase.OPEN:
-            raise ConnectionDraining("connection is draining; open a new one")
-        if self._is_server:
-            raise LocalProtocolError("a server does not open streams (no push)")
-        if len(self._streams) >= self._remote_max_concurrent:
-            raise LocalProtocolError("peer's MAX_CONCURRENT_STREAMS reached")
-        stream_id = self._next_local_id
-        if stream_id > MAX_STREAM_ID:
-            raise ConnectionDraining("stream ids exhausted; open a new connection")
-        self._next_local_id = stream_id + 2
-        stream = Stream(stream_id, self._remote_initial_window, self._local_initial_window)
-        for name, value in headers:
-            if name == b":method":
-                stream.is_head = value == b"HEAD"
-                break
-        self._streams[stream_id] = stream
-        stream.headers_sent = True
-        self._emit_header_block(stream_id, headers, end_stream)
-        if end_stream:
-            stream.send_closed = True
-        return stream_id
-
-    def _stream_for_send(self, stream_id: int) -> Stream:
+    def _on_data(self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if stream_id == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0")
+        flow_length = len(payload)
+        if flow_length > self._conn_recv_window:
+            raise _ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window exceeded")
+        self._conn_recv_window -= flow_length
+        data = _unpad(flags, payload) if flags & FLAG_PADDED else payload
         stream = self._streams.get(stream_id)
-        if stream is None or stream.send_closed or stream.pending_end_stream:
-            raise LocalProtocolError(f"stream {stream_id} is not open for sending")
-        return stream
-
-    def send_headers(self, stream_id: int, headers: Headers, end_stream: bool = False) -> None:
-        """Send a header block: a response (1xx first if wanted) or, once the final
-        headers went out, trailers (which must end the stream)."""
-        stream = self._stream_for_send(stream_id)
-        if stream.headers_sent:
-            if not end_stream:
-                raise LocalProtocolError("trailers must end the stream")
-            self.send_trailers(stream_id, headers)
-            return
-        if not (self._is_server and headers and headers[0][1][:1] == b"1"):
-            stream.headers_sent = True
-        self._emit_header_block(stream_id, headers, end_stream)
-        if end_stream:
-            stream.send_closed = True
-            self._on_send_closed(stream)
-
-    def send_trailers(self, stream_id: int, headers: Headers) -> None:
-        """Send trailers after any queued DATA; they end our side of the stream."""
-        stream = self._stream_for_send(stream_id)
-        if stream.pending:
-            stream.pending_trailers = headers
-            stream.pending_end_stream = True
-            return
-        self._emit_header_block(stream_id, headers, True)
-        stream.send_closed = True
-        self._on_send_closed(stream)
-
-    def _emit_header_block(self, stream_id: int, headers: Iterable[tuple[bytes, bytes]], end_stream: bool) -> None:
-        block = self._encoder.encode(headers)
-        max_frame = self._remote_max_frame
-        flags = FLAG_END_STREAM if end_stream else 0
-        if len(block) <= max_frame:
-            self._write_frame(HEADERS, flags | FLAG_END_HEADERS, stream_id, block)
-            return
-        # RFC 9113 §6.10: the rest of the block goes in CONTINUATION frames,
-        # with nothing else in between.
-        self._write_frame(HEADERS, flags, stream_id, block[:max_frame])
-        pos = max_frame
-        while pos < len(block):
-            chunk = block[pos : pos + max_frame]
-            pos += max_frame
-            last = pos >= len(block)
-            self._write_frame(CONTINUATION, FLAG_END_HEADERS if last else 0, stream_id, chunk)
-
-    def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
-        """Send DATA. What the flow-control windows do not allow now is queued and
-        goes out as WINDOW_UPDATEs arrive; ``outbound_buffered`` reports it."""
-        stream = self._streams.get(stream_id)
-        if stream is None or stream.send_closed or stream.pending_end_stream:
-            raise LocalProtocolError(f"stream {stream_id} is not open for sending")
-        n = len(data)
-        if not stream.pending:
-            if n <= stream.send_window and n <= self._conn_send_window and n <= self._remote_max_frame:
-                if n == 0 and not end_stream:
-                    return
-                stream.send_window -= n
-                self._conn_send_window -= n
-                out = self._out
-                out += FRAME_HEADER.pack(n >> 8, n & 0xFF, DATA, 1 if end_stream else 0, stream_id)
-                out += data
-                if end_stream:
-                    stream.send_closed = True
-                    self._on_send_closed(stream)
-                return
-        if n:
-            stream.pending.append(data)
-            stream.pending_size += n
-        if end_stream:
-            stream.pending_end_stream = True
-        self._flush_stream(stream)
-        if stream.pending:
-            self._blocked[stream_id] = None
-
-    def end_stream(self, stream_id: int) -> None:
-        """End our side of the stream, after any queued DATA."""
-        self.send_data(stream_id, b"", end_stream=True)
-
-    def _flush_stream(self, stream: Stream) -> None:
-        """Send as much queued DATA of ``stream`` as the windows allow."""
-        pending = stream.pending
-        while pending:
-            allowed = min(stream.send_window, self._conn_send_window, self._remote_max_frame)
-            if allowed <= 0:
-                return
-            chunk = pending[0]
-            if len(chunk) <= allowed:
-                pending.popleft()
-            else:
-                pending[0] = chunk[allowed:]
-                chunk = chunk[:allowed]
-            n = len(chunk)
-            stream.send_window -= n
-            self._conn_send_window -= n
-            stream.pending_size -= n
-            last = not pending and stream.pending_end_stream and stream.pending_trailers is None
-            self._write_frame(DATA, FLAG_END_STREAM if last else 0, stream.id, chunk)
-            if last:
-                stream.send_closed = True
-        self._blocked.pop(stream.id, None)
-        if not stream.send_closed and stream.pending_end_stream:
-            if stream.pending_trailers is not None:
-                self._emit_header_block(stream.id, stream.pending_trailers, True)
-                stream.pending_trailers = None
-            else:
-                self._write_frame(DATA, FLAG_END_STREAM, stream.id, b"")
-            stream.send_closed = True
-        if stream.send_closed:
-            self._on_send_closed(stream)
-
-    def _flush_blocked(self) -> None:
-        for stream_id in list(self._blocked):
-            if self._conn_send_window <= 0:
-                return
-            stream = self._streams.get(stream_id)
+        if stream is None or stream.recv_closed:
+            # Nobody will consume these bytes: hand the connection window back now.
+            self._return_connection_window(flow_length)
             if stream is None:
-                self._blocked.pop(stream_id, None)
-            else:
-                self._flush_stream(stream)
+                if self._is_idle(stream_id):
+                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
+                if stream_id in self._recently_closed:
+                    return
+            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA on a closed stream")
+        if not stream.headers_received:
+            self._return_connection_window(flow_length)
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "DATA before headers")
+        if flow_length > stream.recv_window:
+            self._return_connection_window(flow_length)
+            raise _StreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
+        stream.recv_window -= flow_length
+        end_stream = flags & FLAG_END_STREAM
+        if not data and not end_stream and not self._empty_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
+        if stream.content_length >= 0:
+            stream.received_length += len(data)
+            if stream.received_length > stream.content_length or (
+                end_stream and stream.received_length != stream.content_length
+            ):
+                self._return_connection_window(flow_length)
+                raise _StreamError(
+                    stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
+                )
+        events.append(ev.DataReceived(stream_id, data, flow_length, bool(end_stream)))
+        if end_stream:
+            stream.recv_closed = True
+            if stream.send_closed:
+                self._forget(stream_id)
 
-    def _on_send_closed(self, stream: Stream) -> None:
+    # -- HEADERS and CONTINUATION (§6.2, §6.10) --------------------------------------
+
+    def _on_headers(
+        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        if stream_id == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0")
+        if flags & FLAG_PADDED:
+            payload = _unpad(flags, payload)
+        self_dependent = False
+        if flags & FLAG_PRIORITY:
+            if len(payload) < 5:
+                raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "HEADERS too short for priority")
+            self_dependent = (UINT32.unpack_from(payload)[0] & 0x7FFFFFFF) == stream_id
+            payload = payload[5:]
+        if not flags & FLAG_END_HEADERS:
+            if not payload and not self._empty_budget.spend(self._now):
+                raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty HEADERS")
+            self._header_block = PendingHeaderBlock(stream_id, flags, payload, self_dependent)
+            return
+        self._on_header_block(stream_id, flags, payload, self_dependent, events)
+
+    def _on_continuation(
+        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        block = self._header_block
+        if block is None or block.stream_id != stream_id:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "unexpected CONTINUATION")
+        block.continuations += 1
+        block.size += len(payload)
+        if block.continuations > self.config.max_continuation_frames:
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many CONTINUATION frames")
+        if block.size > self.config.max_header_list_size + 1024:
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block over the size limit")
+        if not payload and not flags & FLAG_END_HEADERS and not self._empty_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty CONTINUATION")
+        block.fragments.append(payload)
+        if flags & FLAG_END_HEADERS:
+            self._header_block = None
+            self._on_header_block(
+                stream_id, block.flags, b"".join(block.fragments), block.self_dependent, events
+            )
+
+    def _decode(self, block: bytes) -> Headers:
+        try:
+            return self._decoder.decode(block)
+        except (HpackError, HeaderListTooLarge) as exc:
+            # The decoder's table may now differ from the peer's: only a
+            # connection error is safe (RFC 7541 §2.2, RFC 9113 §4.3).
+            raise _ConnectionError(exc.error_code, str(exc)) from None
+
+    def _on_header_block(
+        self: Http2Engine,
+        stream_id: int,
+        flags: int,
+        block: bytes,
+        self_dependent: bool,
+        events: list[ev.Event],
+    ) -> None:
+        headers = self._decode(block)
+        end_stream = bool(flags & FLAG_END_STREAM)
+        if self_dependent:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            self._on_new_stream(stream_id, headers, end_stream, events)
+            return
         if stream.recv_closed:
-            self._forget(stream.id)
-        elif self._is_server:
-            # RFC 9113 §8.1: a complete response ends the exchange; ask the
-            # client to stop sending the rest of the request, without error.
-            self._write_frame(RST_STREAM, 0, stream.id, UINT32.pack(ErrorCode.NO_ERROR))
-            self._forget(stream.id)
+            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS after END_STREAM")
+        try:
+            if self._is_server or stream.response_final:
+                if not end_stream:
+                    raise _StreamError(
+                        stream_id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM"
+                    )
+                validate_trailers(headers)
+                if stream.content_length >= 0 and stream.received_length != stream.content_length:
+                    raise MalformedMessage("body shorter than content-length")
+                events.append(ev.TrailersReceived(stream_id, headers))
+            else:
+                status, content_length = validate_response(headers)
+                if status < 200:
+                    if end_stream or status == 101:
+                        raise MalformedMessage("1xx response ending the stream, or 101 (§8.1)")
+                    events.append(ev.InformationalResponseReceived(stream_id, headers))
+                    return
+                stream.response_final = stream.headers_received = True
+                if stream.is_head or status == 204 or status == 304:
+                    content_length = -1
+                elif end_stream and content_length > 0:
+                    raise MalformedMessage("content-length with an empty body")
+                stream.content_length = content_length
+                events.append(ev.ResponseReceived(stream_id, headers, end_stream))
+        except MalformedMessage as exc:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
+        if end_stream:
+            stream.recv_closed = True
+            if stream.send_closed:
+                self._forget(stream_id)
 
-    def _forget(self, stream_id: int) -> None:
-        """Drop a closed stream, remember its id briefly, and see whether the drain is done."""
-        self._streams.pop(stream_id, None)
-        self._blocked.pop(stream_id, None)
+    def _on_new_stream(
+        self: Http2Engine,
+        stream_id: int,
+        headers: Headers,
+        end_stream: bool,
+        events: list[ev.Event],
+    ) -> None:
+        if not self._is_server:
+            if stream_id & 1 == 0:
+                raise _ConnectionError(
+                    ErrorCode.PROTOCOL_ERROR, "server-initiated stream (push is off)"
+                )
+            if self._is_idle(stream_id):
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on an idle stream")
+            if stream_id in self._recently_closed:
+                return
+            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+        if stream_id & 1 == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "even stream id from a client")
+        if stream_id <= self._highest_remote_id:
+            if stream_id in self._recently_closed:
+                return
+            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+        self._highest_remote_id = stream_id
+        if self._final_goaway_sent or self._goaway_received_id >= 0 or self.is_drained:
+            self._refuse(stream_id, "draining")
+            return
+        if len(self._streams) >= self._local_max_concurrent:
+            self._refuse(stream_id, "max_concurrent_streams")
+            return
+        try:
+            content_length = validate_request(headers, self._local_enable_connect)
+            if end_stream and content_length > 0:
+                raise MalformedMessage("content-length with an empty body")
+        except MalformedMessage as exc:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
+        stream = Stream(stream_id, self._remote_initial_window, self._local_initial_window)
+        stream.headers_received = True
+        stream.content_length = content_length
+        stream.recv_closed = end_stream
+        self._streams[stream_id] = stream
+        self._last_accepted_id = stream_id
+        events.append(ev.RequestReceived(stream_id, headers, end_stream))
+
+    def _refuse(self, stream_id: int, reason: str) -> None:
+        """RST_STREAM(REFUSED_STREAM): the request never reached the application, so
+        the client may retry it anywhere (§8.7). Paid from the reset budget."""
+        if not self._reset_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many refused streams")
+        self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.REFUSED_STREAM))
         recent = self._recently_closed
         recent[stream_id] = None
-        if len(recent) > _RECENTLY_CLOSED_MAX:
+        if len(recent) > 256:
             del recent[next(iter(recent))]
+        self._events.append(ev.StreamRefused(stream_id, reason))
+
+    # -- PRIORITY (§6.3), RST_STREAM (§6.4), PUSH_PROMISE (§6.6) -----------------------
+
+    def _on_priority(
+        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        if stream_id == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0")
+        if len(payload) != 5:
+            raise _StreamError(stream_id, ErrorCode.FRAME_SIZE_ERROR, "PRIORITY must be 5 bytes")
+        if (UINT32.unpack_from(payload)[0] & 0x7FFFFFFF) == stream_id:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
+        # RFC 9113 §5.3.2: the priority tree is deprecated; accept and ignore.
+
+    def _on_rst_stream(
+        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        if stream_id == 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0")
+        if len(payload) != 4:
+            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM must be 4 bytes")
+        if stream_id not in self._streams:
+            if self._is_idle(stream_id):
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
+            return
+        if not self._reset_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
+        events.append(ev.StreamReset(stream_id, UINT32.unpack(payload)[0], True))
+        self._forget(stream_id)
+
+    def _on_push_promise(
+        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        # A client never pushes; we advertise ENABLE_PUSH=0 as a client (§8.4).
+        raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE is not allowed")
+
+    # -- SETTINGS (§6.5) ----------------------------------------------------------------
+
+    def _on_settings(
+        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        if stream_id != 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream")
+        if flags & FLAG_ACK:
+            if payload:
+                raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
+            events.append(ev.SettingsAcknowledged())
+            return
+        if len(payload) % 6:
+            raise _ConnectionError(
+                ErrorCode.FRAME_SIZE_ERROR, "SETTINGS length not a multiple of 6"
+            )
+        if not self._control_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "SETTINGS flood")
+        changed: dict[int, int] = {}
+        self._apply_settings(payload, events, changed)
+        self._write_frame(SETTINGS, FLAG_ACK, 0, b"")
+        events.append(ev.SettingsReceived(changed))
+
+    # -- PING (§6.7), GOAWAY (§6.8), WINDOW_UPDATE (§6.9) ---------------------------------
+
+    def _on_ping(self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
+        if stream_id != 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PING on a stream")
+        if len(payload) != 8:
+            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING must be 8 bytes")
+        if flags & FLAG_ACK:
+            events.append(ev.PingAcknowledged(payload))
+            if self._drain_deadline is not None and payload == DRAIN_PING_PAYLOAD:
+                self._send_final_goaway()
+            return
+        if not self._control_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "PING flood")
+        self._write_frame(PING, FLAG_ACK, 0, payload)
+        events.append(ev.PingReceived(payload))
+
+    def _on_goaway(
+        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        if stream_id != 0:
+            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream")
+        if len(payload) < 8:
+            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes")
+        last_id, code = TWO_UINT32.unpack_from(payload)
+        last_id &= 0x7FFFFFFF
+        if self._goaway_received_id >= 0:
+            last_id = min(last_id, self._goaway_received_id)  # §6.8: it never increases
+        self._goaway_received_id = last_id
+        unprocessed: list[int] = []
+        local_parity = 1 - self._remote_parity
+        for sid in list(self._streams):
+            if (sid & 1) == local_parity and sid > last_id:
+                unprocessed.append(sid)
+                self._streams.pop(sid)
+                self._blocked.pop(sid, None)
+                self._recently_closed[sid] = None
+        if self._phase is Phase.OPEN:
+            self._set_phase(PhaseInput.GOAWAY_RECEIVED)
+        events.append(ev.GoAwayReceived(last_id, code, payload[8:], unprocessed))
         if self._phase is Phase.DRAINING and not self._streams:
             self._check_drained()
 
-    def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
-        """RST_STREAM: the stream is closed at once and its queued DATA dropped."""
-        if stream_id not in self._streams:
+    def _on_window_update(
+        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        if len(payload) != 4:
+            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE must be 4 bytes")
+        increment = UINT32.unpack(payload)[0] & 0x7FFFFFFF
+        if stream_id == 0:
+            if increment == 0:
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
+            self._conn_send_window += increment
+            if self._conn_send_window > MAX_WINDOW_SIZE:
+                raise _ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window overflow")
+            events.append(ev.WindowUpdated(0, increment))
+            if self._blocked:
+                self._flush_blocked()
             return
-        self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(error_code))
-        self._forget(stream_id)
-
-    # -- flow control, receive side ----------------------------------------------
-
-    def acknowledge_received_data(self, stream_id: int, n: int) -> None:
-        """The application consumed ``n`` flow-controlled bytes of ``stream_id``:
-        give window back, batching WINDOW_UPDATEs to half a window."""
-        if n <= 0:
-            return
-        self._return_connection_window(n)
         stream = self._streams.get(stream_id)
-        if stream is None or stream.recv_closed:
+        if stream is None:
+            if self._is_idle(stream_id):
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream")
             return
-        stream.recv_unacked += n
-        if stream.recv_unacked >= self._local_initial_window >> 1:
-            self._write_frame(WINDOW_UPDATE, 0, stream_id, UINT32.pack(stream.recv_unacked))
-            stream.recv_window += stream.recv_unacked
-            stream.recv_unacked = 0
-
-    def _return_connection_window(self, n: int) -> None:
-        self._conn_recv_unacked += n
-        if self._conn_recv_unacked >= self._conn_recv_target >> 1:
-            self._write_frame(WINDOW_UPDATE, 0, 0, UINT32.pack(self._conn_recv_unacked))
-            self._conn_recv_window += self._conn_recv_unacked
-            self._conn_recv_unacked = 0
-
-    # -- control -------------------------------------------------------------------
-
-    def send_ping(self, payload: bytes) -> None:
-        """Send a PING with an 8-byte payload."""
-        if len(payload) != 8:
-            raise LocalProtocolError("PING payload must be 8 bytes")
-        self._write_frame(PING, 0, 0, payload)
-
-    def _send_goaway(self, last_id: int, error_code: int, debug: bytes, final: bool) -> None:
-        self._write_frame(GOAWAY, 0, 0, goaway_payload(last_id, error_code, debug))
-        self._events.append(ev.GoAwaySent(last_id, error_code, debug, final))
-
-    def _set_phase(self, event: PhaseInput) -> None:
-        self._phase = next_phase(self._phase, event)
-
-    # -- drain -----------------------------------------------------------------------
-
-    def start_drain(self, now: float, debug_data: bytes = b"shutdown") -> None:
-        """Begin a graceful shutdown (RFC 9113 §6.8). Idempotent.
-
-        Server: GOAWAY(2^31-1, NO_ERROR) and a PING; the final GOAWAY with the
-        highest accepted id follows the PING ACK, or ``goaway_ping_timeout``
-        after ``now`` if no ACK comes. Client: GOAWAY(0), since it accepts no
-        streams from the server.
-        """
-        if self._first_goaway_sent or self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
-            return
-        self._first_goaway_sent = True
-        self._drain_debug = debug_data
-        self._set_phase(PhaseInput.GOAWAY_SENT)
-        if self._is_server:
-            self._send_goaway(MAX_STREAM_ID, ErrorCode.NO_ERROR, debug_data, False)
-            self._write_frame(PING, 0, 0, DRAIN_PING_PAYLOAD)
-            timeout = self.config.goaway_ping_timeout
-            if timeout <= 0:
-                self._send_final_goaway()
-            else:
-                self._drain_deadline = now + timeout
-        else:
-            self._final_goaway_sent = True
-            self._final_last_id = self._highest_remote_id
-            self._send_goaway(self._highest_remote_id, ErrorCode.NO_ERROR, debug_data, True)
-            self._check_drained()
-
-    def _send_final_goaway(self) -> None:
-        self._drain_deadline = None
-        if self._final_goaway_sent or self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
-            return
-        self._final_goaway_sent = True
-        self._final_last_id = self._last_accepted_id
-        self._send_goaway(self._last_accepted_id, ErrorCode.NO_ERROR, self._drain_debug, True)
-        self._check_drained()
-
-    def _check_drained(self) -> None:
-        if self._phase is not Phase.DRAINING or self._streams:
-            return
-        if self._is_server and self._first_goaway_sent and not self._final_goaway_sent:
-            return  # the final GOAWAY must go out before the connection closes
-        self._set_phase(PhaseInput.LAST_STREAM_CLOSED)
-        self._events.append(ev.DrainCompleted())
-
-    def get_timer(self) -> float | None:
-        """When ``handle_timer`` is next due, or None."""
-        return self._drain_deadline
-
-    def handle_timer(self, now: float) -> list[ev.Event]:
-        """Run what was due at ``now``: the final GOAWAY if the drain PING was never acknowledged."""
-        if self._drain_deadline is not None and now >= self._drain_deadline:
-            self._send_final_goaway()
-        return self.pop_events()
-
-    def cancel_remaining(self, debug_data: bytes = b"grace_expired") -> None:
-        """Grace expiry: RST_STREAM(CANCEL) on every open stream, a last GOAWAY with
-        the true last id, then ``DrainCompleted``."""
-        if self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
-            return
-        events = self._events
-        for stream_id in list(self._streams):
-            self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.CANCEL))
-            events.append(ev.StreamReset(stream_id, ErrorCode.CANCEL, False))
-        self._streams.clear()
-        self._blocked.clear()
-        self._drain_deadline = None
-        self._first_goaway_sent = self._final_goaway_sent = True
-        self._final_last_id = self.last_processed_id
-        self._send_goaway(self.last_processed_id, ErrorCode.NO_ERROR, debug_data, True)
-        if self._phase is Phase.OPEN:
-            self._set_phase(PhaseInput.GOAWAY_SENT)
-        self._check_drained()
-
-    def close(self, error_code: int = ErrorCode.NO_ERROR, debug_data: bytes = b"") -> None:
-        """Close now: GOAWAY(last id, error_code); every stream is closed.
-
-        Reports ``ConnectionTerminated`` (remote=False) for an error code and
-        ``DrainCompleted`` for NO_ERROR. Idempotent.
-        """
-        if self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
-            return
-        events = self._events
-        for stream_id in list(self._streams):
-            events.append(ev.StreamReset(stream_id, error_code or ErrorCode.CANCEL, False))
-        self._streams.clear()
-        self._blocked.clear()
-        self._drain_deadline = None
-        self._first_goaway_sent = self._final_goaway_sent = True
-        self._send_goaway(self.last_processed_id, error_code, debug_data, True)
-        self._set_phase(PhaseInput.CONNECTION_ERROR)
-        if error_code == ErrorCode.NO_ERROR:
-            events.append(ev.DrainCompleted())
-        else:
-            events.append(ev.ConnectionTerminated(error_code, debug_data, False))
-
-    def transport_closed(self) -> None:
-        """The adapter reports the transport gone: the phase becomes CLOSED."""
-        self._set_phase(PhaseInput.TRANSPORT_CLOSED)
-        self._streams.clear()
-        self._blocked.clear()
-        self._drain_deadline = None
-
+        if increment == 0:
+            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
+        stream.send_window += increment
+        if stream.send_window > MAX_WINDOW_SIZE:
+            raise _StreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow")
+        events.append(ev.WindowUpdated(stream_id, increment))
+        if stream.pending or stream.pending_end_stream:
+            self._flush_stream(stream)

@@ -120,9 +120,12 @@ def validate_request(headers: Headers, allow_extended_connect: bool) -> int:
             raise MalformedMessage("extended CONNECT needs :authority")
     if scheme is None or not path:
         raise MalformedMessage("missing :scheme or :path")
-    if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
-        if scheme in (b"http", b"https"):
-            raise MalformedMessage(":path must be absolute or '*' for OPTIONS")
+    if (
+        path[:1] != b"/"
+        and not (path == b"*" and method == b"OPTIONS")
+        and scheme in (b"http", b"https")
+    ):
+        raise MalformedMessage(":path must be absolute or '*' for OPTIONS")
     return content_length
 
 

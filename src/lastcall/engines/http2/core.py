@@ -1,0 +1,655 @@
+"""The sans-IO HTTP/2 engine, in which GOAWAY is a phase and not an end.
+
+Theory of operation
+-------------------
+``Http2Engine`` is one connection, client or server side. Bytes from the
+peer go into ``receive_data(data, now)``, which returns events; bytes for the
+peer accumulate and are taken with ``data_to_send()``. Actions (send headers,
+data, resets, drain) queue bytes at once and may queue events, which come out
+of the next ``receive_data``/``handle_timer`` or ``pop_events()``.
+
+The engine never reads a clock: ``now`` comes in with input and timers, and
+``get_timer()`` says when ``handle_timer(now)`` is next due (only the drain's
+PING-ACK allowance needs one).
+
+Draining (RFC 9113 §6.8) is a phase, not an end: after a GOAWAY is sent or
+received the engine keeps serving streams at or below the advertised last id
+in both directions (HEADERS, DATA, trailers, WINDOW_UPDATE, RST_STREAM) until
+each ends, refuses newer ones with RST_STREAM(REFUSED_STREAM) (server) or
+reports them unprocessed (client), and only then reports ``DrainCompleted``.
+This is the behaviour python-hyper ``h2`` cannot offer, because it moves the
+whole connection to CLOSED on the first GOAWAY (h2 issue 1181).
+
+This module (``EngineCore``) holds state, the send side and drain; the
+receive side (frame parsing and the handler of every frame type) is in
+``connection.py``, whose ``Http2Engine`` is the class to use.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from lastcall.errors import ConnectionDraining, LocalProtocolError
+
+from . import events as ev
+from .budgets import TokenBucket
+from .config import (
+    DEFAULT_INITIAL_WINDOW_SIZE,
+    DEFAULT_MAX_FRAME_SIZE,
+    MAX_STREAM_ID,
+    MAX_WINDOW_SIZE,
+    Http2Config,
+)
+from .frames import (
+    CONNECTION_PREFACE,
+    CONTINUATION,
+    DATA,
+    FLAG_END_HEADERS,
+    FLAG_END_STREAM,
+    FRAME_HEADER,
+    GOAWAY,
+    HEADERS,
+    PING,
+    RST_STREAM,
+    SETTING,
+    SETTINGS,
+    UINT32,
+    WINDOW_UPDATE,
+    ErrorCode,
+    SettingCode,
+    goaway_payload,
+    settings_payload,
+)
+from .hpack import HeaderDecoder, HeaderEncoder
+from .phases import Phase, PhaseInput, next_phase
+from .streams import Stream
+
+Headers = list[tuple[bytes, bytes]]
+
+#: Payload of the PING that follows the first GOAWAY; its ACK triggers the final one.
+DRAIN_PING_PAYLOAD = b"lc\x00drain"
+
+#: How many recently closed stream ids we remember so that frames the peer had
+#: in flight for them are dropped quietly instead of provoking RST_STREAMs.
+_RECENTLY_CLOSED_MAX = 256
+
+
+class _ConnectionError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _StreamError(Exception):
+    def __init__(self, stream_id: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.stream_id = stream_id
+        self.code = code
+
+
+class PendingHeaderBlock:
+    """A header block still waiting for its END_HEADERS CONTINUATION (§6.10)."""
+
+    __slots__ = ("continuations", "flags", "fragments", "self_dependent", "size", "stream_id")
+
+    def __init__(self, stream_id: int, flags: int, fragment: bytes, self_dependent: bool) -> None:
+        self.stream_id = stream_id
+        self.flags = flags
+        self.self_dependent = self_dependent
+        self.fragments = [fragment]
+        self.continuations = 0
+        self.size = len(fragment)
+
+
+class Role(enum.Enum):
+    """Which end of the connection the engine plays."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class EngineCore:
+    """State, send side and drain of one HTTP/2 connection; ``Http2Engine`` adds the receive side."""
+
+    def __init__(self, role: Role, config: Http2Config | None = None) -> None:
+        self.role = role
+        self.config = config = config if config is not None else Http2Config()
+        self._is_server = role is Role.SERVER
+        self._phase = Phase.OPEN
+        self._inbuf = bytearray()
+        self._out = bytearray()
+        self._events: list[ev.Event] = []
+        self._awaiting_preface = self._is_server
+        self._awaiting_settings = True
+        self._streams: dict[int, Stream] = {}
+        self._blocked: dict[int, None] = {}
+        self._recently_closed: dict[int, None] = {}
+        # Parity of the ids the peer opens: clients use odd ids (§5.1.1).
+        self._remote_parity = 1 if self._is_server else 0
+        self._highest_remote_id = 0
+        self._next_local_id = 2 if self._is_server else 1
+        self._last_accepted_id = 0
+        self._header_block: PendingHeaderBlock | None = None
+        # Flow control (§5.2, §6.9).
+        self._conn_send_window = DEFAULT_INITIAL_WINDOW_SIZE
+        self._conn_recv_window = DEFAULT_INITIAL_WINDOW_SIZE
+        self._conn_recv_unacked = 0
+        self._conn_recv_target = DEFAULT_INITIAL_WINDOW_SIZE
+        self._local_initial_window = config.initial_window_size
+        self._local_max_frame = config.max_frame_size
+        self._local_max_concurrent = config.max_concurrent_streams
+        self._local_enable_connect = self._is_server and config.enable_connect_protocol
+        self._remote_initial_window = DEFAULT_INITIAL_WINDOW_SIZE
+        self._remote_max_frame = DEFAULT_MAX_FRAME_SIZE
+        self._remote_max_concurrent = 2**31 - 1
+        self._remote_enable_connect = False
+        self.local_settings: dict[int, int] = {}
+        self.remote_settings: dict[int, int] = {}
+        self._encoder = HeaderEncoder()
+        self._decoder = HeaderDecoder(
+            max_table_size=config.header_table_size,
+            max_header_list_size=config.max_header_list_size,
+        )
+        # Drain state.
+        self._first_goaway_sent = False
+        self._goaway_error_sent = False
+        self._final_goaway_sent = False
+        self._final_last_id = -1
+        self._goaway_received_id = -1
+        self._drain_deadline: float | None = None
+        self._drain_debug = b""
+        # Budgets (Rapid Reset, MadeYouReset, control and empty-frame floods).
+        self._now = 0.0
+        self._reset_budget = TokenBucket(config.reset_burst, config.reset_refill_per_second)
+        self._control_budget = TokenBucket(
+            config.control_frame_burst, config.control_frame_refill_per_second
+        )
+        self._empty_budget = TokenBucket(
+            config.empty_frame_burst, config.empty_frame_refill_per_second
+        )
+
+    # -- properties ------------------------------------------------------------
+
+    @property
+    def phase(self) -> Phase:
+        """OPEN, DRAINING (a GOAWAY went either way), CLOSING (flush and close) or CLOSED."""
+        return self._phase
+
+    @property
+    def active_stream_count(self) -> int:
+        """Streams open or half-closed, in either direction."""
+        return len(self._streams)
+
+    @property
+    def available_stream_capacity(self) -> int:
+        """Client role: how many more streams the peer's MAX_CONCURRENT_STREAMS allows now."""
+        if self._phase is not Phase.OPEN:
+            return 0
+        return max(0, self._remote_max_concurrent - len(self._streams))
+
+    @property
+    def last_processed_id(self) -> int:
+        """Server role: highest stream id accepted and handed to the application."""
+        return self._last_accepted_id if self._is_server else self._highest_remote_id
+
+    @property
+    def is_drained(self) -> bool:
+        """True once nothing is left to do but flush and close."""
+        return self._phase is Phase.CLOSING or self._phase is Phase.CLOSED
+
+    @property
+    def goaway_received_id(self) -> int | None:
+        """The lowest last-processed id the peer has sent in a GOAWAY, if any."""
+        return None if self._goaway_received_id < 0 else self._goaway_received_id
+
+    def outbound_buffered(self, stream_id: int) -> int:
+        """Bytes of DATA queued for ``stream_id`` waiting for flow-control window."""
+        stream = self._streams.get(stream_id)
+        return 0 if stream is None else stream.pending_size
+
+    def is_stream_open(self, stream_id: int) -> bool:
+        """True while the stream has a record (open or half-closed)."""
+        return stream_id in self._streams
+
+    # -- output ----------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call."""
+        out = self._out
+        if not out:
+            return b""
+        data = bytes(out)
+        out.clear()
+        return data
+
+    def pop_events(self) -> list[ev.Event]:
+        """Events caused by actions since the last call."""
+        events = self._events
+        if events:
+            self._events = []
+        return events
+
+    def _write_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
+        n = len(payload)
+        out = self._out
+        out += FRAME_HEADER.pack(n >> 8, n & 0xFF, frame_type, flags, stream_id)
+        out += payload
+
+    # -- start -----------------------------------------------------------------
+
+    def initiate(self) -> None:
+        """Queue the client preface (client role) and our SETTINGS, then grow the
+        connection window to ``connection_window_size`` (§6.9.2)."""
+        config = self.config
+        values: dict[int, int] = {
+            SettingCode.MAX_CONCURRENT_STREAMS: config.max_concurrent_streams,
+            SettingCode.INITIAL_WINDOW_SIZE: config.initial_window_size,
+            SettingCode.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
+        }
+        if config.max_frame_size != DEFAULT_MAX_FRAME_SIZE:
+            values[SettingCode.MAX_FRAME_SIZE] = config.max_frame_size
+        if config.header_table_size != 4096:
+            values[SettingCode.HEADER_TABLE_SIZE] = config.header_table_size
+        if self._is_server:
+            if config.enable_connect_protocol:
+                values[SettingCode.ENABLE_CONNECT_PROTOCOL] = 1
+        else:
+            values[SettingCode.ENABLE_PUSH] = 0
+            self._out += CONNECTION_PREFACE
+        self.local_settings = {int(k): v for k, v in values.items()}
+        self._write_frame(SETTINGS, 0, 0, settings_payload(values))
+        grow = config.connection_window_size - DEFAULT_INITIAL_WINDOW_SIZE
+        if grow > 0:
+            self._write_frame(WINDOW_UPDATE, 0, 0, UINT32.pack(grow))
+            self._conn_recv_window += grow
+        self._conn_recv_target = config.connection_window_size
+
+    def initiate_upgrade(self, http2_settings: bytes, request_end_stream: bool = True) -> int:
+        """Server role, h2c via ``Upgrade`` (RFC 7540 §3.2): apply the client's
+        decoded ``HTTP2-Settings`` payload and adopt the HTTP/1.1 request as
+        stream 1, half-closed (remote) when it had no body. Returns 1."""
+        if not self._is_server:
+            raise LocalProtocolError("only a server accepts an h2c upgrade")
+        self.initiate()
+        self._apply_settings(http2_settings, [])
+        stream = Stream(1, self._remote_initial_window, self._local_initial_window)
+        stream.headers_received = True
+        stream.recv_closed = request_end_stream
+        self._streams[1] = stream
+        self._highest_remote_id = self._last_accepted_id = 1
+        return 1
+
+    # -- sending messages --------------------------------------------------------
+
+    def open_stream(self, headers: Headers, end_stream: bool = False) -> int:
+        """Client role: open the next stream with a request header block."""
+        if self._phase is not Phase.OPEN:
+            raise ConnectionDraining("connection is draining; open a new one")
+        if self._is_server:
+            raise LocalProtocolError("a server does not open streams (no push)")
+        if len(self._streams) >= self._remote_max_concurrent:
+            raise LocalProtocolError("peer's MAX_CONCURRENT_STREAMS reached")
+        stream_id = self._next_local_id
+        if stream_id > MAX_STREAM_ID:
+            raise ConnectionDraining("stream ids exhausted; open a new connection")
+        self._next_local_id = stream_id + 2
+        stream = Stream(stream_id, self._remote_initial_window, self._local_initial_window)
+        for name, value in headers:
+            if name == b":method":
+                stream.is_head = value == b"HEAD"
+                break
+        self._streams[stream_id] = stream
+        stream.headers_sent = True
+        self._emit_header_block(stream_id, headers, end_stream)
+        if end_stream:
+            stream.send_closed = True
+        return stream_id
+
+    def _stream_for_send(self, stream_id: int) -> Stream:
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.send_closed or stream.pending_end_stream:
+            raise LocalProtocolError(f"stream {stream_id} is not open for sending")
+        return stream
+
+    def send_headers(self, stream_id: int, headers: Headers, end_stream: bool = False) -> None:
+        """Send a header block: a response (1xx first if wanted) or, once the final
+        headers went out, trailers (which must end the stream)."""
+        stream = self._stream_for_send(stream_id)
+        if stream.headers_sent:
+            if not end_stream:
+                raise LocalProtocolError("trailers must end the stream")
+            self.send_trailers(stream_id, headers)
+            return
+        if not (self._is_server and headers and headers[0][1][:1] == b"1"):
+            stream.headers_sent = True
+        self._emit_header_block(stream_id, headers, end_stream)
+        if end_stream:
+            stream.send_closed = True
+            self._on_send_closed(stream)
+
+    def send_trailers(self, stream_id: int, headers: Headers) -> None:
+        """Send trailers after any queued DATA; they end our side of the stream."""
+        stream = self._stream_for_send(stream_id)
+        if stream.pending:
+            stream.pending_trailers = headers
+            stream.pending_end_stream = True
+            return
+        self._emit_header_block(stream_id, headers, True)
+        stream.send_closed = True
+        self._on_send_closed(stream)
+
+    def _emit_header_block(
+        self, stream_id: int, headers: Iterable[tuple[bytes, bytes]], end_stream: bool
+    ) -> None:
+        block = self._encoder.encode(headers)
+        max_frame = self._remote_max_frame
+        flags = FLAG_END_STREAM if end_stream else 0
+        if len(block) <= max_frame:
+            self._write_frame(HEADERS, flags | FLAG_END_HEADERS, stream_id, block)
+            return
+        # RFC 9113 §6.10: the rest of the block goes in CONTINUATION frames,
+        # with nothing else in between.
+        self._write_frame(HEADERS, flags, stream_id, block[:max_frame])
+        pos = max_frame
+        while pos < len(block):
+            chunk = block[pos : pos + max_frame]
+            pos += max_frame
+            last = pos >= len(block)
+            self._write_frame(CONTINUATION, FLAG_END_HEADERS if last else 0, stream_id, chunk)
+
+    def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
+        """Send DATA. What the flow-control windows do not allow now is queued and
+        goes out as WINDOW_UPDATEs arrive; ``outbound_buffered`` reports it."""
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.send_closed or stream.pending_end_stream:
+            raise LocalProtocolError(f"stream {stream_id} is not open for sending")
+        n = len(data)
+        if (
+            not stream.pending
+            and n <= stream.send_window
+            and n <= self._conn_send_window
+            and n <= self._remote_max_frame
+        ):
+            # Fast path: it all fits; no queue involved.
+            if n == 0 and not end_stream:
+                return
+            stream.send_window -= n
+            self._conn_send_window -= n
+            out = self._out
+            out += FRAME_HEADER.pack(n >> 8, n & 0xFF, DATA, 1 if end_stream else 0, stream_id)
+            out += data
+            if end_stream:
+                stream.send_closed = True
+                self._on_send_closed(stream)
+            return
+        if n:
+            stream.pending.append(data)
+            stream.pending_size += n
+        if end_stream:
+            stream.pending_end_stream = True
+        self._flush_stream(stream)
+        if stream.pending:
+            self._blocked[stream_id] = None
+
+    def end_stream(self, stream_id: int) -> None:
+        """End our side of the stream, after any queued DATA."""
+        self.send_data(stream_id, b"", end_stream=True)
+
+    def _flush_stream(self, stream: Stream) -> None:
+        """Send as much queued DATA of ``stream`` as the windows allow."""
+        pending = stream.pending
+        while pending:
+            allowed = min(stream.send_window, self._conn_send_window, self._remote_max_frame)
+            if allowed <= 0:
+                return
+            chunk = pending[0]
+            if len(chunk) <= allowed:
+                pending.popleft()
+            else:
+                pending[0] = chunk[allowed:]
+                chunk = chunk[:allowed]
+            n = len(chunk)
+            stream.send_window -= n
+            self._conn_send_window -= n
+            stream.pending_size -= n
+            last = not pending and stream.pending_end_stream and stream.pending_trailers is None
+            self._write_frame(DATA, FLAG_END_STREAM if last else 0, stream.id, chunk)
+            if last:
+                stream.send_closed = True
+        self._blocked.pop(stream.id, None)
+        if not stream.send_closed and stream.pending_end_stream:
+            if stream.pending_trailers is not None:
+                self._emit_header_block(stream.id, stream.pending_trailers, True)
+                stream.pending_trailers = None
+            else:
+                self._write_frame(DATA, FLAG_END_STREAM, stream.id, b"")
+            stream.send_closed = True
+        if stream.send_closed:
+            self._on_send_closed(stream)
+
+    def _flush_blocked(self) -> None:
+        for stream_id in list(self._blocked):
+            if self._conn_send_window <= 0:
+                return
+            stream = self._streams.get(stream_id)
+            if stream is None:
+                self._blocked.pop(stream_id, None)
+            else:
+                self._flush_stream(stream)
+
+    def _on_send_closed(self, stream: Stream) -> None:
+        if stream.recv_closed:
+            self._forget(stream.id)
+        elif self._is_server:
+            # RFC 9113 §8.1: a complete response ends the exchange; ask the
+            # client to stop sending the rest of the request, without error.
+            self._write_frame(RST_STREAM, 0, stream.id, UINT32.pack(ErrorCode.NO_ERROR))
+            self._forget(stream.id)
+
+    def _forget(self, stream_id: int) -> None:
+        """Drop a closed stream, remember its id briefly, and see whether the drain is done."""
+        self._streams.pop(stream_id, None)
+        self._blocked.pop(stream_id, None)
+        recent = self._recently_closed
+        recent[stream_id] = None
+        if len(recent) > _RECENTLY_CLOSED_MAX:
+            del recent[next(iter(recent))]
+        if self._phase is Phase.DRAINING and not self._streams:
+            self._check_drained()
+
+    def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
+        """RST_STREAM: the stream is closed at once and its queued DATA dropped."""
+        if stream_id not in self._streams:
+            return
+        self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(error_code))
+        self._forget(stream_id)
+
+    # -- flow control, receive side ----------------------------------------------
+
+    def acknowledge_received_data(self, stream_id: int, n: int) -> None:
+        """The application consumed ``n`` flow-controlled bytes of ``stream_id``:
+        give window back, batching WINDOW_UPDATEs to half a window."""
+        if n <= 0:
+            return
+        self._return_connection_window(n)
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.recv_closed:
+            return
+        stream.recv_unacked += n
+        if stream.recv_unacked >= self._local_initial_window >> 1:
+            self._write_frame(WINDOW_UPDATE, 0, stream_id, UINT32.pack(stream.recv_unacked))
+            stream.recv_window += stream.recv_unacked
+            stream.recv_unacked = 0
+
+    def _return_connection_window(self, n: int) -> None:
+        self._conn_recv_unacked += n
+        if self._conn_recv_unacked >= self._conn_recv_target >> 1:
+            self._write_frame(WINDOW_UPDATE, 0, 0, UINT32.pack(self._conn_recv_unacked))
+            self._conn_recv_window += self._conn_recv_unacked
+            self._conn_recv_unacked = 0
+
+    def _apply_settings(
+        self: Http2Engine,
+        payload: bytes,
+        events: list[ev.Event],
+        changed: dict[int, int] | None = None,
+    ) -> None:
+        if changed is None:
+            changed = {}
+        for offset in range(0, len(payload) - len(payload) % 6, 6):
+            key, value = SETTING.unpack_from(payload, offset)
+            if key == SettingCode.INITIAL_WINDOW_SIZE:
+                if value > MAX_WINDOW_SIZE:
+                    raise _ConnectionError(
+                        ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE too large"
+                    )
+                delta = value - self._remote_initial_window
+                self._remote_initial_window = value
+                if delta:
+                    for stream in self._streams.values():
+                        stream.send_window += delta
+                        if stream.send_window > MAX_WINDOW_SIZE:
+                            raise _ConnectionError(
+                                ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow"
+                            )
+                    if delta > 0:
+                        self._flush_blocked()
+            elif key == SettingCode.MAX_FRAME_SIZE:
+                if not 16_384 <= value <= 16_777_215:
+                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "MAX_FRAME_SIZE out of range")
+                self._remote_max_frame = value
+            elif key == SettingCode.ENABLE_PUSH:
+                if value > 1 or (value == 1 and not self._is_server):
+                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "invalid ENABLE_PUSH")
+            elif key == SettingCode.MAX_CONCURRENT_STREAMS:
+                self._remote_max_concurrent = value
+            elif key == SettingCode.HEADER_TABLE_SIZE:
+                self._encoder.set_max_table_size(min(value, 4096))
+            elif key == SettingCode.ENABLE_CONNECT_PROTOCOL:
+                if value > 1:
+                    raise _ConnectionError(
+                        ErrorCode.PROTOCOL_ERROR, "invalid ENABLE_CONNECT_PROTOCOL"
+                    )
+                self._remote_enable_connect = bool(value) or self._remote_enable_connect
+            self.remote_settings[key] = value
+            changed[key] = value
+
+    # -- control -------------------------------------------------------------------
+
+    def send_ping(self, payload: bytes) -> None:
+        """Send a PING with an 8-byte payload."""
+        if len(payload) != 8:
+            raise LocalProtocolError("PING payload must be 8 bytes")
+        self._write_frame(PING, 0, 0, payload)
+
+    def _send_goaway(self, last_id: int, error_code: int, debug: bytes, final: bool) -> None:
+        self._write_frame(GOAWAY, 0, 0, goaway_payload(last_id, error_code, debug))
+        self._events.append(ev.GoAwaySent(last_id, error_code, debug, final))
+
+    def _set_phase(self, event: PhaseInput) -> None:
+        self._phase = next_phase(self._phase, event)
+
+    # -- drain -----------------------------------------------------------------------
+
+    def start_drain(self, now: float, debug_data: bytes = b"shutdown") -> None:
+        """Begin a graceful shutdown (RFC 9113 §6.8). Idempotent.
+
+        Server: GOAWAY(2^31-1, NO_ERROR) and a PING; the final GOAWAY with the
+        highest accepted id follows the PING ACK, or ``goaway_ping_timeout``
+        after ``now`` if no ACK comes. Client: GOAWAY(0), since it accepts no
+        streams from the server.
+        """
+        if self._first_goaway_sent or self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
+            return
+        self._first_goaway_sent = True
+        self._drain_debug = debug_data
+        self._set_phase(PhaseInput.GOAWAY_SENT)
+        if self._is_server:
+            self._send_goaway(MAX_STREAM_ID, ErrorCode.NO_ERROR, debug_data, False)
+            self._write_frame(PING, 0, 0, DRAIN_PING_PAYLOAD)
+            timeout = self.config.goaway_ping_timeout
+            if timeout <= 0:
+                self._send_final_goaway()
+            else:
+                self._drain_deadline = now + timeout
+        else:
+            self._final_goaway_sent = True
+            self._final_last_id = self._highest_remote_id
+            self._send_goaway(self._highest_remote_id, ErrorCode.NO_ERROR, debug_data, True)
+            self._check_drained()
+
+    def _send_final_goaway(self) -> None:
+        self._drain_deadline = None
+        if self._final_goaway_sent or self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
+            return
+        self._final_goaway_sent = True
+        self._final_last_id = self._last_accepted_id
+        self._send_goaway(self._last_accepted_id, ErrorCode.NO_ERROR, self._drain_debug, True)
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self._phase is not Phase.DRAINING or self._streams:
+            return
+        if self._is_server and self._first_goaway_sent and not self._final_goaway_sent:
+            return  # the final GOAWAY must go out before the connection closes
+        self._set_phase(PhaseInput.LAST_STREAM_CLOSED)
+        self._events.append(ev.DrainCompleted())
+
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` is next due, or None."""
+        return self._drain_deadline
+
+    def handle_timer(self, now: float) -> list[ev.Event]:
+        """Run what was due at ``now``: the final GOAWAY if the drain PING was never acknowledged."""
+        if self._drain_deadline is not None and now >= self._drain_deadline:
+            self._send_final_goaway()
+        return self.pop_events()
+
+    def cancel_remaining(self, debug_data: bytes = b"grace_expired") -> None:
+        """Grace expiry: RST_STREAM(CANCEL) on every open stream, a last GOAWAY with
+        the true last id, then ``DrainCompleted``."""
+        if self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
+            return
+        events = self._events
+        for stream_id in list(self._streams):
+            self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.CANCEL))
+            events.append(ev.StreamReset(stream_id, ErrorCode.CANCEL, False))
+        self._streams.clear()
+        self._blocked.clear()
+        self._drain_deadline = None
+        self._first_goaway_sent = self._final_goaway_sent = True
+        self._final_last_id = self.last_processed_id
+        self._send_goaway(self.last_processed_id, ErrorCode.NO_ERROR, debug_data, True)
+        if self._phase is Phase.OPEN:
+            self._set_phase(PhaseInput.GOAWAY_SENT)
+        self._check_drained()
+
+    def close(self, error_code: int = ErrorCode.NO_ERROR, debug_data: bytes = b"") -> None:
+        """Close now: GOAWAY(last id, error_code); every stream is closed.
+
+        Reports ``ConnectionTerminated`` (remote=False) for an error code and
+        ``DrainCompleted`` for NO_ERROR. Idempotent.
+        """
+        if self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
+            return
+        events = self._events
+        for stream_id in list(self._streams):
+            events.append(ev.StreamReset(stream_id, error_code or ErrorCode.CANCEL, False))
+        self._streams.clear()
+        self._blocked.clear()
+        self._drain_deadline = None
+        self._first_goaway_sent = self._final_goaway_sent = True
+        self._send_goaway(self.last_processed_id, error_code, debug_data, True)
+        self._set_phase(PhaseInput.CONNECTION_ERROR)
+        if error_code == ErrorCode.NO_ERROR:
+            events.append(ev.DrainCompleted())
+        else:
+            events.append(ev.ConnectionTerminated(error_code, debug_data, False))
+
+    def transport_closed(self) -> None:
+        """The adapter reports the transport gone: the phase becomes CLOSED."""
+        self._set_phase(PhaseInput.TRANSPORT_CLOSED)
+        self._streams.clear()
+        self._blocked.clear()
+        self._drain_deadline = None
