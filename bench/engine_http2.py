@@ -59,13 +59,13 @@ def client_bytes(n: int, per_read: int = 50) -> list[bytes]:
         + frame(0x4, 0, 0, struct.pack(">HL", 0x4, 2**31 - 1))
         + frame(0x8, 0, 0, struct.pack(">L", 2**31 - 1 - 65535))
     ]
-    for start in range(0, n, per_read):
-        reads.append(
-            b"".join(
-                frame(0x1, 0x5, 2 * i + 1, enc.encode(request_headers(i)))
-                for i in range(start, min(n, start + per_read))
-            )
+    reads.extend(
+        b"".join(
+            frame(0x1, 0x5, 2 * i + 1, enc.encode(request_headers(i)))
+            for i in range(start, min(n, start + per_read))
         )
+        for start in range(0, n, per_read)
+    )
     return reads
 
 
@@ -178,8 +178,10 @@ def main() -> None:
     h2_cycles = best_rate(lambda: cycles_h2(cyc_n), args.repeat)
     ours_server = best_rate(lambda: server_ours(chunks), args.repeat)
     h2_server = best_rate(lambda: server_h2(chunks), args.repeat)
-    print(f"(a) full cycles   lastcall {ours_cycles:10.0f} req/s   h2 {h2_cycles:10.0f} req/s"
-          f"   ratio {ours_cycles / h2_cycles:5.2f}")
+    print(
+        f"(a) full cycles   lastcall {ours_cycles:10.0f} req/s   h2 {h2_cycles:10.0f} req/s"
+        f"   ratio {ours_cycles / h2_cycles:5.2f}"
+    )
     print(f"(b) server role   lastcall {ours_server:10.0f} req/s   h2 {h2_server:10.0f} req/s")
     print(f"ratio_vs_h2: {ours_server / h2_server:.2f}")
 

@@ -83,9 +83,7 @@ class ProtocolError(LastcallError):
     is the HTTP status a server would answer with, when one applies.
     """
 
-    def __init__(
-        self, message: str, *, error_code: int = 0x1, status_hint: int = 400
-    ) -> None:
+    def __init__(self, message: str, *, error_code: int = 0x1, status_hint: int = 400) -> None:
         super().__init__(message)
         self.error_code = error_code
         self.status_hint = status_hint
@@ -159,7 +157,7 @@ class ConnectError(RequestError):
     is_safe_to_retry = True
 
 
-class TimeoutError(RequestError):  # noqa: A001 - deliberate, as httpx does
+class TimeoutError(RequestError):  # shadows the builtin on purpose, as httpx does
     """A named client timeout ran out."""
 
 

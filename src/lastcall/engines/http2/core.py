@@ -490,7 +490,7 @@ class EngineCore:
             self._conn_recv_unacked = 0
 
     def _apply_settings(
-        self: Http2Engine,
+        self,
         payload: bytes,
         events: list[ev.Event],
         changed: dict[int, int] | None = None,
