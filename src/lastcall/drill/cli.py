@@ -1,0 +1,80 @@
+"""``lastcall drill`` command-line options; registered by ``lastcall.cli``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from .runner import DrillConfig, run_drill
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``drill`` subcommand."""
+    parser = subparsers.add_parser(
+        "drill",
+        help="prove zero lost requests through restarts of any server",
+        description=(
+            "Start a server command, drive load at it with lastcall's GOAWAY-aware client, "
+            "SIGTERM and replace it K times, and report lost requests and a report card of "
+            "its drain behaviour. Exit status 0 only if nothing was lost and no check failed."
+        ),
+    )
+    parser.add_argument(
+        "--start",
+        required=True,
+        help='server command with {port}, e.g. "lastcall serve --bind 127.0.0.1:{port}"',
+    )
+    parser.add_argument("--protocol", choices=["h1", "h2"], default="h2")
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load (default 10)")
+    parser.add_argument("--restarts", type=int, default=1)
+    parser.add_argument(
+        "--path", default="/slow?ms=200", help="path for load and the probe's in-flight request"
+    )
+    parser.add_argument(
+        "--warm-path", default="/", help="path the HTTP/1.1 probe warms its connections with"
+    )
+    parser.add_argument("--method", default="GET", choices=["GET", "POST", "PUT", "DELETE"])
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="start the replacement before SIGTERM (SO_REUSEPORT servers)",
+    )
+    parser.add_argument("--port", type=int, default=None, help="fixed port (default: a free one)")
+    parser.add_argument(
+        "--exit-timeout",
+        type=float,
+        default=60.0,
+        help="longest wait for a signalled server to exit (default 60)",
+    )
+    parser.add_argument(
+        "--json", dest="json_path", default=None, help="also write the report as JSON to this file"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_from_args)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the drill for parsed ``args``; print the table; return the exit status."""
+    config = DrillConfig(
+        start=args.start,
+        protocol=args.protocol,
+        concurrency=args.concurrency,
+        duration=args.duration,
+        restarts=args.restarts,
+        path=args.path,
+        warm_path=args.warm_path,
+        method=args.method,
+        reuse_port=args.reuse_port,
+        port=args.port,
+        exit_timeout=args.exit_timeout,
+        progress=False if args.no_progress else None,
+    )
+    report = asyncio.run(run_drill(config))
+    print(report.render())
+    if args.json_path:
+        with open(args.json_path, "w") as fh:
+            fh.write(report.dumps() + "\n")
+    sys.stdout.flush()
+    return 0 if report.passed else 1

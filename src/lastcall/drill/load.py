@@ -1,0 +1,95 @@
+"""The drill's load: N workers sending requests for a fixed time, through lastcall's client.
+
+Outcome of each request, as the drill counts it:
+
+- **succeeded**: a complete response arrived (any status the server chose);
+- **safely retried**: it failed in a way that proves the server never
+  processed it (``LastcallError.is_safe_to_retry``: refused connection,
+  GOAWAY above the last id, REFUSED_STREAM); the worker sends it again. The
+  client's own transparent replays are added from its counters;
+- **lost**: it failed after the server may have accepted it (a reset, a cut
+  connection, a response that never finished). That is the number the drill
+  exists to drive to zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from lastcall.errors import LastcallError
+
+
+@dataclass
+class LoadStats:
+    """Counters and samples collected by the workers."""
+
+    sent: int = 0
+    succeeded: int = 0
+    lost: int = 0
+    safely_retried: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    #: (monotonic start time, latency in seconds) of each successful request.
+    samples: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _make_client(protocol: str) -> Any:
+    from lastcall.client import Client  # the client is ours; imported late to keep drill light
+
+    if protocol == "h2":
+        return Client(http1=False, http2=True)
+    return Client(http1=True, http2=False)
+
+
+async def run_load(
+    url: str,
+    protocol: str,
+    *,
+    concurrency: int,
+    duration: float,
+    method: str = "GET",
+    stop: asyncio.Event | None = None,
+    retry_pause: float = 0.01,
+) -> LoadStats:
+    """Drive load at ``url`` until ``duration`` has passed (or ``stop`` is set)."""
+    stats = LoadStats()
+    deadline = time.monotonic() + duration
+    stop = stop or asyncio.Event()
+    body = b"drill" if method in ("POST", "PUT", "PATCH") else None
+
+    async with _make_client(protocol) as client:
+
+        async def worker() -> None:
+            while not stop.is_set() and time.monotonic() < deadline:
+                started = time.monotonic()
+                stats.sent += 1
+                while True:
+                    try:
+                        response = await client.request(method, url, content=body)
+                        await response.aread()
+                    except LastcallError as exc:
+                        if exc.is_safe_to_retry and time.monotonic() < deadline + 30.0:
+                            stats.safely_retried += 1
+                            stats.errors[f"retried:{type(exc).__name__}"] += 1
+                            # Nothing to wait on but the replacement server: a short,
+                            # bounded pause between attempts.
+                            await asyncio.sleep(retry_pause)
+                            continue
+                        stats.lost += 1
+                        stats.errors[f"lost:{type(exc).__name__}"] += 1
+                    except OSError as exc:
+                        stats.lost += 1
+                        stats.errors[f"lost:{type(exc).__name__}"] += 1
+                    else:
+                        stats.succeeded += 1
+                        stats.samples.append((started, time.monotonic() - started))
+                    break
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        replays = getattr(client, "stats", None)
+        if replays is not None:
+            stats.safely_retried += int(getattr(replays, "replayed", 0))
+    return stats

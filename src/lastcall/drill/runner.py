@@ -1,0 +1,220 @@
+"""The drill: load a server, restart it K times, count what was lost, grade how it drained.
+
+Timeline for each restart (evenly spread over ``duration``):
+
+1. a probe connection puts a request in flight (``probe_h2``/``probe_h1``);
+2. the drill sends SIGTERM to the current server;
+3. without ``--reuse-port``: once the old listener stops answering, the
+   replacement starts on the same port; with it, the replacement was started
+   before the SIGTERM (for servers that set SO_REUSEPORT);
+4. the probe watches the old server drain; the drill awaits its exit, bounded
+   by ``exit_timeout``.
+
+Meanwhile the load never stops, so requests race every step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .load import LoadStats, run_load
+from .probe_h1 import run_h1_probe
+from .probe_h2 import H2Probe
+from .process import ServerProcess, free_port, wait_port_answers, wait_port_closed
+from .report import FAIL, PASS, Check, DrillReport, grade_h1, grade_h2, merge_cards, percentile
+
+
+@dataclass
+class DrillConfig:
+    """Settings of one drill run; the CLI flags map one to one."""
+
+    #: Command line of the server, with ``{port}`` where the port goes.
+    start: str
+    #: "h1" or "h2" (cleartext, prior knowledge).
+    protocol: str = "h2"
+    #: Concurrent load workers.
+    concurrency: int = 20
+    #: Seconds of load.
+    duration: float = 10.0
+    #: How many SIGTERM + replacement cycles.
+    restarts: int = 1
+    #: Path requested by the load and by the probe's in-flight request.
+    path: str = "/slow?ms=200"
+    #: HTTP method of the load.
+    method: str = "GET"
+    #: Start the replacement before the SIGTERM (SO_REUSEPORT servers).
+    reuse_port: bool = False
+    host: str = "127.0.0.1"
+    #: Fixed port, or None for a free one.
+    port: int | None = None
+    #: Longest wait for a server to answer after start.
+    start_timeout: float = 20.0
+    #: Longest wait for a signalled server to exit before it is killed.
+    exit_timeout: float = 60.0
+    #: Path the HTTP/1.1 probe warms its connections with.
+    warm_path: str = "/"
+    #: Show a progress bar on stderr (default: when stderr is a terminal).
+    progress: bool | None = None
+    #: Directory for the servers' output logs (default: a temporary one).
+    log_dir: str | None = None
+
+
+async def run_drill(config: DrillConfig) -> DrillReport:
+    """Run the drill and return its report."""
+    port = config.port or free_port(config.host)
+    log_dir = config.log_dir or tempfile.mkdtemp(prefix="lastcall-drill-")
+    progress = sys.stderr.isatty() if config.progress is None else config.progress
+    report = DrillReport(protocol=config.protocol, command=config.start, restarts=config.restarts)
+    generation = 0
+
+    def log_path() -> str:
+        return os.path.join(log_dir, f"server-{generation}.log")
+
+    current = ServerProcess(config.start, port)
+    await current.start(log_path())
+    if not await wait_port_answers(config.host, port, config.start_timeout):
+        await current.wait_exit(0.0)
+        raise RuntimeError(f"server did not answer on {config.host}:{port}; see {log_path()}")
+
+    url = f"http://{config.host}:{port}{config.path}"
+    stop = asyncio.Event()
+    load_task = asyncio.create_task(
+        run_load(
+            url,
+            config.protocol,
+            concurrency=config.concurrency,
+            duration=config.duration,
+            method=config.method,
+            stop=stop,
+        )
+    )
+    cards = []
+    drain_windows: list[tuple[float, float]] = []
+    started = time.monotonic()
+    old_servers: list[asyncio.Task[None]] = []
+    progress_task = asyncio.create_task(_progress(started, config.duration)) if progress else None
+    try:
+        for k in range(config.restarts):
+            at = started + config.duration * (k + 1) / (config.restarts + 1)
+            await asyncio.sleep(max(0.0, at - time.monotonic()))  # the schedule, not a guess
+            old = current
+            generation += 1
+            replacement = ServerProcess(config.start, port)
+            if config.reuse_port:
+                await replacement.start(log_path())
+
+            signalled = asyncio.Event()
+
+            async def signal(
+                old: ServerProcess = old, signalled: asyncio.Event = signalled
+            ) -> None:
+                old.terminate()
+                signalled.set()
+
+            async def probe_and_grade(
+                signal: Callable[[], Awaitable[None]] = signal,
+            ) -> dict[str, Check]:
+                if config.protocol == "h2":
+                    probe = H2Probe(
+                        config.host, port, config.path, observe_timeout=config.exit_timeout
+                    )
+                    return grade_h2(await probe.run(signal))
+                result = await run_h1_probe(
+                    config.host,
+                    port,
+                    config.path,
+                    signal,
+                    warm_path=config.warm_path,
+                    observe_timeout=config.exit_timeout,
+                )
+                return grade_h1(result)
+
+            probe_task = asyncio.create_task(probe_and_grade())
+            # The probe signals the old server once its request is in flight
+            # (and always before it returns).
+            await signalled.wait()
+            if not config.reuse_port:
+                await wait_port_closed(config.host, port, config.exit_timeout)
+                await replacement.start(log_path())
+            await wait_port_answers(config.host, port, config.start_timeout)
+            current = replacement
+
+            async def finish(
+                old: ServerProcess = old, probe_task: asyncio.Task[dict[str, Check]] = probe_task
+            ) -> None:
+                exited = await old.wait_exit(config.exit_timeout)
+                card = await probe_task
+                if not exited:
+                    card["exit"] = Check(
+                        FAIL, f"did not exit within {config.exit_timeout:.0f} s; killed"
+                    )
+                elif old.returncode == 0:
+                    card["exit"] = Check(PASS, f"exit 0 after {old.exit_seconds:.3f} s")
+                else:
+                    card["exit"] = Check(FAIL, f"exit code {old.returncode}")
+                cards.append(card)
+                report.exit_seconds.append(old.exit_seconds)
+                if old.signalled_at is not None and old.exited_at is not None:
+                    drain_windows.append((old.signalled_at, old.exited_at))
+
+            old_servers.append(asyncio.create_task(finish()))
+        stats: LoadStats = await load_task
+        await asyncio.gather(*old_servers)
+    finally:
+        stop.set()
+        if progress_task is not None:
+            progress_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress_task
+        current.terminate()
+        await current.wait_exit(config.exit_timeout)
+        if not load_task.done():
+            load_task.cancel()
+
+    report.sent = stats.sent
+    report.succeeded = stats.succeeded
+    report.lost = stats.lost
+    report.safely_retried = stats.safely_retried
+    report.errors = dict(stats.errors)
+    latencies = [lat * 1000 for _, lat in stats.samples]
+    in_drain = [
+        lat * 1000
+        for start, lat in stats.samples
+        if any(a <= start <= b or a <= start + lat <= b for a, b in drain_windows)
+    ]
+    report.latency_ms = _summary(latencies)
+    report.drain_latency_ms = _summary(in_drain)
+    report.report_card = merge_cards(cards)
+    return report
+
+
+def _summary(values: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(values, 0.50),
+        "p90": percentile(values, 0.90),
+        "p99": percentile(values, 0.99),
+        "max": max(values) if values else None,
+    }
+
+
+async def _progress(started: float, duration: float) -> None:
+    """A progress bar on stderr while the load runs."""
+    width = 30
+    while True:
+        done = min(1.0, (time.monotonic() - started) / duration) if duration > 0 else 1.0
+        filled = int(done * width)
+        sys.stderr.write(
+            f"\r  drilling [{'#' * filled}{'.' * (width - filled)}] {done * 100:3.0f}%"
+        )
+        sys.stderr.flush()
+        if done >= 1.0:
+            sys.stderr.write("\n")
+            return
+        await asyncio.sleep(0.25)
