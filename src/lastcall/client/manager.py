@@ -11,6 +11,7 @@ the rest (DESIGN.md, "Client drain on close").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import ssl
@@ -57,11 +58,13 @@ class _Connecting:
 
 
 class _Origin:
-    __slots__ = ("entries", "waiters")
+    __slots__ = ("entries", "handoffs", "waiters")
 
     def __init__(self) -> None:
         self.entries: list[PooledConnection | _Connecting] = []
         self.waiters: deque[asyncio.Future[None]] = deque()
+        #: Waiters woken for a free slot that have not run yet: the slot is theirs.
+        self.handoffs = 0
 
 
 class PoolManager:
@@ -117,9 +120,19 @@ class PoolManager:
             origin = self._origins[url.origin] = _Origin()
         loop = asyncio.get_running_loop()
         deadline: float | None = None
+        woken = False
         while True:
             if self._closing:
                 raise ClientClosed("the client is closed or closing; the request was not sent")
+            if not woken and (origin.waiters or origin.handoffs):
+                # FIFO: earlier requests are already waiting for a slot. Queue
+                # behind them instead of taking a slot that was just handed to
+                # one of them (a looping caller would otherwise starve them).
+                if deadline is None and timeouts.pool is not None:
+                    deadline = loop.time() + timeouts.pool
+                await self._wait(origin, deadline, timeouts.pool, front=False)
+                woken = True
+                continue
             plan = decide(
                 origin.entries,
                 max_connections=self._max_connections,
@@ -140,29 +153,39 @@ class PoolManager:
                 return await self._open(origin, url, timeouts)
             if deadline is None and timeouts.pool is not None:
                 deadline = loop.time() + timeouts.pool
-            await self._wait(origin, deadline, timeouts.pool)
+            # A waiter that was woken but still found nothing keeps its place.
+            await self._wait(origin, deadline, timeouts.pool, front=woken)
+            woken = True
 
     async def _wait(
-        self, origin: _Origin, deadline: float | None, pool_timeout: float | None
+        self, origin: _Origin, deadline: float | None, pool_timeout: float | None, *, front: bool
     ) -> None:
         waiter = asyncio.get_running_loop().create_future()
-        origin.waiters.append(waiter)
+        if front:
+            origin.waiters.appendleft(waiter)
+        else:
+            origin.waiters.append(waiter)
         try:
             async with asyncio.timeout_at(deadline):
                 await waiter
+            origin.handoffs -= 1
         except TimeoutError:
+            self._leave_queue(origin, waiter)
             raise PoolTimeout(f"no connection became available within {pool_timeout} s") from None
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                # We were woken but leave anyway: pass the wake-up on, or it is lost.
-                self._wake(origin, 1)
-            else:
-                waiter.cancel()
-                try:
-                    origin.waiters.remove(waiter)
-                except ValueError:
-                    pass
+            self._leave_queue(origin, waiter)
             raise
+
+    def _leave_queue(self, origin: _Origin, waiter: asyncio.Future[None]) -> None:
+        """A waiter gives up (timeout, cancellation): keep the queue's books right."""
+        if waiter.done() and not waiter.cancelled():
+            # It was woken but leaves anyway: pass the wake-up on, or it is lost.
+            origin.handoffs -= 1
+            self._wake(origin, 1)
+        else:
+            waiter.cancel()
+            with contextlib.suppress(ValueError):
+                origin.waiters.remove(waiter)
 
     def _take(self) -> None:
         self._active += 1
@@ -298,6 +321,7 @@ class PoolManager:
         while n > 0 and waiters:
             waiter = waiters.popleft()
             if not waiter.done():
+                origin.handoffs += 1
                 waiter.set_result(None)
                 n -= 1
 

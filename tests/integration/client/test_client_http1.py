@@ -213,3 +213,30 @@ async def test_max_requests_sends_connection_close_on_the_last_one() -> None:
         closes = [r.headers.get("connection") for c in server.conns for r in c.requests]
         assert closes == [None, None, "close"] * 2 + [None]
         assert [n.reason for n in notices] == ["max_requests", "max_requests"]
+
+
+async def test_pool_waiters_are_served_in_order_not_starved() -> None:
+    # One connection, one caller looping as fast as it can, one caller waiting:
+    # the waiter must get the connection next, not after the loop is done.
+    limits = lc.Limits(max_connections=1)
+    async with ScriptedH1Server([echo_forever]) as server, lc.Client(limits=limits) as client:
+        order: list[str] = []
+        first_in_flight = asyncio.Event()
+
+        async def looping() -> None:
+            for i in range(30):
+                request = client.get(f"{server.url}/loop{i}")
+                if i == 0:
+                    first_in_flight.set()
+                response = await request
+                await response.aread()
+                order.append(f"loop{i}")
+
+        async def waiting() -> None:
+            await first_in_flight.wait()
+            response = await client.get(f"{server.url}/waiter")
+            await response.aread()
+            order.append("waiter")
+
+        await asyncio.gather(looping(), waiting())
+        assert order.index("waiter") <= 2, order
