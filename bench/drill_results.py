@@ -21,7 +21,7 @@ import time
 
 from lastcall.drill import DrillConfig, DrillReport, run_drill
 
-APP = "lastcall.server.demo:app"
+APP = "lastcall.server.demo:demo_app"
 PY = sys.executable
 
 NGINX_CONF = """daemon off; master_process off; worker_processes 1;
