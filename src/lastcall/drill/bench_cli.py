@@ -53,7 +53,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                         args.protocol,
                         requests=args.requests,
                         clients=args.clients,
-                        streams=args.streams,
+                        streams=args.streams or (10 if args.protocol == "h2" else 1),
                         idle_connections=args.idle_connections,
                     )
                 )
