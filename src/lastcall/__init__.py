@@ -1,6 +1,7 @@
 """lastcall: a Python HTTP stack in which draining a connection is a phase of its life.
 
-The public surface: ``Client`` (an asyncio connection pool for HTTP/1.1 and
+The public surface: ``serve`` and ``Server`` (an ASGI server for HTTP/1.1,
+HTTP/2 and WebSocket that drains by the book), ``Client`` (an asyncio connection pool for HTTP/1.1 and
 HTTP/2 that finishes what a server promised and retries what it refused),
 ``lastcall.httpx.AsyncTransport`` (the same for httpx users; imported on its
 own so httpx stays optional) and the exception tree in ``lastcall.errors``.
@@ -22,6 +23,8 @@ from lastcall.client import (
     Timeouts,
 )
 
+from lastcall.server import Server, serve
+
 __version__ = "0.1.0.dev0"
 
 __all__ = [
@@ -34,7 +37,9 @@ __all__ = [
     "Request",
     "Response",
     "RetryPolicy",
+    "Server",
     "Timeouts",
     "__version__",
     "errors",
+    "serve",
 ]

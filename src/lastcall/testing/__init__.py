@@ -1,0 +1,5 @@
+"""Public test kit: peers written for tests, independent of our engines."""
+
+from .h2_raw_client import Frame, RawH2Client
+
+__all__ = ["Frame", "RawH2Client"]

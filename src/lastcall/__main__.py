@@ -1,0 +1,7 @@
+"""``python -m lastcall``: same as the ``lastcall`` command."""
+
+import sys
+
+from lastcall.cli import main
+
+sys.exit(main())

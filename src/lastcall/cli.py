@@ -1,0 +1,148 @@
+"""The ``lastcall`` command: ``serve`` now; ``drill`` and ``bench`` join as subcommands.
+
+``lastcall serve [MODULE:APP] [--bind HOST:PORT ...] [--graceful-timeout S] ...``
+Options follow hypercorn/gunicorn names so users feel at home. Settings may
+also come from ``--config FILE.toml`` and ``LASTCALL_*`` environment
+variables; the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from lastcall import __version__
+from lastcall.errors import ConfigError
+
+__all__ = ["build_parser", "import_app", "main"]
+
+EXIT_USAGE = 2
+
+
+def import_app(spec: str) -> Any:
+    """Import ``module:attribute`` (dots allowed in the attribute). The cwd is importable."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"app must look like 'module:attribute', got {spec!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
+        raise
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def _add_serve(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve an ASGI app (the built-in demo app if none is given)",
+        description="Serve an ASGI app over HTTP/1.1, HTTP/2 and WebSocket; drain on SIGTERM.",
+    )
+    p.add_argument("app", nargs="?", default=None, help="MODULE:APP (default: built-in demo app)")
+    p.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file")
+    p.add_argument(
+        "-b",
+        "--bind",
+        action="append",
+        metavar="ADDR",
+        help="HOST:PORT, [IPv6]:PORT or unix:PATH; repeatable (default 127.0.0.1:8000)",
+    )
+    p.add_argument("--graceful-timeout", type=float, metavar="S", help="drain budget (default 30)")
+    p.add_argument(
+        "--pre-stop-delay",
+        type=float,
+        metavar="S",
+        help="keep accepting this long while readiness fails (default 0)",
+    )
+    p.add_argument(
+        "--close-timeout",
+        type=float,
+        metavar="S",
+        help="after cancelling, abort after S (default 2)",
+    )
+    p.add_argument("--lingering-close-timeout", type=float, metavar="S", help="default 1")
+    p.add_argument("--keep-alive-timeout", type=float, metavar="S", help="default 5")
+    p.add_argument("--goaway-ping-timeout", type=float, metavar="S", help="HTTP/2, default 1")
+    p.add_argument("--max-concurrent-streams", type=int, metavar="N", help="HTTP/2, default 100")
+    p.add_argument("--max-body-size", type=int, metavar="BYTES", help="default 0 (no limit)")
+    p.add_argument("--certfile", help="TLS certificate (PEM); enables TLS with ALPN h2, http/1.1")
+    p.add_argument("--keyfile", help="TLS private key (PEM)")
+    p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--access-log", action="store_true", default=None, help="log every request")
+    p.add_argument(
+        "--readiness-path", metavar="PATH", help="e.g. /readyz: 200 serving, 503 draining"
+    )
+    p.add_argument("--root-path", metavar="PATH", help="ASGI root_path")
+    p.add_argument("--proxy-headers", action="store_true", default=None, help="trust X-Forwarded-*")
+    p.add_argument("--forwarded-allow-ips", metavar="IPS", help="default 127.0.0.1")
+    p.add_argument(
+        "--no-http2", dest="http2", action="store_false", default=None, help="HTTP/1.1 only"
+    )
+    p.add_argument("--lifespan", choices=["auto", "on", "off"])
+    p.add_argument("--loop", choices=["auto", "uvloop", "asyncio"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lastcall", description="lastcall: HTTP that drains by the book"
+    )
+    parser.add_argument("--version", action="version", version=f"lastcall {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_serve(sub)
+    from lastcall.drill import bench_cli
+    from lastcall.drill import cli as drill_cli
+
+    drill_cli.add_parser(sub)
+    bench_cli.add_parser(sub)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from lastcall.server import load_config, serve
+
+    options = {
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("command", "config_file") and value is not None
+    }
+    config = load_config(options, config_file=args.config_file)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = import_app(config.app) if config.app else None
+    return serve(app, config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lastcall`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return int(handler(args))
+    except ConfigError as exc:
+        print(f"lastcall: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

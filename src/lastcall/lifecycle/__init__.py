@@ -1,0 +1,49 @@
+"""Protocol-agnostic lifecycle: phases, the drain controller, the connection registry.
+
+Nothing here imports asyncio, socket, ssl or time (a test checks it): time is
+passed in as ``now`` and deadlines are returned, so the whole shutdown
+sequence is tested without a loop or a clock.
+"""
+
+from .drain import (
+    AbortConnections,
+    Action,
+    CancelConnections,
+    DrainConnections,
+    DrainController,
+    DrainSettings,
+    FailReadiness,
+    PreStopElapsed,
+    ShutdownApplication,
+    StopAccepting,
+)
+from .phases import (
+    ConnectionInput,
+    ConnectionPhase,
+    ServerInput,
+    ServerPhase,
+    next_connection_phase,
+    next_server_phase,
+)
+from .registry import ConnectionRegistry, Drainable
+
+__all__ = [
+    "AbortConnections",
+    "Action",
+    "CancelConnections",
+    "ConnectionInput",
+    "ConnectionPhase",
+    "ConnectionRegistry",
+    "DrainConnections",
+    "DrainController",
+    "DrainSettings",
+    "Drainable",
+    "FailReadiness",
+    "PreStopElapsed",
+    "ServerInput",
+    "ServerPhase",
+    "ShutdownApplication",
+    "StopAccepting",
+    "next_connection_phase",
+    "next_server_phase",
+]

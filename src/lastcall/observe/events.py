@@ -1,0 +1,199 @@
+"""One structured event type per drain step.
+
+Every step of a drain is reported exactly once, as one of these, through
+``Observer.emit`` (``observer.py``). Logging, Prometheus metrics and tests all
+read the same objects, so what a person reads in the log, what a dashboard
+counts and what a test asserts can never disagree.
+
+``at`` is the monotonic time (``loop.time()``) the step happened. ``connection``
+is a short id (``"h2#12 127.0.0.1:53412"``) when the step belongs to one
+connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+__all__ = [
+    "ConnectionClosed",
+    "ConnectionDraining",
+    "DrainEvent",
+    "DrainStarted",
+    "Drained",
+    "GoAwaySent",
+    "GraceExpired",
+    "LifespanShutdown",
+    "ListenerClosed",
+    "PreStopElapsed",
+    "RequestCancelled",
+    "ServerStarted",
+    "StreamRefused",
+    "WebSocketClosing",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DrainEvent:
+    """Base of every drain step event."""
+
+    at: float
+
+    #: Short name used in logs and as the metrics label.
+    name = "event"
+
+    def message(self) -> str:
+        """A line a person can read (the logging sink uses it)."""
+        parts = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "at"]
+        return f"{self.name} " + " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStarted(DrainEvent):
+    """Listeners are open and lifespan startup is done."""
+
+    listeners: tuple[str, ...]
+    name = "server_started"
+
+    def message(self) -> str:
+        return "serving on " + ", ".join(self.listeners)
+
+
+@dataclass(frozen=True, slots=True)
+class DrainStarted(DrainEvent):
+    """Readiness now fails; the shutdown sequence has begun."""
+
+    reason: str
+    graceful_timeout: float
+    pre_stop_delay: float
+    connections: int
+    name = "drain_started"
+
+    def message(self) -> str:
+        return (
+            f"drain started ({self.reason}): {self.connections} connection(s), "
+            f"graceful timeout {self.graceful_timeout:g} s, pre-stop delay {self.pre_stop_delay:g} s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PreStopElapsed(DrainEvent):
+    """The pre-stop delay is over; listeners close next."""
+
+    delay: float
+    name = "pre_stop_elapsed"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerClosed(DrainEvent):
+    """A listener stopped accepting; accepted connections are kept."""
+
+    listener: str
+    name = "listener_closed"
+
+    def message(self) -> str:
+        return f"listener closed: {self.listener}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionDraining(DrainEvent):
+    """A connection was told to drain (HTTP/1.1: ``Connection: close`` or an idle close)."""
+
+    connection: str
+    protocol: str
+    active_streams: int
+    name = "connection_draining"
+
+
+@dataclass(frozen=True, slots=True)
+class GoAwaySent(DrainEvent):
+    """An HTTP/2 GOAWAY went out (``final`` False: the 2^31-1 one before the PING)."""
+
+    connection: str
+    last_processed_id: int
+    error_code: int
+    debug_data: str
+    final: bool
+    name = "goaway_sent"
+
+    def message(self) -> str:
+        kind = "final" if self.final else "first"
+        return (
+            f"{kind} GOAWAY on {self.connection}: last_processed_id={self.last_processed_id} "
+            f"error_code={self.error_code} debug={self.debug_data!r}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRefused(DrainEvent):
+    """A stream was refused (HTTP/2 REFUSED_STREAM): never processed, safe to retry."""
+
+    connection: str
+    stream_id: int
+    reason: str
+    name = "stream_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketClosing(DrainEvent):
+    """A WebSocket was sent Close(``code``) because the server is draining."""
+
+    connection: str
+    code: int
+    name = "websocket_closing"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCancelled(DrainEvent):
+    """At grace expiry a request was cut: 503 (not started) or close/RST_STREAM(CANCEL)."""
+
+    connection: str
+    how: str
+    name = "request_cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed(DrainEvent):
+    """A connection's transport is gone; ``clean`` is False when it was aborted or lost."""
+
+    connection: str
+    protocol: str
+    requests: int
+    clean: bool
+    name = "connection_closed"
+
+
+@dataclass(frozen=True, slots=True)
+class GraceExpired(DrainEvent):
+    """The graceful timeout ran out (or a second signal forced it) with work left."""
+
+    forced: bool
+    connections: int
+    streams: int
+    name = "grace_expired"
+
+    def message(self) -> str:
+        why = "second signal" if self.forced else "graceful timeout"
+        return f"{why}: cancelling {self.streams} stream(s) on {self.connections} connection(s)"
+
+
+@dataclass(frozen=True, slots=True)
+class Drained(DrainEvent):
+    """Every connection is gone; ``duration`` is seconds since the drain started."""
+
+    duration: float
+    connections_total: int
+    name = "drained"
+
+    def message(self) -> str:
+        return (
+            f"drained in {self.duration * 1000:.1f} ms "
+            f"({self.connections_total} connection(s) served in total)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LifespanShutdown(DrainEvent):
+    """ASGI lifespan shutdown finished (``ok`` False if the app reported a failure)."""
+
+    ok: bool
+    name = "lifespan_shutdown"

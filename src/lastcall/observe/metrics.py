@@ -1,0 +1,73 @@
+"""Prometheus metrics for drain events (optional: needs ``prometheus-client``).
+
+``PrometheusSink()`` raises ``ImportError`` with a hint when the package is
+missing; install the ``metrics`` extra (``pip install 'lastcall[metrics]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .events import (
+    ConnectionClosed,
+    Drained,
+    DrainEvent,
+    GoAwaySent,
+    GraceExpired,
+    RequestCancelled,
+    StreamRefused,
+)
+
+__all__ = ["PrometheusSink"]
+
+
+class PrometheusSink:
+    """Counts every drain step; histograms the drain duration."""
+
+    def __init__(self, registry: Any = None, namespace: str = "lastcall") -> None:
+        try:
+            import prometheus_client as prom
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "PrometheusSink needs prometheus-client: pip install 'lastcall[metrics]'"
+            ) from exc
+        kwargs: dict[str, Any] = {"namespace": namespace}
+        if registry is not None:
+            kwargs["registry"] = registry
+        self.events = prom.Counter(
+            "drain_events_total", "Drain steps reported, by event name", ["event"], **kwargs
+        )
+        self.streams_refused = prom.Counter(
+            "streams_refused_total", "HTTP/2 streams refused (safe to retry)", **kwargs
+        )
+        self.requests_cancelled = prom.Counter(
+            "requests_cancelled_total", "Requests cut at grace expiry", ["how"], **kwargs
+        )
+        self.connections_closed = prom.Counter(
+            "connections_closed_total", "Connections closed", ["protocol", "clean"], **kwargs
+        )
+        self.goaways = prom.Counter("goaway_sent_total", "GOAWAY frames sent", ["final"], **kwargs)
+        self.grace_expired = prom.Counter(
+            "grace_expired_total", "Drains that reached the cancel step", **kwargs
+        )
+        self.drain_seconds = prom.Histogram(
+            "drain_duration_seconds",
+            "From drain start until the last connection closed",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+            **kwargs,
+        )
+
+    def __call__(self, event: DrainEvent) -> None:
+        self.events.labels(event.name).inc()
+        if isinstance(event, StreamRefused):
+            self.streams_refused.inc()
+        elif isinstance(event, RequestCancelled):
+            self.requests_cancelled.labels(event.how).inc()
+        elif isinstance(event, ConnectionClosed):
+            self.connections_closed.labels(event.protocol, str(event.clean).lower()).inc()
+        elif isinstance(event, GoAwaySent):
+            self.goaways.labels(str(event.final).lower()).inc()
+        elif isinstance(event, GraceExpired):
+            self.grace_expired.inc()
+        elif isinstance(event, Drained):
+            self.drain_seconds.observe(event.duration)

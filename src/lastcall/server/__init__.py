@@ -1,0 +1,42 @@
+"""``lastcall serve``: an ASGI server for HTTP/1.1, HTTP/2 and WebSocket that drains by the book."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lastcall.io import loop_factory
+
+from .asgi import ASGIApp
+from .config import ServerConfig, load_config
+from .extension import DRAIN_EXTENSION, DrainExtension
+from .server import EXIT_OK, EXIT_STARTUP_FAILED, Server
+
+__all__ = [
+    "DRAIN_EXTENSION",
+    "EXIT_OK",
+    "EXIT_STARTUP_FAILED",
+    "DrainExtension",
+    "Server",
+    "ServerConfig",
+    "load_config",
+    "serve",
+]
+
+
+def serve(app: ASGIApp | None = None, config: ServerConfig | None = None, **settings: Any) -> int:
+    """Serve ``app`` (the demo app if ``None``) until drained; return the exit code.
+
+    Runs its own event loop (uvloop when installed) and handles SIGTERM/SIGINT:
+    the first drains, a second skips to the cancel step. Keyword settings are
+    the fields of ``ServerConfig`` (``bind=["0.0.0.0:8000"]``, ``graceful_timeout=10``...).
+    """
+    if config is None:
+        config = ServerConfig(**settings)
+    elif settings:
+        raise TypeError("pass either config= or keyword settings, not both")
+    logging.getLogger("lastcall").setLevel(config.log_level.upper())
+    server = Server(app, config)
+    with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
+        return runner.run(server.serve())

@@ -1,0 +1,228 @@
+"""Every setting of ``lastcall serve``: name, default, and where the number came from.
+
+Settings come, lowest precedence first, from the defaults below, a TOML file
+(``--config lastcall.toml``: keys at top level or under ``[serve]``, dashes
+or underscores), ``LASTCALL_*`` environment variables (``LASTCALL_GRACEFUL_TIMEOUT=10``,
+``LASTCALL_BIND="0.0.0.0:8000 unix:/tmp/s.sock"``) and the command line.
+docs/server/reference.md lists them all; a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lastcall.engines.http1 import Http1Limits
+from lastcall.errors import ConfigError
+from lastcall.lifecycle import DrainSettings
+from lastcall.lifecycle.drain import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_GRACEFUL_TIMEOUT,
+    DEFAULT_PRE_STOP_DELAY,
+)
+
+__all__ = ["ENV_PREFIX", "ServerConfig", "load_config"]
+
+ENV_PREFIX = "LASTCALL_"
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """Configuration of one ``Server``. Durations are float seconds."""
+
+    #: ``module:attribute`` of the ASGI app; ``None`` serves the built-in demo app.
+    app: str | None = None
+    #: Listeners: ``HOST:PORT``, ``[::1]:PORT`` or ``unix:PATH``. Default like
+    #: uvicorn/hypercorn: loopback only, port 8000.
+    bind: list[str] = field(default_factory=lambda: ["127.0.0.1:8000"])
+    #: Whole drain budget after listeners close; then what is left is cancelled.
+    #: 30 s = Kubernetes' default terminationGracePeriodSeconds and gunicorn's
+    #: graceful_timeout (hypercorn 3 s, Armeria 40 s, Envoy drain 600 s).
+    graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT
+    #: Keep accepting this long after readiness starts failing, so load
+    #: balancers stop routing first. 0 (off); Kubernetes guides use 5-15 s.
+    pre_stop_delay: float = DEFAULT_PRE_STOP_DELAY
+    #: After the cancel step, connections get this long to write their last
+    #: bytes before their transports are aborted. 2 s (lingering close + margin).
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    #: After the last write of a closing connection: half-close, then read and
+    #: discard for at most this long so a reset never destroys an unread
+    #: response (RFC 9112 §9.6). 1 s like Go's goAwayTimeout and h2o.
+    lingering_close_timeout: float = 1.0
+    #: An idle keep-alive HTTP/1.1 connection is closed after this long.
+    #: 5 s like uvicorn and hypercorn (nginx 75 s, gunicorn 2 s, Go: none).
+    keep_alive_timeout: float = 5.0
+    #: HTTP/2: first GOAWAY(2^31-1)+PING -> final GOAWAY if no PING ACK comes.
+    #: 1 s like h2o and Armeria; capped at 5 s (gRPC-Go).
+    goaway_ping_timeout: float = 1.0
+    #: HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS. 100 (h2; nginx 128, Go 250).
+    max_concurrent_streams: int = 100
+    #: HTTP/1.1 request line limit in bytes; over it: 414. 8 KiB like nginx.
+    max_request_line_size: int = 8192
+    #: Header fields limit in bytes (HTTP/1.1) and HTTP/2 header list size;
+    #: over it: 431. 64 KiB like h2 (nginx 32 KiB, Envoy 60 KiB).
+    max_header_size: int = 65_536
+    #: HTTP/1.1 header field count; over it: 431. 100 like Apache.
+    max_header_count: int = 100
+    #: Request body limit in bytes (413 over it), 0 for none. Default none,
+    #: like uvicorn, hypercorn and Go (nginx 1 MiB).
+    max_body_size: int = 0
+    #: WebSocket message size limit in bytes (close 1009 over it). 16 MiB like uvicorn.
+    ws_max_message_size: int = 16 * 1024 * 1024
+    #: Path answered by the server itself: 200 while serving, 503 with the
+    #: reason while draining. Off by default; the Kubernetes recipe uses /readyz.
+    readiness_path: str | None = None
+    #: ASGI root_path, for an app mounted below a prefix by a proxy.
+    root_path: str = ""
+    #: Trust X-Forwarded-For/-Proto from ``forwarded_allow_ips`` (off, like hypercorn).
+    proxy_headers: bool = False
+    #: Comma-separated peers trusted for proxy headers; ``*`` trusts all.
+    #: 127.0.0.1 like uvicorn.
+    forwarded_allow_ips: str = "127.0.0.1"
+    #: TLS certificate chain (PEM); with ``keyfile`` enables TLS with ALPN h2, http/1.1.
+    certfile: str | None = None
+    #: TLS private key (PEM).
+    keyfile: str | None = None
+    #: Serve HTTP/2 (prior knowledge, Upgrade: h2c, ALPN h2) besides HTTP/1.1.
+    http2: bool = True
+    #: ASGI lifespan: ``auto`` (run it, tolerate apps that do not support it), ``on``, ``off``.
+    lifespan: str = "auto"
+    #: Log level of the ``lastcall`` loggers.
+    log_level: str = "info"
+    #: Log one line per request on the ``lastcall.access`` logger.
+    access_log: bool = False
+    #: Event loop: ``auto`` (uvloop when installed), ``uvloop``, ``asyncio``.
+    loop: str = "auto"
+    #: listen() backlog. 2048 like uvicorn and hypercorn.
+    backlog: int = 2048
+    #: Install SIGTERM/SIGINT handlers (off when embedding in another program).
+    handle_signals: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` for any out-of-range value."""
+        if not self.bind:
+            raise ConfigError("at least one --bind is needed")
+        if self.lifespan not in ("auto", "on", "off"):
+            raise ConfigError("lifespan must be auto, on or off")
+        if self.loop not in ("auto", "uvloop", "asyncio"):
+            raise ConfigError("loop must be auto, uvloop or asyncio")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ConfigError("--certfile and --keyfile go together")
+        for name in (
+            "lingering_close_timeout",
+            "keep_alive_timeout",
+            "goaway_ping_timeout",
+            "graceful_timeout",
+            "pre_stop_delay",
+            "close_timeout",
+        ):
+            if not getattr(self, name) >= 0.0:
+                raise ConfigError(f"{name} must be >= 0 seconds")
+        if self.readiness_path is not None and not self.readiness_path.startswith("/"):
+            raise ConfigError("readiness_path must start with '/'")
+        self.http1_limits()
+        self.drain_settings()
+
+    def drain_settings(self) -> DrainSettings:
+        """The lifecycle deadlines of this configuration."""
+        return DrainSettings(self.graceful_timeout, self.pre_stop_delay, self.close_timeout)
+
+    def http1_limits(self) -> Http1Limits:
+        """The HTTP/1.1 parser limits of this configuration."""
+        return Http1Limits(
+            max_request_line_size=self.max_request_line_size,
+            max_header_size=self.max_header_size,
+            max_header_count=self.max_header_count,
+            max_body_size=self.max_body_size or None,
+        )
+
+    @property
+    def is_tls(self) -> bool:
+        return self.certfile is not None
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(ServerConfig)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = str(_FIELDS[name].type)
+    if kind.startswith("list"):
+        if isinstance(value, str):
+            return value.split()
+        return [str(v) for v in value]
+    if kind == "bool" and isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: expected a boolean, got {value!r}")
+    try:
+        if kind == "float":
+            return float(value)
+        if kind == "int":
+            return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if value is None or isinstance(value, str | bool):
+        return value
+    raise ConfigError(f"{name}: unexpected value {value!r}")
+
+
+def _normalise(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_").lower()
+        if name not in _FIELDS:
+            raise ConfigError(f"{source}: unknown setting {key!r}")
+        out[name] = _coerce(name, value)
+    return out
+
+
+def from_toml(path: str) -> dict[str, Any]:
+    """Settings from a TOML file (top level or a ``[serve]`` table)."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    table = data.get("serve", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [serve] must be a table")
+    return _normalise(table, path)
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings from ``LASTCALL_*`` variables; unknown ones are ignored (other tools share the prefix)."""
+    env = os.environ if environ is None else environ
+    raw = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in _FIELDS
+    }
+    return _normalise(raw, "environment")
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ServerConfig:
+    """Defaults < TOML file < ``LASTCALL_*`` environment < ``overrides`` (the command line)."""
+    env = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    config_file = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        merged.update(from_toml(config_file))
+    merged.update(from_env(env))
+    if overrides:
+        merged.update(_normalise({k: v for k, v in overrides.items() if v is not None}, "options"))
+    return ServerConfig(**merged)

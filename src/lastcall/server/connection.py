@@ -1,0 +1,221 @@
+"""What every server connection shares, whatever its protocol.
+
+The lifecycle sees each connection through the same small surface
+(``lastcall.lifecycle.Drainable``): ``phase``, ``begin_drain``, ``cancel``,
+``abort`` and ``active_stream_count``. This base class holds the phase (moved
+only through the lifecycle's table), the drain notice the application can
+await (``lastcall.drain`` scope extension), registration in the registry, and
+the graceful close every protocol ends with:
+
+1. every accepted byte is handed to the transport;
+2. the write side is shut down (``write_eof``: a FIN after the buffered bytes);
+3. we keep reading and discarding for at most ``lingering_close_timeout``, so
+   the peer's late bytes never make our kernel answer with a RST that would
+   destroy a response it has not read yet (RFC 9112 §9.6, Apache's
+   "lingering close", Go's ``goAwayTimeout``);
+4. the transport is closed when the peer closes its side or the timeout ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lastcall.lifecycle import ConnectionInput, ConnectionPhase, next_connection_phase
+from lastcall.observe import events as oe
+
+from .extension import DrainExtension
+from .state import ServerState
+
+__all__ = ["ConnectionBase"]
+
+logger = logging.getLogger("lastcall.server")
+Address = tuple[str, int]
+
+
+def _address(value: object) -> Address | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+class ConnectionBase:
+    """Phase, drain notice, registration and graceful close of one connection."""
+
+    #: Label used in events: ``http/1.1``, ``h2`` or ``websocket``.
+    protocol_name = "http"
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.loop = state.loop
+        self.transport: asyncio.Transport | None = None
+        self.phase = ConnectionPhase.OPEN
+        self.drain_reason: str | None = None
+        self.drain_deadline_at: float | None = None
+        self.requests = 0
+        self.label = ""
+        self.client: Address | None = None
+        self.server: Address | None = None
+        self.scheme = "https" if state.config.is_tls else "http"
+        self._drain_future: asyncio.Future[str] | None = None
+        self._extension: DrainExtension | None = None
+        self._linger_handle: asyncio.TimerHandle | None = None
+        self._own_cancel_handle: asyncio.TimerHandle | None = None
+        self._is_registered = False
+        self._is_clean = True
+
+    # -- registration -------------------------------------------------------------
+
+    def attach(self, transport: asyncio.Transport) -> None:
+        """Record addresses and register with the lifecycle (from ``connection_made``)."""
+        self.transport = transport
+        self.client = _address(transport.get_extra_info("peername"))
+        self.server = _address(transport.get_extra_info("sockname"))
+        if self.server is None:
+            sockname = transport.get_extra_info("sockname")
+            if isinstance(sockname, str):  # unix socket: ASGI wants (path, None)-ish
+                self.server = (sockname, 0)
+        peer = f"{self.client[0]}:{self.client[1]}" if self.client else "unix"
+        self.label = f"{self.protocol_name}#{self.state.next_connection_id()} {peer}"
+        self.register()
+        if self.state.drain_deadline_at is not None and self.state.drain_reason is not None:
+            # Accepted just as listeners closed: serve what is already on its way.
+            self._mark_draining(self.state.drain_deadline_at, self.state.drain_reason)
+            if self.phase is ConnectionPhase.OPEN:
+                self._advance(ConnectionInput.DRAIN_REQUESTED)
+
+    def register(self) -> None:
+        """Join the registry of live connections (idempotent)."""
+        if not self._is_registered:
+            self.state.registry.add(self)
+            self._is_registered = True
+
+    def adopt(self, other: ConnectionBase) -> None:
+        """Take over a transport and registration from another protocol object (h2c, ALPN)."""
+        self.transport = other.transport
+        self.client, self.server, self.scheme = other.client, other.server, other.scheme
+        self.label = other.label.replace(other.protocol_name, self.protocol_name, 1)
+        self.requests = other.requests
+        if other._is_registered:
+            self.state.registry.replace(other, self)
+            other._is_registered = False
+        else:
+            self.state.registry.add(self)
+        self._is_registered = True
+        if other.drain_reason is not None:
+            self._mark_draining(other.drain_deadline_at, other.drain_reason)
+
+    def _unregister(self) -> None:
+        if self._is_registered:
+            self._is_registered = False
+            self.state.observer.emit(
+                oe.ConnectionClosed(
+                    self.loop.time(), self.label, self.protocol_name, self.requests, self._is_clean
+                )
+            )
+            self.state.registry.discard(self)
+
+    # -- phase ----------------------------------------------------------------------
+
+    def _advance(self, event: ConnectionInput) -> ConnectionPhase:
+        self.phase = next_connection_phase(self.phase, event)
+        return self.phase
+
+    @property
+    def active_stream_count(self) -> int:
+        return 0
+
+    # -- the drain notice (lastcall.drain extension) ------------------------------
+
+    def drain_extension(self) -> DrainExtension:
+        ext = self._extension
+        if ext is None:
+            ext = self._extension = DrainExtension(self)
+        return ext
+
+    def drain_waiter(self) -> asyncio.Future[str]:
+        if self._drain_future is None:
+            self._drain_future = self.loop.create_future()
+            if self.drain_reason is not None:
+                self._drain_future.set_result(self.drain_reason)
+        return self._drain_future
+
+    def _mark_draining(self, deadline_at: float | None, reason: str) -> bool:
+        """Record the drain; return True the first time only."""
+        if deadline_at is not None and (
+            self.drain_deadline_at is None or deadline_at < self.drain_deadline_at
+        ):
+            self.drain_deadline_at = deadline_at
+        if self.drain_reason is not None:
+            return False
+        self.drain_reason = reason
+        if self._drain_future is not None and not self._drain_future.done():
+            self._drain_future.set_result(reason)
+        return True
+
+    def request_drain(self, reason: str) -> None:
+        """The application asked to drain this connection (``drain_connection()``).
+
+        It gets the server's graceful timeout as its own budget; at the end what
+        is left is cancelled exactly as at server grace expiry.
+        """
+        if self.drain_reason is not None or self.phase is not ConnectionPhase.OPEN:
+            return
+        deadline = self.loop.time() + self.state.config.graceful_timeout
+        self._own_cancel_handle = self.loop.call_at(deadline, self.cancel, "grace_expired")
+        self.begin_drain(deadline, reason)
+
+    def begin_drain(self, deadline_at: float, reason: str) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def cancel(self, reason: str) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _report_draining(self) -> None:
+        self.state.observer.emit(
+            oe.ConnectionDraining(
+                self.loop.time(), self.label, self.protocol_name, self.active_stream_count
+            )
+        )
+
+    # -- closing --------------------------------------------------------------------
+
+    def close_gracefully(self) -> None:
+        """Half-close after the buffered bytes, then linger-read; idempotent."""
+        transport = self.transport
+        if transport is None or self._linger_handle is not None or transport.is_closing():
+            return
+        self._advance(
+            ConnectionInput.CANCELLED
+            if self.phase is ConnectionPhase.OPEN
+            else ConnectionInput.WORK_DONE
+        )
+        linger = self.state.config.lingering_close_timeout
+        if linger > 0.0 and transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                transport.close()
+                return
+            transport.resume_reading()
+            self._linger_handle = self.loop.call_later(linger, transport.close)
+        else:
+            # TLS cannot half-close (close_notify ends both directions): close()
+            # still flushes the buffer first.
+            transport.close()
+
+    def abort(self) -> None:
+        """Last resort at the close timeout: drop the transport now."""
+        if self.transport is not None:
+            self._is_clean = False
+            self.transport.abort()
+
+    def _connection_gone(self) -> None:
+        """Common part of ``connection_lost``."""
+        self._advance(ConnectionInput.TRANSPORT_CLOSED)
+        for handle in (self._linger_handle, self._own_cancel_handle):
+            if handle is not None:
+                handle.cancel()
+        if self._drain_future is not None and not self._drain_future.done():
+            self._drain_future.cancel()
+        self._unregister()

@@ -1,0 +1,478 @@
+"""The HTTP/1.1 server connection: an asyncio protocol over the sans-IO parser.
+
+One request is served at a time. Pipelined requests (RFC 9112 §9.3.2) are
+parsed as they come but queued, and reading pauses while any is queued, so a
+client cannot make us buffer without bound; each is answered in order.
+
+Draining (DESIGN.md, "HTTP/1.1", RFC 9112 §9.6):
+
+- an idle keep-alive connection is closed at once (graceful half-close);
+- a response in flight carries ``Connection: close`` (if its head is not yet
+  written) and the connection closes after it is fully written;
+- a request already arriving, or already queued, is answered, the last one
+  with ``Connection: close``; nothing after that is processed;
+- at grace expiry: 503 if the response has not started, else the connection
+  is closed (a truncated chunked body is visible as such); the app sees
+  ``http.disconnect`` and its task is cancelled right after.
+
+Prior-knowledge HTTP/2 (the client preface) and ``Upgrade: h2c`` hand the
+transport over to the HTTP/2 connection; ``Upgrade: websocket`` to the
+WebSocket connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.parse
+from collections import deque
+from typing import Any, cast
+
+import httptools
+
+from lastcall.engines.http1 import (
+    BodyReceived,
+    Http1Parser,
+    RequestEnded,
+    RequestStarted,
+    encode_head,
+)
+from lastcall.errors import RemoteProtocolError
+from lastcall.io import WriteFlow, negotiated_protocol
+from lastcall.io.tls import ALPN_H2
+from lastcall.lifecycle import ConnectionInput, ConnectionPhase
+from lastcall.observe import events as oe
+
+from .asgi import ASGI_VERSION, ASGIApp
+from .connection import ConnectionBase
+from .extension import DRAIN_EXTENSION
+from .http1_cycle import BODY_HIGH_WATER, RequestCycle
+from .readiness import readiness_app
+from .state import ServerState
+
+__all__ = ["H2_PREFACE", "Http1Connection"]
+
+logger = logging.getLogger("lastcall.server")
+
+#: The HTTP/2 client connection preface (RFC 9113 §3.4).
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_TRAILERS_EXTENSION: dict[str, Any] = {}
+
+
+class Http1Connection(ConnectionBase, asyncio.Protocol):
+    """One HTTP/1.1 connection; see the module docstring."""
+
+    protocol_name = "http/1.1"
+
+    def __init__(self, state: ServerState, *, sniff_h2: bool | None = None) -> None:
+        super().__init__(state)
+        self.parser = Http1Parser(state.http1_limits)
+        self.flow = WriteFlow(self.loop)
+        self.cycle: RequestCycle | None = None
+        self.reading: RequestCycle | None = None
+        self.pipeline: deque[tuple[RequestCycle, ASGIApp]] = deque()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._keepalive_handle: asyncio.TimerHandle | None = None
+        self._paused_for_body = False
+        self._paused_for_pipeline = False
+        self._closing_after_response = False
+        self._peer_eof = False
+        self._upgrade: RequestStarted | None = None
+        self._sniff = state.config.http2 if sniff_h2 is None else sniff_h2
+        self._sniffed = b""
+        self._handed_over = False
+        self._server_tuple: tuple[str, int] | None = None
+        self._scope_base: dict[str, Any] = {}
+
+    # -- asyncio protocol -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement the interface without subclassing it.
+        self.attach(cast(asyncio.Transport, transport))
+        self._scope_base = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": self.state.root_path,
+        }
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self._sniff = False  # with TLS, ALPN decides (RFC 9113 §3.2)
+            if self.state.config.http2 and negotiated_protocol(ssl_object) == ALPN_H2:
+                self._hand_over_to_h2(b"")
+                return
+        # Also when already draining: a request may be on its way (the
+        # keep-alive timeout bounds the wait for it).
+        self._arm_keepalive()
+
+    def start_with(self, data: bytes) -> None:
+        """Continue with bytes another protocol object already read (ALPN fallback)."""
+        if data:
+            self.data_received(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase is ConnectionPhase.CLOSING or self.phase is ConnectionPhase.CLOSED:
+            return  # lingering close: read and discard
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+            self._keepalive_handle = None
+        if self._sniff:
+            data = self._sniff_preface(data)
+            if not data:
+                return
+        try:
+            events = self.parser.feed(data)
+        except RemoteProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        for event in events:
+            kind = type(event)
+            if kind is BodyReceived:
+                assert self.reading is not None and isinstance(event, BodyReceived)
+                self.reading.feed_body(event.data)
+            elif kind is RequestStarted:
+                assert isinstance(event, RequestStarted)
+                self._on_request(event)
+            elif kind is RequestEnded:
+                if self.reading is not None:
+                    self.reading.end_body()
+                if self._upgrade is None:
+                    self.reading = None
+            else:  # UpgradeRequested
+                self._on_upgrade(getattr(event, "trailing", b""))
+                return
+
+    def eof_received(self) -> bool | None:
+        # The client half-closed: it sends nothing more, but may still read a
+        # response in flight (RFC 9112 §9.6). Keep the write side open then.
+        self._peer_eof = True
+        if self.reading is not None:
+            self.reading.disconnect()  # its body can never complete now
+        if self.cycle is not None and not self.cycle.response_complete:
+            return True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.flow.connection_lost()
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+        if self._handed_over:
+            return
+        if self.cycle is not None:
+            self.cycle.disconnect()
+        for queued, _ in self.pipeline:
+            queued.disconnect()
+        self.pipeline.clear()
+        self._advance(ConnectionInput.TRANSPORT_CLOSED)
+        if not self.tasks:
+            self._connection_gone()
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _sniff_preface(self, data: bytes) -> bytes:
+        buffered = self._sniffed + data
+        if len(buffered) < len(H2_PREFACE) and H2_PREFACE.startswith(buffered):
+            self._sniffed = buffered
+            return b""
+        self._sniff = False
+        self._sniffed = b""
+        if buffered.startswith(H2_PREFACE):
+            self._hand_over_to_h2(buffered)
+            return b""
+        return buffered
+
+    def _on_request(self, event: RequestStarted) -> None:
+        target = event.target
+        url = httptools.parse_url(target)
+        raw_path: bytes = url.path or b"/"
+        path = raw_path.decode("ascii", "surrogateescape")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        state = self.state
+        scope: dict[str, Any] = dict(self._scope_base)
+        scope["http_version"] = event.http_version
+        scope["method"] = event.method.decode("ascii")
+        scope["path"] = state.root_path + path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = url.query or b""
+        scope["headers"] = event.headers
+        scope["state"] = state.lifespan_state.copy()
+        scope["extensions"] = {
+            "http.response.trailers": _TRAILERS_EXTENSION,
+            DRAIN_EXTENSION: self.drain_extension(),
+        }
+        if state.proxies is not None:
+            scope["client"], scope["scheme"] = state.proxies.apply(
+                self.client, self.scheme, event.headers
+            )
+        if event.upgrade is not None and self._accepts_upgrade(event):
+            scope["type"] = "websocket" if event.upgrade == b"websocket" else "http"
+            self._upgrade = event
+            self.reading = RequestCycle(self, scope, False, False, False, False)
+            return
+        app: ASGIApp = self.state.app
+        if state.readiness_path is not None and path == state.readiness_path:
+            app = readiness_app(state)
+        cycle = RequestCycle(
+            self,
+            scope,
+            event.keep_alive,
+            event.expect_continue,
+            event.http_version == "1.0",
+            event.method == b"HEAD",
+        )
+        self.reading = cycle
+        if self.cycle is None:
+            self._start(cycle, app)
+        else:
+            self.pipeline.append((cycle, app))
+            if not self._paused_for_pipeline:
+                self._paused_for_pipeline = True
+                self._update_reading()
+
+    def _accepts_upgrade(self, event: RequestStarted) -> bool:
+        if self.cycle is not None or self.pipeline or self.drain_reason is not None:
+            return False
+        if event.upgrade == b"websocket":
+            return event.method == b"GET"
+        if event.upgrade == b"h2c" and self.state.config.http2 and not self.state.config.is_tls:
+            names = {n for n, _ in event.headers}
+            # RFC 9113 §3.1 deprecated this upgrade; we still honour a bodiless one.
+            return (
+                b"http2-settings" in names
+                and b"content-length" not in names
+                and b"transfer-encoding" not in names
+            )
+        return False
+
+    def _start(self, cycle: RequestCycle, app: ASGIApp) -> None:
+        self.cycle = cycle
+        task = self.loop.create_task(cycle.run(app))
+        cycle.task = task
+        self.tasks.add(task)
+
+    def task_done(self, cycle: RequestCycle) -> None:
+        task = cycle.task
+        if task is not None:
+            self.tasks.discard(task)
+        if not self.tasks and self.phase is ConnectionPhase.CLOSED and not self._handed_over:
+            self._connection_gone()
+
+    def should_close_after_this(self) -> bool:
+        """Called as a response head is written: must it carry ``Connection: close``?"""
+        if self._closing_after_response:
+            return True
+        if self.drain_reason is None:
+            return False
+        # Draining: answer what was already received or is arriving; only the
+        # last of them carries close (RFC 9112 §9.6), since the server must not
+        # process anything after a close it announced.
+        return not self.pipeline and not self.parser.in_message
+
+    def response_done(self, cycle: RequestCycle) -> None:
+        """The response is fully handed to the transport."""
+        self.requests += 1
+        if self.state.access_log:
+            cycle.log_access()
+        if cycle is not self.cycle:
+            return
+        self.cycle = None
+        if not cycle.keep_alive or self._peer_eof:
+            self.pipeline.clear()
+            self.close_gracefully()
+            return
+        if self.pipeline:
+            nxt, app = self.pipeline.popleft()
+            if not self.pipeline and self._paused_for_pipeline:
+                self._paused_for_pipeline = False
+                self._update_reading()
+            self._start(nxt, app)
+            return
+        if self.drain_reason is not None and not self.parser.in_message:
+            self.close_gracefully()
+            return
+        self._arm_keepalive()
+
+    def response_failed(self, cycle: RequestCycle) -> None:
+        """The app raised or returned early: 500 if nothing was written, else close."""
+        if cycle.response_complete:
+            return
+        if not cycle.head_written and not cycle.disconnected and self.transport is not None:
+            cycle.response_complete = True
+            self._write_error(500, b"Internal Server Error")
+            self.requests += 1
+        else:
+            cycle.response_complete = True
+        if cycle is self.cycle:
+            self.cycle = None
+        self.pipeline.clear()
+        self.close_gracefully()
+
+    # -- writing and flow -------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def _write_error(
+        self, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(body)),
+            (b"connection", b"close"),
+            *(extra or []),
+        ]
+        self.write(encode_head(status, headers) + body)
+
+    def pause_reading_for_body(self) -> None:
+        if not self._paused_for_body:
+            self._paused_for_body = True
+            self._update_reading()
+
+    def resume_reading_for_body(self) -> None:
+        if self._paused_for_body and (
+            self.reading is None or len(self.reading.body) <= BODY_HIGH_WATER
+        ):
+            self._paused_for_body = False
+            self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._paused_for_body or self._paused_for_pipeline:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
+    def _arm_keepalive(self) -> None:
+        timeout = self.state.config.keep_alive_timeout
+        if timeout > 0.0 and self._keepalive_handle is None:
+            self._keepalive_handle = self.loop.call_later(timeout, self._keepalive_expired)
+
+    def _keepalive_expired(self) -> None:
+        self._keepalive_handle = None
+        if self.cycle is None and not self.parser.in_message and not self.pipeline:
+            self.close_gracefully()
+
+    def _protocol_error(self, exc: RemoteProtocolError) -> None:
+        """Bad input: answer its status if we can, lose nothing already accepted."""
+        logger.info("%s: %s", self.label, exc)
+        if self.cycle is None:
+            self._write_error(exc.status_hint, str(exc).encode("utf-8", "replace"))
+            self.close_gracefully()
+        else:
+            # Answer what is in flight, then close (with Connection: close if still possible).
+            self._closing_after_response = True
+            self.pipeline.clear()
+            self.reading = None
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    # -- drain (lastcall.lifecycle.Drainable) -----------------------------------------
+
+    @property
+    def active_stream_count(self) -> int:
+        return len(self.tasks)
+
+    def begin_drain(self, deadline_at: float, reason: str) -> None:
+        first = self._mark_draining(deadline_at, reason)
+        if self.phase is ConnectionPhase.OPEN:
+            self._advance(ConnectionInput.DRAIN_REQUESTED)
+        if self.transport is None:
+            return  # accepted, not yet made: connection_made decides
+        if first:
+            self._report_draining()
+        if self.cycle is None and not self.parser.in_message and not self.pipeline:
+            self.close_gracefully()
+
+    def cancel(self, reason: str) -> None:
+        self._mark_draining(self.loop.time(), reason)
+        cycle = self.cycle
+        observer = self.state.observer
+        if cycle is not None and not cycle.response_complete:
+            if not cycle.head_written and not cycle.disconnected:
+                how = "503"
+                cycle.response_complete = True
+                self._write_error(
+                    503, b"Service Unavailable: server draining", [(b"retry-after", b"0")]
+                )
+            else:
+                how = "close"
+                cycle.response_complete = True
+            observer.emit(oe.RequestCancelled(self.loop.time(), self.label, how))
+        if cycle is not None:
+            cycle.disconnect()
+        for queued, _ in self.pipeline:
+            queued.disconnect()
+        self.pipeline.clear()
+        self.cycle = None
+        # Let each app task see http.disconnect first, then cancel it.
+        for task in list(self.tasks):
+            self.loop.call_soon(task.cancel)
+        if self.phase is ConnectionPhase.CLOSED:
+            return
+        if self.transport is not None and not self.transport.is_closing():
+            self.close_gracefully()
+
+    def abort(self) -> None:
+        super().abort()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.phase is ConnectionPhase.CLOSED:
+            self.tasks.clear()
+            self._connection_gone()
+
+    # -- protocol switches ------------------------------------------------------------
+
+    def _on_upgrade(self, trailing: bytes) -> None:
+        event = self._upgrade
+        cycle = self.reading
+        if event is None or cycle is None:
+            # An Upgrade we declined: llhttp stopped at that request's head.
+            # Serve its body and what follows over HTTP/1.1.
+            self.parser.decline_upgrade()
+            if trailing:
+                self.data_received(trailing)
+            return
+        self._upgrade = None
+        self.reading = None
+        if event.upgrade == b"websocket":
+            from .websocket import WebSocketHttp1Connection
+
+            ws = WebSocketHttp1Connection(self.state, cycle.scope, event, trailing)
+            self._hand_over(ws)
+            ws.start()
+        else:
+            from .http2 import Http2Connection
+
+            h2 = Http2Connection(self.state)
+            self._hand_over(h2)
+            h2.start_upgrade(cycle.scope, event, trailing)
+
+    def _hand_over_to_h2(self, data: bytes) -> None:
+        from .http2 import Http2Connection
+
+        h2 = Http2Connection(self.state)
+        self._hand_over(h2)
+        h2.start(data)
+
+    def _hand_over(self, successor: Any) -> None:
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+            self._keepalive_handle = None
+        self._handed_over = True
+        successor.adopt(self)
+        assert self.transport is not None
+        self.transport.set_protocol(successor)
+        self.transport.resume_reading()

@@ -1,0 +1,275 @@
+"""One HTTP/1.1 request/response exchange, seen by the application through ASGI.
+
+The response head is written lazily, with the first body message: a response
+whose whole body comes in one message goes out as one write with a computed
+``Content-Length`` (no chunked framing), and a drain that begins between
+``http.response.start`` and the first body still gets ``Connection: close``
+onto the wire (RFC 9112 §9.6).
+
+Framing (RFC 9112 §6.3): the app's ``Content-Length`` if given; else the body
+length when it came in one message; else chunked (HTTP/1.1) or
+close-delimited (HTTP/1.0). HEAD, 1xx, 204 and 304 carry no body.
+Trailers (the ``http.response.trailers`` extension, needed by gRPC) force
+chunked framing; they go out in the last chunk (RFC 9112 §7.1.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lastcall.engines.http1 import CHUNKED_END, encode_chunk, encode_trailers
+from lastcall.engines.http1.response import STATUS_LINES, status_line
+
+from .asgi import ASGIApp, Message, Scope
+from .date import date_header
+
+if TYPE_CHECKING:
+    from .http1 import Http1Connection
+
+__all__ = ["RequestCycle"]
+
+logger = logging.getLogger("lastcall.server")
+access_logger = logging.getLogger("lastcall.access")
+
+#: Request body bytes buffered before we stop reading the socket (backpressure
+#: on the client until the app calls ``receive()``). 64 KiB like uvicorn.
+BODY_HIGH_WATER = 65_536
+
+_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+_NO_BODY_STATUS = frozenset({204, 304})
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class RequestCycle:
+    """State of one request and its response on an HTTP/1.1 connection."""
+
+    __slots__ = (
+        "_body_delivered",
+        "_length_left",
+        "body",
+        "chunked",
+        "conn",
+        "disconnected",
+        "expect_continue",
+        "expect_trailers",
+        "head_written",
+        "headers",
+        "http10",
+        "is_head",
+        "keep_alive",
+        "more_body",
+        "response_complete",
+        "response_started",
+        "scope",
+        "status",
+        "task",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        conn: Http1Connection,
+        scope: Scope,
+        keep_alive: bool,
+        expect_continue: bool,
+        http10: bool,
+        is_head: bool,
+    ) -> None:
+        self.conn = conn
+        self.scope = scope
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.http10 = http10
+        self.is_head = is_head
+        self.body = bytearray()
+        self.more_body = True
+        self.waiter: asyncio.Future[None] | None = None
+        self.disconnected = False
+        self.response_started = False
+        self.head_written = False
+        self.response_complete = False
+        self.chunked = False
+        self.expect_trailers = False
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.task: asyncio.Task[None] | None = None
+        self._body_delivered = False
+        self._length_left: int | None = None
+
+    # -- fed by the connection --------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def feed_body(self, data: bytes) -> None:
+        self.body += data
+        if len(self.body) > BODY_HIGH_WATER:
+            self.conn.pause_reading_for_body()
+        self._wake()
+
+    def end_body(self) -> None:
+        self.more_body = False
+        self._wake()
+
+    def disconnect(self) -> None:
+        """The client went away, or the grace period ended: the app sees ``http.disconnect``."""
+        self.disconnected = True
+        self._wake()
+
+    # -- ASGI receive ----------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        if self.expect_continue:
+            # RFC 9110 §10.1.1: the client waits for 100 before sending the body;
+            # send it only once the app actually asks for the body.
+            self.expect_continue = False
+            if self.more_body and not self.head_written and not self.disconnected:
+                self.conn.write(_CONTINUE)
+        while True:
+            if self.body or (not self.more_body and not self._body_delivered):
+                body = bytes(self.body)
+                self.body.clear()
+                more = self.more_body
+                if not more:
+                    self._body_delivered = True
+                self.conn.resume_reading_for_body()
+                return {"type": "http.request", "body": body, "more_body": more}
+            if self.disconnected or self.response_complete:
+                return _DISCONNECT
+            waiter = self.waiter = self.conn.loop.create_future()
+            await waiter
+
+    # -- ASGI send -------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            if not self.response_started or self.response_complete:
+                raise RuntimeError(f"unexpected ASGI message {kind!r} at this point")
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if self.disconnected:
+                if not more:
+                    self.response_complete = True
+                return
+            conn = self.conn
+            if not self.head_written:
+                self._write_head(body, more)
+            elif body and not self.is_head:
+                if self.chunked:
+                    conn.write(encode_chunk(body))
+                else:
+                    conn.write(body)
+            if not more:
+                if self.chunked and not self.expect_trailers:
+                    conn.write(CHUNKED_END)
+                if not self.expect_trailers:
+                    self._complete()
+                    return
+            if conn.flow.is_paused:
+                await conn.flow.drain()
+        elif kind == "http.response.start":
+            if self.response_started:
+                raise RuntimeError("http.response.start sent twice")
+            self.response_started = True
+            self.status = int(message["status"])
+            self.headers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
+            self.expect_trailers = bool(message.get("trailers", False))
+        elif kind == "http.response.trailers":
+            if not self.expect_trailers or self.response_complete or not self.head_written:
+                raise RuntimeError("http.response.trailers without trailers=True and a body")
+            if message.get("more_trailers", False):
+                raise RuntimeError("more_trailers is not supported over HTTP/1.1")
+            if not self.disconnected:
+                trailers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
+                self.conn.write(encode_trailers(trailers) if self.chunked else b"")
+            self._complete()
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r} for http")
+
+    def _write_head(self, body: bytes, more_body: bool) -> None:
+        """Decide framing and keep-alive, then write the head (with the first body piece)."""
+        self.head_written = True
+        status = self.status
+        headers = self.headers
+        has_length = False
+        for name, value in headers:
+            if name == b"content-length":
+                has_length = True
+                self._length_left = int(value)
+            elif name == b"connection" and b"close" in value.lower():
+                self.keep_alive = False
+            elif name == b"transfer-encoding":
+                # The app must not pick the framing: drop it and frame ourselves.
+                headers = [(n, v) for n, v in headers if n != b"transfer-encoding"]
+        bodiless = self.is_head or status in _NO_BODY_STATUS or status < 200
+        if not has_length and not bodiless:
+            if not more_body and not self.expect_trailers:
+                headers.append((b"content-length", b"%d" % len(body)))
+            elif not self.http10:
+                self.chunked = True
+                headers.append((b"transfer-encoding", b"chunked"))
+            else:
+                self.keep_alive = False  # close-delimited body (RFC 9112 §6.3 item 8)
+        if self.conn.should_close_after_this():
+            self.keep_alive = False
+        if not self.keep_alive:
+            headers.append((b"connection", b"close"))
+        elif self.http10:
+            headers.append((b"connection", b"keep-alive"))
+        headers.append((b"date", date_header()))
+        parts = [STATUS_LINES.get(status) or status_line(status)]
+        for name, value in headers:
+            parts.append(name + b": " + value + b"\r\n")
+        parts.append(b"\r\n")
+        if body and not bodiless:
+            parts.append(encode_chunk(body) if self.chunked else body)
+        self.conn.write(b"".join(parts))
+
+    def _complete(self) -> None:
+        self.response_complete = True
+        self._wake()
+        self.conn.response_done(self)
+
+    # -- running the app --------------------------------------------------------------
+
+    async def run(self, app: ASGIApp) -> None:
+        try:
+            await app(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            if not self.response_complete:
+                self.conn.response_failed(self)
+            raise
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                raise
+            logger.exception("exception in ASGI application (%s)", self.conn.label)
+            if not self.response_complete:
+                self.conn.response_failed(self)
+        else:
+            if not self.response_complete:
+                if self.response_started:
+                    logger.error("ASGI app returned without completing the response")
+                elif not self.disconnected:
+                    logger.error("ASGI app returned without starting a response")
+                self.conn.response_failed(self)
+        finally:
+            self.conn.task_done(self)
+
+    def log_access(self) -> None:
+        scope = self.scope
+        client = scope.get("client")
+        access_logger.info(
+            '%s - "%s %s HTTP/%s" %d',
+            f"{client[0]}:{client[1]}" if client else "-",
+            scope["method"],
+            scope["raw_path"].decode("latin-1") or scope["path"],
+            scope["http_version"],
+            self.status,
+        )

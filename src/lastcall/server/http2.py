@@ -1,0 +1,418 @@
+"""The HTTP/2 server connection: an asyncio protocol driving ``Http2Engine``.
+
+Entered three ways: the client preface on a cleartext connection (prior
+knowledge), ``Upgrade: h2c`` (the HTTP/1.1 request becomes stream 1), and TLS
+ALPN ``h2``. Every frame-level decision is the engine's; this adapter moves
+bytes, runs one ASGI task per stream, sets one ``loop.call_at`` timer for the
+engine's next deadline, and reports drain steps through ``lastcall.observe``.
+
+Draining (RFC 9113 §6.8; DESIGN.md "HTTP/2"): ``begin_drain`` calls
+``engine.start_drain(now)`` (GOAWAY 2^31-1 + PING, the final GOAWAY after the
+PING ACK or ``goaway_ping_timeout``); streams at or below the final id run to
+their end; later ones are refused by the engine (REFUSED_STREAM). When the
+engine reports ``DrainCompleted`` every accepted response is in
+``data_to_send``: we write it, half-close after it (``write_eof`` flushes
+first) and linger-read. At grace expiry ``cancel`` calls
+``engine.cancel_remaining()``: RST_STREAM(CANCEL) on what is left and a last
+GOAWAY; the apps see ``http.disconnect``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import urllib.parse
+from typing import Any, cast
+
+from lastcall.engines.http1 import RequestStarted, encode_head
+from lastcall.engines.http2 import Http2Config, Http2Engine, Role
+from lastcall.engines.http2 import events as h2e
+from lastcall.io import WriteFlow
+from lastcall.lifecycle import ConnectionInput, ConnectionPhase
+from lastcall.observe import events as oe
+
+from .asgi import ASGI_VERSION, ASGIApp, Scope
+from .connection import ConnectionBase
+from .extension import DRAIN_EXTENSION
+from .http2_stream import Http2Stream
+from .readiness import readiness_app
+from .state import ServerState
+
+__all__ = ["Http2Connection"]
+
+logger = logging.getLogger("lastcall.server")
+_TRAILERS_EXTENSION: dict[str, Any] = {}
+
+
+class Http2Connection(ConnectionBase, asyncio.Protocol):
+    """One HTTP/2 connection; see the module docstring."""
+
+    protocol_name = "h2"
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__(state)
+        config = state.config
+        self.engine = Http2Engine(
+            Role.SERVER,
+            Http2Config(
+                max_concurrent_streams=config.max_concurrent_streams,
+                max_header_list_size=config.max_header_size,
+                goaway_ping_timeout=config.goaway_ping_timeout,
+            ),
+        )
+        self.flow = WriteFlow(self.loop)
+        self.streams: dict[int, Http2Stream] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._finished = False
+        self._cancelled = False
+
+    # -- entry points -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Direct use (tests, or a listener that only speaks h2)."""
+        self.attach(cast(asyncio.Transport, transport))
+        self.start(b"")
+
+    def start(self, data: bytes) -> None:
+        """Send our SETTINGS; then process what was already read (the preface)."""
+        self.engine.initiate()
+        self.flush()
+        if self.drain_reason is not None:
+            self._start_engine_drain()
+        if data:
+            self.data_received(data)
+
+    def start_upgrade(self, scope: Scope, request: RequestStarted, trailing: bytes) -> None:
+        """h2c via ``Upgrade`` (RFC 7540 §3.2): 101, then the request is stream 1."""
+        settings = b""
+        for name, value in request.headers:
+            if name == b"http2-settings":
+                settings = value
+        try:
+            payload = base64.urlsafe_b64decode(settings + b"=" * (-len(settings) % 4))
+        except (binascii.Error, ValueError):
+            payload = b"\x00"  # not a multiple of 6: the engine reports a connection error
+        self.write(encode_head(101, [(b"connection", b"Upgrade"), (b"upgrade", b"h2c")]))
+        stream_id = self.engine.initiate_upgrade(payload, request_end_stream=True)
+        self.flush()
+        scope["http_version"] = "2"
+        self._open_stream(stream_id, scope, end_stream=True)
+        if self.drain_reason is not None:
+            self._start_engine_drain()
+        if trailing:
+            self.data_received(trailing)
+
+    # -- asyncio protocol ---------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._finished:
+            return  # lingering close: read and discard
+        events = self.engine.receive_data(data, self.loop.time())
+        self._handle(events)
+        self.flush()
+
+    def eof_received(self) -> bool | None:
+        # The peer will send nothing more; streams still waiting for body never get it.
+        for stream in self.streams.values():
+            if stream.more_body:
+                stream.disconnect()
+        return None if not self.streams else True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.flow.connection_lost()
+        if self._timer is not None:
+            self._timer.cancel()
+        self.engine.transport_closed()
+        self._finished = True
+        for stream in self.streams.values():
+            stream.disconnect()
+        self._advance(ConnectionInput.TRANSPORT_CLOSED)
+        if not self.tasks:
+            self._connection_gone()
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    # -- engine events ------------------------------------------------------------------
+
+    def _handle(self, events: list[h2e.Event]) -> None:
+        for event in events:
+            kind = type(event)
+            if kind is h2e.DataReceived:
+                ev = cast(h2e.DataReceived, event)
+                stream = self.streams.get(ev.stream_id)
+                if stream is not None:
+                    stream.feed_body(ev.data, ev.flow_controlled_length, ev.end_stream)
+                elif ev.flow_controlled_length:
+                    self.engine.acknowledge_received_data(ev.stream_id, ev.flow_controlled_length)
+            elif kind is h2e.RequestReceived:
+                rr = cast(h2e.RequestReceived, event)
+                self._on_request(rr.stream_id, rr.headers, rr.end_stream)
+            elif kind is h2e.WindowUpdated:
+                wu = cast(h2e.WindowUpdated, event)
+                if wu.stream_id == 0:
+                    for stream in self.streams.values():
+                        stream.wake_writer()
+                else:
+                    s = self.streams.get(wu.stream_id)
+                    if s is not None:
+                        s.wake_writer()
+            elif kind is h2e.TrailersReceived:
+                tr = cast(h2e.TrailersReceived, event)
+                s = self.streams.get(tr.stream_id)
+                if s is not None:
+                    s.end_body()
+            elif kind is h2e.StreamReset:
+                rs = cast(h2e.StreamReset, event)
+                s = self.streams.get(rs.stream_id)
+                if s is not None:
+                    s.disconnect()
+            elif kind is h2e.StreamRefused:
+                sr = cast(h2e.StreamRefused, event)
+                self.state.observer.emit(
+                    oe.StreamRefused(self.loop.time(), self.label, sr.stream_id, sr.reason)
+                )
+            elif kind is h2e.GoAwaySent:
+                gs = cast(h2e.GoAwaySent, event)
+                self.state.observer.emit(
+                    oe.GoAwaySent(
+                        self.loop.time(),
+                        self.label,
+                        gs.last_processed_id,
+                        int(gs.error_code),
+                        gs.debug_data.decode("latin-1"),
+                        gs.final,
+                    )
+                )
+            elif kind is h2e.DrainCompleted or kind is h2e.ConnectionTerminated:
+                self._finish()
+            elif kind is h2e.GoAwayReceived:
+                # The client is going away: whatever it sent is still answered.
+                self._mark_draining(None, "peer_goaway")
+
+    def _on_request(
+        self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
+    ) -> None:
+        state = self.state
+        method = path = b""
+        scheme = self.scheme.encode()
+        authority: bytes | None = None
+        protocol: bytes | None = None
+        regular: list[tuple[bytes, bytes]] = []
+        for name, value in headers:
+            if name[:1] != b":":
+                regular.append((name, value))
+            elif name == b":method":
+                method = value
+            elif name == b":path":
+                path = value
+            elif name == b":scheme":
+                scheme = value
+            elif name == b":authority":
+                authority = value
+            elif name == b":protocol":
+                protocol = value
+        if authority is not None and not any(n == b"host" for n, _ in regular):
+            regular.insert(0, (b"host", authority))
+        raw_path, _, query = path.partition(b"?")
+        text_path = raw_path.decode("ascii", "surrogateescape")
+        if "%" in text_path:
+            text_path = urllib.parse.unquote(text_path)
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": "2",
+            "method": method.decode("ascii"),
+            "scheme": scheme.decode("ascii"),
+            "path": state.root_path + text_path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": state.root_path,
+            "headers": regular,
+            "client": self.client,
+            "server": self.server,
+            "state": state.lifespan_state.copy(),
+            "extensions": {
+                "http.response.trailers": _TRAILERS_EXTENSION,
+                DRAIN_EXTENSION: self.drain_extension(),
+            },
+        }
+        if state.proxies is not None:
+            scope["client"], scope["scheme"] = state.proxies.apply(
+                self.client, scope["scheme"], regular
+            )
+        if method == b"CONNECT" and protocol == b"websocket":
+            from .websocket import start_h2_websocket
+
+            start_h2_websocket(self, stream_id, scope, end_stream)
+            return
+        app: ASGIApp = state.app
+        if state.readiness_path is not None and text_path == state.readiness_path:
+            app = readiness_app(state)
+        stream = self._open_stream(stream_id, scope, end_stream, app)
+        del stream
+
+    def _open_stream(
+        self, stream_id: int, scope: Scope, end_stream: bool, app: ASGIApp | None = None
+    ) -> Http2Stream:
+        stream = Http2Stream(self, stream_id, scope, end_stream)
+        self.streams[stream_id] = stream
+        if app is None:
+            app = self.state.app
+            if self.state.readiness_path is not None and scope["path"] == self.state.readiness_path:
+                app = readiness_app(self.state)
+        task = self.loop.create_task(stream.run(app))
+        stream.task = task
+        self.tasks.add(task)
+        return stream
+
+    # -- used by streams ------------------------------------------------------------------
+
+    def send_headers(
+        self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
+    ) -> None:
+        if self.engine.is_stream_open(stream_id):
+            self.engine.send_headers(stream_id, headers, end_stream)
+
+    def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        if self.engine.is_stream_open(stream_id):
+            self.engine.send_data(stream_id, data, end_stream)
+
+    def send_trailers(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> None:
+        if self.engine.is_stream_open(stream_id):
+            self.engine.send_trailers(stream_id, headers)
+
+    def outbound_buffered(self, stream_id: int) -> int:
+        return (
+            self.engine.outbound_buffered(stream_id) if self.engine.is_stream_open(stream_id) else 0
+        )
+
+    def acknowledge(self, stream_id: int, n: int) -> None:
+        self.engine.acknowledge_received_data(stream_id, n)
+        self.flush()
+
+    def stream_failed(self, stream: Http2Stream) -> None:
+        """The app raised or returned early: 500 if nothing was sent, else RST_STREAM."""
+        if stream.response_complete or stream.disconnected:
+            return
+        stream.response_complete = True
+        sid = stream.stream_id
+        if not self.engine.is_stream_open(sid):
+            return
+        if not stream.headers_sent:
+            self.engine.send_headers(
+                sid, [(b":status", b"500"), (b"content-length", b"0")], end_stream=True
+            )
+        else:
+            self.engine.reset_stream(sid)  # CANCEL: RFC 9113 §8.1 "not complete"
+        self._handle(self.engine.pop_events())
+        self.flush()
+
+    def task_done(self, stream: Http2Stream) -> None:
+        self.requests += 1
+        if stream.task is not None:
+            self.tasks.discard(stream.task)
+        self.streams.pop(stream.stream_id, None)
+        if not self.tasks and self.phase is ConnectionPhase.CLOSED:
+            self._connection_gone()
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def flush(self) -> None:
+        """Write what the engine queued, and follow its timer and phase."""
+        data = self.engine.data_to_send()
+        if data:
+            self.write(data)
+        events = self.engine.pop_events()
+        if events:
+            self._handle(events)
+            data = self.engine.data_to_send()
+            if data:
+                self.write(data)
+        deadline = self.engine.get_timer()
+        if deadline != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._timer_at = deadline
+            if deadline is not None:
+                self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._handle(self.engine.handle_timer(self.loop.time()))
+        self.flush()
+
+    # -- drain (lastcall.lifecycle.Drainable) ----------------------------------------------
+
+    @property
+    def active_stream_count(self) -> int:
+        return self.engine.active_stream_count
+
+    def begin_drain(self, deadline_at: float, reason: str) -> None:
+        first = self._mark_draining(deadline_at, reason)
+        if self.phase is ConnectionPhase.OPEN:
+            self._advance(ConnectionInput.DRAIN_REQUESTED)
+        if first and self.transport is not None:
+            self._report_draining()
+        self._start_engine_drain()
+        for stream in list(self.streams.values()):
+            going_away = getattr(stream, "going_away", None)
+            if going_away is not None:
+                going_away()  # RFC 8441 WebSocket on this stream: Close 1001
+
+    def _start_engine_drain(self) -> None:
+        debug = b"shutdown" if (self.drain_reason or "").startswith("shutdown") else b"drain"
+        self.engine.start_drain(self.loop.time(), debug)
+        self._handle(self.engine.pop_events())
+        self.flush()
+
+    def cancel(self, reason: str) -> None:
+        self._mark_draining(self.loop.time(), reason)
+        if self._cancelled:
+            return
+        self._cancelled = True
+        now = self.loop.time()
+        for stream in list(self.streams.values()):
+            if not stream.response_complete:
+                self.state.observer.emit(oe.RequestCancelled(now, self.label, "rst_stream_cancel"))
+            stream.disconnect()
+        for task in list(self.tasks):
+            self.loop.call_soon(task.cancel)
+        if self.phase is ConnectionPhase.CLOSED:
+            return
+        self.engine.cancel_remaining(b"grace_expired" if reason != "forced" else b"forced")
+        self._handle(self.engine.pop_events())
+        self.flush()
+        self._finish()
+
+    def abort(self) -> None:
+        super().abort()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.phase is ConnectionPhase.CLOSED:
+            self.tasks.clear()
+            self._connection_gone()
+
+    def _finish(self) -> None:
+        """``DrainCompleted``: everything accepted is queued; write it, half-close, linger."""
+        if self._finished:
+            return
+        self._finished = True
+        data = self.engine.data_to_send()
+        if data:
+            self.write(data)
+        if self.phase is ConnectionPhase.OPEN:
+            self._advance(ConnectionInput.DRAIN_REQUESTED)
+        self.close_gracefully()

@@ -1,0 +1,328 @@
+"""``Server``: listeners, signals, lifespan, and the drain sequence carried out.
+
+The decisions are the lifecycle's (``DrainController``); this module only
+carries them out. It never sleeps and never polls: it waits on one future
+that is resolved when the controller reaches STOPPING, and on one timer
+(``loop.call_at``) set to the controller's next deadline. An idle server
+therefore exits as soon as the signal handler has run: readiness flips,
+listeners close, the (empty) registry means "connections gone", lifespan
+shutdown runs, ``serve()`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+from lastcall.io import server_context
+from lastcall.lifecycle import (
+    AbortConnections,
+    Action,
+    CancelConnections,
+    ConnectionRegistry,
+    DrainConnections,
+    DrainController,
+    FailReadiness,
+    PreStopElapsed,
+    ServerPhase,
+    ShutdownApplication,
+    StopAccepting,
+)
+from lastcall.observe import Observer
+from lastcall.observe import events as oe
+
+from .asgi import ASGIApp
+from .config import ServerConfig
+from .lifespan import Lifespan, LifespanFailure
+from .listeners import Listener, open_listener, parse_bind
+from .state import ServerState
+
+__all__ = ["EXIT_OK", "EXIT_STARTUP_FAILED", "Server"]
+
+logger = logging.getLogger("lastcall.server")
+
+#: Exit code after a drain (whatever was cancelled: the drain itself worked).
+EXIT_OK = 0
+#: Exit code when lifespan startup failed or a listener could not be opened
+#: (3 like uvicorn's startup failure).
+EXIT_STARTUP_FAILED = 3
+
+
+class Server:
+    """An ASGI server for HTTP/1.1, HTTP/2 and WebSocket that drains by the book.
+
+    >>> server = Server(app, bind=["127.0.0.1:0"], graceful_timeout=10)   # doctest: +SKIP
+    >>> task = asyncio.create_task(server.serve())                      # doctest: +SKIP
+    >>> await server.started                                              # doctest: +SKIP
+    >>> server.drain(grace=5)                                             # doctest: +SKIP
+    >>> exit_code = await task                                            # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp | None = None,
+        config: ServerConfig | None = None,
+        *,
+        observer: Observer | None = None,
+        **settings: Any,
+    ) -> None:
+        if config is None:
+            config = ServerConfig(**settings)
+        elif settings:
+            raise TypeError("pass either config= or keyword settings, not both")
+        if app is None:
+            from .demo import demo_app
+
+            app = demo_app
+        self.app: ASGIApp = app
+        self.config = config
+        self.observer = observer if observer is not None else Observer()
+        self.registry = ConnectionRegistry()
+        self.controller = DrainController(self.registry, config.drain_settings())
+        self.listeners: list[Listener] = []
+        self.state: ServerState | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started: asyncio.Future[None] | None = None
+        self._stopping: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._signals_seen = 0
+        self._early: list[tuple[str, float | None]] = []
+
+    # -- public API -------------------------------------------------------------------
+
+    @property
+    def started(self) -> asyncio.Future[None]:
+        """Resolves once listeners are open and lifespan startup is done."""
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+        return self._started
+
+    @property
+    def addresses(self) -> list[str]:
+        """Where the server listens, with real ports (``127.0.0.1:53121``)."""
+        return [name for listener in self.listeners for name in listener.names]
+
+    @property
+    def port(self) -> int:
+        """The first TCP port listened on (handy with ``--bind 127.0.0.1:0``)."""
+        for listener in self.listeners:
+            if listener.port is not None:
+                return listener.port
+        raise RuntimeError("no TCP listener")
+
+    @property
+    def phase(self) -> ServerPhase:
+        return self.controller.phase
+
+    def drain(self, grace: float | None = None, reason: str = "drain") -> None:
+        """Start the shutdown sequence a SIGTERM starts; idempotent.
+
+        ``grace`` overrides ``graceful_timeout`` (a shorter one given later
+        tightens the deadline). Returns at once; ``serve()`` returns when done.
+        """
+        if self._loop is None:
+            self._early.append((reason, grace))
+            return
+        self._feed(self.controller.drain(self._loop.time(), reason, grace))
+
+    def cancel(self, reason: str = "cancel") -> None:
+        """Skip to the cancel step at once (what a second SIGTERM does)."""
+        if self._loop is None:
+            return
+        self._feed(self.controller.force(self._loop.time(), reason))
+
+    async def serve(self) -> int:
+        """Run until drained; return the process exit code (0 after a drain)."""
+        loop = self._loop = asyncio.get_running_loop()
+        if self._started is None:
+            self._started = loop.create_future()
+        self._stopping = loop.create_future()
+        state = self.state = ServerState(self.config, self.app, loop, self.observer, self.registry)
+        self.registry.on_empty = self._on_connections_gone
+        lifespan = Lifespan(self.app, self.config.lifespan, state.lifespan_state)
+        installed = self._install_signals(loop) if self.config.handle_signals else []
+        try:
+            try:
+                await lifespan.startup()
+            except LifespanFailure as exc:
+                self.controller.startup_failed()
+                logger.error("application startup failed: %s", exc)
+                self._fail_started(exc)
+                return EXIT_STARTUP_FAILED
+            try:
+                await self._open_listeners(state)
+            except (OSError, ssl.SSLError) as exc:
+                logger.error("cannot listen: %s", exc)
+                self.controller.startup_failed()
+                await lifespan.shutdown()
+                self._fail_started(exc)
+                return EXIT_STARTUP_FAILED
+            self.observer.emit(oe.ServerStarted(loop.time(), tuple(self.addresses)))
+            if not self._started.done():
+                self._started.set_result(None)
+            self._feed(self.controller.started(loop.time()))
+            for reason, grace in self._early:
+                self.drain(grace, reason)
+            await self._stopping
+            ok = await lifespan.shutdown()
+            self.observer.emit(oe.LifespanShutdown(loop.time(), ok))
+            self.controller.shutdown_done()
+            return EXIT_OK
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            if self._timer is not None:
+                self._timer.cancel()
+            for listener in self.listeners:
+                listener.close()
+
+    # -- startup ----------------------------------------------------------------------
+
+    def _fail_started(self, exc: BaseException) -> None:
+        assert self._started is not None
+        if not self._started.done():
+            self._started.set_exception(RuntimeError(f"server failed to start: {exc}"))
+            self._started.exception()  # retrieved: nobody may be awaiting it
+
+    async def _open_listeners(self, state: ServerState) -> None:
+        config = self.config
+        context = None
+        if config.certfile is not None:
+            context = server_context(config.certfile, config.keyfile, http2=config.http2)
+        if config.http2 and not _http2_available():
+            logger.warning("HTTP/2 engine not available: serving HTTP/1.1 only")
+            config.http2 = False
+        from .http1 import Http1Connection
+
+        def factory() -> asyncio.Protocol:
+            connection = Http1Connection(state)
+            if context is None:
+                # Register at accept time, not at connection_made (one loop turn
+                # later): a connection accepted just as a drain begins must hold
+                # the drain open, so a request already on its way is answered.
+                # (With TLS, connection_made follows the handshake, and a failed
+                # handshake never reports back: register there instead.)
+                connection.register()
+            return connection
+
+        for value in config.bind:
+            listener = await open_listener(
+                parse_bind(value), factory, ssl_context=context, backlog=config.backlog
+            )
+            self.listeners.append(listener)
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        installed: list[int] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread, or no signals on this platform
+            installed.append(sig)
+        return installed
+
+    def _on_signal(self, sig: int) -> None:
+        assert self._loop is not None
+        self._signals_seen += 1
+        name = signal.Signals(sig).name
+        if self._signals_seen == 1:
+            self._feed(self.controller.drain(self._loop.time(), f"shutdown ({name})"))
+        else:
+            self._feed(self.controller.force(self._loop.time(), f"second {name}"))
+
+    # -- carrying out the controller's actions ----------------------------------------
+
+    def _feed(self, actions: Sequence[Action]) -> None:
+        for action in actions:
+            self._execute(action)
+        self._rearm_timer()
+
+    def _execute(self, action: Action) -> None:
+        loop, state, emit = self._loop, self.state, self.observer.emit
+        assert loop is not None and state is not None
+        now = loop.time()
+        if isinstance(action, FailReadiness):
+            state.drain_reason = action.reason
+            settings = self.controller.settings
+            emit(
+                oe.DrainStarted(
+                    now,
+                    action.reason,
+                    settings.graceful_timeout,
+                    settings.pre_stop_delay,
+                    len(self.registry),
+                )
+            )
+        elif isinstance(action, PreStopElapsed):
+            emit(oe.PreStopElapsed(now, action.delay))
+        elif isinstance(action, StopAccepting):
+            for listener in self.listeners:
+                listener.close()
+                for name in listener.names:
+                    emit(oe.ListenerClosed(now, name))
+        elif isinstance(action, DrainConnections):
+            state.drain_deadline_at = action.deadline_at
+            for connection in self.registry:
+                connection.begin_drain(action.deadline_at, action.reason)
+        elif isinstance(action, CancelConnections):
+            emit(
+                oe.GraceExpired(
+                    now, action.forced, action.remaining_connections, action.remaining_streams
+                )
+            )
+            for connection in self.registry:
+                connection.cancel("forced" if action.forced else "grace_expired")
+        elif isinstance(action, AbortConnections):
+            for connection in self.registry:
+                connection.abort()
+            if self.registry:
+                logger.error(
+                    "%d connection(s) did not close; giving up on them", len(self.registry)
+                )
+                self._feed(self.controller.connections_gone(now))
+        elif isinstance(action, ShutdownApplication):
+            started = self.controller.drain_requested_at
+            emit(
+                oe.Drained(
+                    now, now - started if started is not None else 0.0, self.registry.total_accepted
+                )
+            )
+            if self._stopping is not None and not self._stopping.done():
+                self._stopping.set_result(None)
+        else:  # pragma: no cover - a new action type must be handled here
+            raise AssertionError(f"unhandled lifecycle action {action!r}")
+
+    def _rearm_timer(self) -> None:
+        deadline = self.controller.get_timer()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            assert self._loop is not None
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        self._timer_at = None
+        self._feed(self.controller.handle_timer(self._loop.time()))
+
+    def _on_connections_gone(self) -> None:
+        if self._loop is not None:
+            self._feed(self.controller.connections_gone(self._loop.time()))
+
+
+def _http2_available() -> bool:
+    try:
+        from . import http2  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,53 @@
+"""What every connection of one server shares: app, settings, registry, observer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from lastcall.engines.http1 import Http1Limits
+from lastcall.lifecycle import ConnectionRegistry
+from lastcall.observe import Observer
+
+from .asgi import ASGIApp
+from .config import ServerConfig
+from .proxy_headers import TrustedProxies
+
+__all__ = ["ServerState"]
+
+
+class ServerState:
+    """Shared, read-mostly state of one server (one per ``Server``)."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        app: ASGIApp,
+        loop: asyncio.AbstractEventLoop,
+        observer: Observer,
+        registry: ConnectionRegistry,
+    ) -> None:
+        self.config = config
+        self.app = app
+        self.loop = loop
+        self.observer = observer
+        self.registry = registry
+        #: ``scope["state"]``: filled by lifespan startup, shallow-copied per request.
+        self.lifespan_state: dict[str, Any] = {}
+        #: Set when the server-wide drain begins; readiness answers 503 from then on.
+        self.drain_reason: str | None = None
+        #: When the server will cancel what is left (``loop.time()``), once known.
+        self.drain_deadline_at: float | None = None
+        self.http1_limits: Http1Limits = config.http1_limits()
+        self.readiness_path: str | None = config.readiness_path
+        self.root_path = config.root_path
+        self.access_log = config.access_log
+        self.proxies: TrustedProxies | None = (
+            TrustedProxies(config.forwarded_allow_ips) if config.proxy_headers else None
+        )
+        self._ids = itertools.count(1)
+
+    def next_connection_id(self) -> int:
+        """A small number that names a connection in logs and events."""
+        return next(self._ids)
