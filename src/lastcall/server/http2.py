@@ -68,6 +68,7 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._finished = False
+        self._flush_scheduled = False
         self._cancelled = False
 
     # -- entry points -----------------------------------------------------------------
@@ -80,7 +81,7 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
     def start(self, data: bytes) -> None:
         """Send our SETTINGS; then process what was already read (the preface)."""
         self.engine.initiate()
-        self.flush()
+        self.flush_now()
         if self.drain_reason is not None:
             self._start_engine_drain()
         if data:
@@ -98,7 +99,7 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
             payload = b"\x00"  # not a multiple of 6: the engine reports a connection error
         self.write(encode_head(101, [(b"connection", b"Upgrade"), (b"upgrade", b"h2c")]))
         stream_id = self.engine.initiate_upgrade(payload, request_end_stream=True)
-        self.flush()
+        self.flush_now()
         scope["http_version"] = "2"
         self._open_stream(stream_id, scope, end_stream=True)
         if self.drain_reason is not None:
@@ -113,7 +114,7 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
             return  # lingering close: read and discard
         events = self.engine.receive_data(data, self.loop.time())
         self._handle(events)
-        self.flush()
+        self.flush_now()
 
     def eof_received(self) -> bool | None:
         # The peer will send nothing more; streams still waiting for body never get it.
@@ -329,7 +330,20 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
             transport.write(data)
 
     def flush(self) -> None:
+        """Flush once the current loop turn is over.
+
+        Stream tasks call this after every send; coalescing them means the
+        responses of every stream that ran in one loop turn leave in one
+        ``transport.write`` (one syscall) instead of one each. Profiled: the
+        per-response write was the largest single cost under h2load.
+        """
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush_now)
+
+    def flush_now(self) -> None:
         """Write what the engine queued, and follow its timer and phase."""
+        self._flush_scheduled = False
         data = self.engine.data_to_send()
         if data:
             self.write(data)
