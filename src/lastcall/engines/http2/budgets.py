@@ -2,11 +2,12 @@
 
 A bucket starts full (``burst`` tokens). Each counted frame spends one token;
 tokens come back at ``refill_per_second`` measured against the ``now`` the
-caller passes to ``receive_data`` (the engine never reads a clock). When a
-frame finds the bucket empty the peer is cut off.
+caller passes to ``receive_data`` (the engine never reads a clock), never
+beyond ``burst``: a quiet hour banks one burst, not more. When a frame finds
+the bucket empty the peer is cut off.
 
-The refill is computed only when the bucket runs dry, so the common case on
-the hot path is one subtraction and one comparison.
+Only the frames a budget counts (resets, PING, SETTINGS, empty frames) call
+``spend``, so the refill runs on every call: it is off the hot path.
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ class TokenBucket:
 
     def spend(self, now: float) -> bool:
         """Spend one token; return False when none is left even after refilling."""
-        self.tokens -= 1.0
-        if self.tokens >= 0.0:
-            if self.last_refill_at is None:
-                self.last_refill_at = now
-            return True
         last = self.last_refill_at
         if last is not None and now > last:
+            # Refill for the time since the last spend, capped at the burst,
+            # *before* spending: credit for idle time cannot exceed one burst.
             self.tokens = min(self.burst, self.tokens + (now - last) * self.refill_per_second)
-        self.last_refill_at = now
+        if last is None or now > last:
+            self.last_refill_at = now
+        self.tokens -= 1.0
         return self.tokens >= 0.0

@@ -19,6 +19,7 @@ from lastcall.errors import HeaderListTooLarge, HpackError
 from . import events as ev
 from .config import MAX_WINDOW_SIZE, Http2Config
 from .core import (
+    _RECENTLY_CLOSED_MAX,
     DRAIN_PING_PAYLOAD,
     EngineCore,
     PendingHeaderBlock,
@@ -47,6 +48,10 @@ from .streams import Stream
 
 Headers = list[tuple[bytes, bytes]]
 Handler = Callable[[int, int, bytes, list[ev.Event]], None]
+
+
+class _PeerClosed(Exception):
+    """The peer sent an error GOAWAY: it closes the connection (§5.4.1), stop reading."""
 
 
 def _unpad(flags: int, payload: bytes) -> bytes:
@@ -91,9 +96,7 @@ class Http2Engine(EngineCore):
         GOAWAY with the right code is queued) or ``StreamReset`` events.
         """
         self._now = now
-        if self._phase is Phase.CLOSED or (
-            self._phase is Phase.CLOSING and self._goaway_error_sent
-        ):
+        if self._phase is Phase.CLOSED or (self._phase is Phase.CLOSING and self._input_closed):
             return self.pop_events()
         buf = self._inbuf
         buf += data
@@ -146,12 +149,15 @@ class Http2Engine(EngineCore):
             self._fail(exc.code, str(exc))
             buf.clear()
             return self.pop_events()
+        except _PeerClosed:
+            buf.clear()
+            return self.pop_events()
         del buf[:pos]
         return self.pop_events()
 
     def _fail(self, code: int, message: str) -> None:
         """A connection error: GOAWAY(last id, code, reason) and ``ConnectionTerminated``."""
-        self._goaway_error_sent = True
+        self._input_closed = True
         self.close(code, message.encode("utf-8", "replace")[:256])
 
     def _stream_error(self, stream_id: int, code: int) -> None:
@@ -163,7 +169,7 @@ class Http2Engine(EngineCore):
         if stream_id in self._streams:
             self._events.append(ev.StreamReset(stream_id, code, False))
         # Either way, frames the peer already sent on it are dropped quietly.
-        self._forget(stream_id)
+        self._forget(stream_id, True)
 
     def _is_idle(self, stream_id: int) -> bool:
         if (stream_id & 1) == self._remote_parity:
@@ -185,10 +191,10 @@ class Http2Engine(EngineCore):
             # Nobody will consume these bytes: hand the connection window back now.
             self._return_connection_window(flow_length)
             if stream is None:
+                if self._recently_closed.get(stream_id):
+                    return  # we reset it; the peer had this in flight (§5.1)
                 if self._is_idle(stream_id):
                     raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
-                if stream_id in self._recently_closed:
-                    return
             raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA on a closed stream")
         if not stream.headers_received:
             self._return_connection_window(flow_length)
@@ -277,6 +283,9 @@ class Http2Engine(EngineCore):
         headers = self._decode(block)
         end_stream = bool(flags & FLAG_END_STREAM)
         if self_dependent:
+            if self._is_idle(stream_id) and (stream_id & 1) == self._remote_parity:
+                # The HEADERS opened the stream before it is reset: its id is spent.
+                self._highest_remote_id = stream_id
             raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
         stream = self._streams.get(stream_id)
         if stream is None:
@@ -329,14 +338,22 @@ class Http2Engine(EngineCore):
                 )
             if self._is_idle(stream_id):
                 raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on an idle stream")
-            if stream_id in self._recently_closed:
-                return
+            if self._recently_closed.get(stream_id):
+                return  # we reset it; the peer had this in flight (§5.1)
             raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
         if stream_id & 1 == 0:
             raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "even stream id from a client")
         if stream_id <= self._highest_remote_id:
-            if stream_id in self._recently_closed:
-                return
+            reset_by_us = self._recently_closed.get(stream_id)
+            if reset_by_us:
+                return  # we reset it; the peer had this in flight (§5.1)
+            if reset_by_us is None and stream_id > self._forgotten_max:
+                # Never opened (we would remember it), so implicitly closed by a
+                # higher id (§5.1.1): the peer reused an id it had skipped. A
+                # stream we may merely have forgotten gets the stream error below.
+                raise _ConnectionError(
+                    ErrorCode.PROTOCOL_ERROR, "new stream id not above the last one (§5.1.1)"
+                )
             raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
         self._highest_remote_id = stream_id
         if self._final_goaway_sent or self._goaway_received_id >= 0 or self.is_drained:
@@ -366,9 +383,9 @@ class Http2Engine(EngineCore):
             raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many refused streams")
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.REFUSED_STREAM))
         recent = self._recently_closed
-        recent[stream_id] = None
-        if len(recent) > 256:
-            del recent[next(iter(recent))]
+        recent[stream_id] = True
+        if len(recent) > _RECENTLY_CLOSED_MAX:
+            self._evict_oldest_closed()
         self._events.append(ev.StreamRefused(stream_id, reason))
 
     # -- PRIORITY (§6.3), RST_STREAM (§6.4), PUSH_PROMISE (§6.6) -----------------------
@@ -379,10 +396,16 @@ class Http2Engine(EngineCore):
         if stream_id == 0:
             raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0")
         if len(payload) != 5:
-            raise _StreamError(stream_id, ErrorCode.FRAME_SIZE_ERROR, "PRIORITY must be 5 bytes")
-        if (UINT32.unpack_from(payload)[0] & 0x7FFFFFFF) == stream_id:
-            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
-        # RFC 9113 §5.3.2: the priority tree is deprecated; accept and ignore.
+            code, message = ErrorCode.FRAME_SIZE_ERROR, "PRIORITY must be 5 bytes"
+        elif (UINT32.unpack_from(payload)[0] & 0x7FFFFFFF) == stream_id:
+            code, message = ErrorCode.PROTOCOL_ERROR, "stream depends on itself"
+        else:
+            return  # RFC 9113 §5.3.2: the priority tree is deprecated; accept and ignore.
+        if self._is_idle(stream_id):
+            # §5.1: RST_STREAM is never sent for an idle stream, and resetting it
+            # would spend an id the client has not used; end the connection instead.
+            raise _ConnectionError(code, message)
+        raise _StreamError(stream_id, code, message)
 
     def _on_rst_stream(
         self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
@@ -395,7 +418,9 @@ class Http2Engine(EngineCore):
             if self._is_idle(stream_id):
                 raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
             return
-        if not self._reset_budget.spend(self._now):
+        # Rapid Reset (CVE-2023-44487) is a client's attack on a server; a server
+        # can only reset streams the client itself opened, which costs us nothing.
+        if self._is_server and not self._reset_budget.spend(self._now):
             raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
         events.append(ev.StreamReset(stream_id, UINT32.unpack(payload)[0], True))
         self._forget(stream_id)
@@ -465,10 +490,19 @@ class Http2Engine(EngineCore):
                 unprocessed.append(sid)
                 self._streams.pop(sid)
                 self._blocked.pop(sid, None)
-                self._recently_closed[sid] = None
+                self._recently_closed[sid] = True
         if self._phase is Phase.OPEN:
             self._set_phase(PhaseInput.GOAWAY_RECEIVED)
         events.append(ev.GoAwayReceived(last_id, code, payload[8:], unprocessed))
+        if code != ErrorCode.NO_ERROR:
+            # §5.4.1: after an error GOAWAY the peer closes the connection, so
+            # no stream will finish; report the end and read nothing more.
+            self._drop_all_streams()
+            self._drain_deadline = None
+            self._input_closed = True
+            self._set_phase(PhaseInput.CONNECTION_ERROR)
+            events.append(ev.ConnectionTerminated(code, payload[8:], True))
+            raise _PeerClosed
         if self._phase is Phase.DRAINING and not self._streams:
             self._check_drained()
 

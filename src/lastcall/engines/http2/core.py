@@ -70,8 +70,10 @@ Headers = list[tuple[bytes, bytes]]
 #: Payload of the PING that follows the first GOAWAY; its ACK triggers the final one.
 DRAIN_PING_PAYLOAD = b"lc\x00drain"
 
-#: How many recently closed stream ids we remember so that frames the peer had
-#: in flight for them are dropped quietly instead of provoking RST_STREAMs.
+#: How many recently closed stream ids we remember, and how each closed
+#: (RFC 9113 §5.1): frames the peer had in flight on a stream *we* reset are
+#: dropped quietly; DATA or HEADERS on a stream the peer itself ended or reset
+#: is answered with STREAM_CLOSED.
 _RECENTLY_CLOSED_MAX = 256
 
 
@@ -124,7 +126,12 @@ class EngineCore:
         self._awaiting_settings = True
         self._streams: dict[int, Stream] = {}
         self._blocked: dict[int, None] = {}
-        self._recently_closed: dict[int, None] = {}
+        # stream id -> True if we reset it (ignore what the peer had in
+        # flight), False if it closed otherwise (later DATA/HEADERS: STREAM_CLOSED).
+        self._recently_closed: dict[int, bool] = {}
+        # Highest id ever dropped from that memory: a closed stream at or below
+        # it may have been forgotten; one above it is known never to have opened.
+        self._forgotten_max = 0
         # Parity of the ids the peer opens: clients use odd ids (§5.1.1).
         self._remote_parity = 1 if self._is_server else 0
         self._highest_remote_id = 0
@@ -153,7 +160,8 @@ class EngineCore:
         )
         # Drain state.
         self._first_goaway_sent = False
-        self._goaway_error_sent = False
+        # Set once nothing more is read: we sent an error GOAWAY, or received one.
+        self._input_closed = False
         self._final_goaway_sent = False
         self._final_last_id = -1
         self._goaway_received_id = -1
@@ -225,9 +233,11 @@ class EngineCore:
 
     def pop_events(self) -> list[ev.Event]:
         """Events caused by actions since the last call."""
+        # Always hand over a list the engine no longer holds: a caller that
+        # extends what it got (``events += engine.receive_data(...)``) must not
+        # be writing into the engine's own queue.
         events = self._events
-        if events:
-            self._events = []
+        self._events = []
         return events
 
     def _write_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
@@ -445,25 +455,33 @@ class EngineCore:
             # RFC 9113 §8.1: a complete response ends the exchange; ask the
             # client to stop sending the rest of the request, without error.
             self._write_frame(RST_STREAM, 0, stream.id, UINT32.pack(ErrorCode.NO_ERROR))
-            self._forget(stream.id)
+            self._forget(stream.id, True)
 
-    def _forget(self, stream_id: int) -> None:
-        """Drop a closed stream, remember its id briefly, and see whether the drain is done."""
+    def _forget(self, stream_id: int, reset_by_us: bool = False) -> None:
+        """Drop a closed stream, remember its id briefly (and whether we reset it),
+        and see whether the drain is done."""
         self._streams.pop(stream_id, None)
         self._blocked.pop(stream_id, None)
         recent = self._recently_closed
-        recent[stream_id] = None
+        recent[stream_id] = reset_by_us
         if len(recent) > _RECENTLY_CLOSED_MAX:
-            del recent[next(iter(recent))]
+            self._evict_oldest_closed()
         if self._phase is Phase.DRAINING and not self._streams:
             self._check_drained()
+
+    def _evict_oldest_closed(self) -> None:
+        recent = self._recently_closed
+        oldest = next(iter(recent))
+        del recent[oldest]
+        if oldest > self._forgotten_max:
+            self._forgotten_max = oldest
 
     def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
         """RST_STREAM: the stream is closed at once and its queued DATA dropped."""
         if stream_id not in self._streams:
             return
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(error_code))
-        self._forget(stream_id)
+        self._forget(stream_id, True)
 
     # -- flow control, receive side ----------------------------------------------
 
@@ -615,8 +633,7 @@ class EngineCore:
         for stream_id in list(self._streams):
             self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.CANCEL))
             events.append(ev.StreamReset(stream_id, ErrorCode.CANCEL, False))
-        self._streams.clear()
-        self._blocked.clear()
+        self._drop_all_streams()
         self._drain_deadline = None
         self._first_goaway_sent = self._final_goaway_sent = True
         self._final_last_id = self.last_processed_id
@@ -636,8 +653,7 @@ class EngineCore:
         events = self._events
         for stream_id in list(self._streams):
             events.append(ev.StreamReset(stream_id, error_code or ErrorCode.CANCEL, False))
-        self._streams.clear()
-        self._blocked.clear()
+        self._drop_all_streams()
         self._drain_deadline = None
         self._first_goaway_sent = self._final_goaway_sent = True
         self._send_goaway(self.last_processed_id, error_code, debug_data, True)
@@ -646,6 +662,17 @@ class EngineCore:
             events.append(ev.DrainCompleted())
         else:
             events.append(ev.ConnectionTerminated(error_code, debug_data, False))
+
+    def _drop_all_streams(self) -> None:
+        """Forget every stream as reset by us: what the peer still had in flight
+        for them is ignored rather than answered with STREAM_CLOSED (§5.1)."""
+        recent = self._recently_closed
+        for stream_id in self._streams:
+            recent[stream_id] = True
+        while len(recent) > _RECENTLY_CLOSED_MAX:
+            self._evict_oldest_closed()
+        self._streams.clear()
+        self._blocked.clear()
 
     def transport_closed(self) -> None:
         """The adapter reports the transport gone: the phase becomes CLOSED."""
