@@ -22,7 +22,6 @@ from lastcall.client import (
     RetryPolicy,
     Timeouts,
 )
-
 from lastcall.server import Server, serve
 
 __version__ = "0.1.0.dev0"

@@ -1,6 +1,6 @@
 """The ``lastcall`` command: ``serve`` now; ``drill`` and ``bench`` join as subcommands.
 
-``lastcall serve [MODULE:APP] [--bind HOST:PORT ...] [--graceful-timeout S] ...``
+``lastcall serve [MODULE:APP] [--bind HOST:PORT ...] [--quic-bind HOST:PORT ...] [--graceful-timeout S] ...``
 Options follow hypercorn/gunicorn names so users feel at home. Settings may
 also come from ``--config FILE.toml`` and ``LASTCALL_*`` environment
 variables; the command line wins.
@@ -50,7 +50,10 @@ def _add_serve(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
         help="serve an ASGI app (the built-in demo app if none is given)",
-        description="Serve an ASGI app over HTTP/1.1, HTTP/2 and WebSocket; drain on SIGTERM.",
+        description=(
+            "Serve an ASGI app over HTTP/1.1, HTTP/2, HTTP/3 (--quic-bind) and WebSocket;"
+            " drain on SIGTERM."
+        ),
     )
     p.add_argument("app", nargs="?", default=None, help="MODULE:APP (default: built-in demo app)")
     p.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file")
@@ -91,6 +94,31 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--forwarded-allow-ips", metavar="IPS", help="default 127.0.0.1")
     p.add_argument(
         "--no-http2", dest="http2", action="store_false", default=None, help="HTTP/1.1 only"
+    )
+    p.add_argument(
+        "--quic-bind",
+        action="append",
+        metavar="ADDR",
+        help="serve HTTP/3 on UDP HOST:PORT; repeatable; needs --certfile/--keyfile",
+    )
+    p.add_argument("--quic-idle-timeout", type=float, metavar="S", help="HTTP/3, default 30")
+    p.add_argument(
+        "--quic-max-concurrent-streams", type=int, metavar="N", help="HTTP/3, default 100"
+    )
+    p.add_argument(
+        "--quic-max-data", type=int, metavar="BYTES", help="QUIC connection window, default 16 MiB"
+    )
+    p.add_argument(
+        "--quic-max-stream-data",
+        type=int,
+        metavar="BYTES",
+        help="QUIC stream window, default 1 MiB",
+    )
+    p.add_argument(
+        "--alt-svc-max-age",
+        type=int,
+        metavar="S",
+        help="Alt-Svc h3 freshness with --quic-bind, default 86400; 0: do not advertise",
     )
     p.add_argument("--lifespan", choices=["auto", "on", "off"])
     p.add_argument("--loop", choices=["auto", "uvloop", "asyncio"])

@@ -22,9 +22,12 @@ __all__ = [
     "Drained",
     "GoAwaySent",
     "GraceExpired",
+    "Http3GoAwaySent",
     "LifespanShutdown",
     "ListenerClosed",
     "PreStopElapsed",
+    "QuicConnectionTerminated",
+    "QuicEndpointClosed",
     "RequestCancelled",
     "ServerStarted",
     "StreamRefused",
@@ -124,8 +127,70 @@ class GoAwaySent(DrainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class Http3GoAwaySent(DrainEvent):
+    """An HTTP/3 GOAWAY went out on the control stream (RFC 9114 §5.2).
+
+    Unlike HTTP/2's, its id is the *first rejected* request stream (exclusive):
+    streams at or above it are refused. ``final`` is False for the first one
+    of a drain (2^62-4: nothing rejected yet) and True for the real id.
+    """
+
+    connection: str
+    first_rejected_id: int
+    final: bool
+    name = "h3_goaway_sent"
+
+    def message(self) -> str:
+        kind = "final" if self.final else "first"
+        return (
+            f"{kind} HTTP/3 GOAWAY on {self.connection}: first_rejected_id={self.first_rejected_id}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QuicConnectionTerminated(DrainEvent):
+    """A QUIC connection's CONNECTION_CLOSE was sent (``remote`` False) or
+    received (True), RFC 9000 §10.2. ``error_code`` 0x100 (H3_NO_ERROR) is the
+    clean end of a drain; with ``transport_error`` True the code is a QUIC
+    transport one (e.g. an idle timeout or a failed handshake). The closing
+    period still runs; ``connection_closed`` follows when it ends.
+    """
+
+    connection: str
+    error_code: int
+    reason: str
+    remote: bool
+    transport_error: bool
+    name = "quic_connection_terminated"
+
+    def message(self) -> str:
+        who = "received" if self.remote else "sent"
+        kind = "transport" if self.transport_error else "application"
+        return (
+            f"CONNECTION_CLOSE {who} on {self.connection}: {kind} error_code=0x{self.error_code:x}"
+            + (f" reason={self.reason!r}" if self.reason else "")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QuicEndpointClosed(DrainEvent):
+    """A UDP endpoint's socket closed: the last of its QUIC connections is gone."""
+
+    endpoint: str
+    connections_total: int
+    name = "quic_endpoint_closed"
+
+    def message(self) -> str:
+        return (
+            f"QUIC endpoint closed: {self.endpoint} "
+            f"({self.connections_total} connection(s) served in total)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StreamRefused(DrainEvent):
-    """A stream was refused (HTTP/2 REFUSED_STREAM): never processed, safe to retry."""
+    """A stream was refused -- HTTP/2 RST_STREAM(REFUSED_STREAM), HTTP/3
+    RESET_STREAM + STOP_SENDING(H3_REQUEST_REJECTED): never processed, safe to retry."""
 
     connection: str
     stream_id: int

@@ -14,6 +14,7 @@ from .events import (
     DrainEvent,
     GoAwaySent,
     GraceExpired,
+    Http3GoAwaySent,
     RequestCancelled,
     StreamRefused,
 )
@@ -38,7 +39,7 @@ class PrometheusSink:
             "drain_events_total", "Drain steps reported, by event name", ["event"], **kwargs
         )
         self.streams_refused = prom.Counter(
-            "streams_refused_total", "HTTP/2 streams refused (safe to retry)", **kwargs
+            "streams_refused_total", "HTTP/2 and HTTP/3 streams refused (safe to retry)", **kwargs
         )
         self.requests_cancelled = prom.Counter(
             "requests_cancelled_total", "Requests cut at grace expiry", ["how"], **kwargs
@@ -65,7 +66,7 @@ class PrometheusSink:
             self.requests_cancelled.labels(event.how).inc()
         elif isinstance(event, ConnectionClosed):
             self.connections_closed.labels(event.protocol, str(event.clean).lower()).inc()
-        elif isinstance(event, GoAwaySent):
+        elif isinstance(event, GoAwaySent | Http3GoAwaySent):
             self.goaways.labels(str(event.final).lower()).inc()
         elif isinstance(event, GraceExpired):
             self.grace_expired.inc()

@@ -1,4 +1,4 @@
-"""``lastcall serve``: an ASGI server for HTTP/1.1, HTTP/2 and WebSocket that drains by the book."""
+"""``lastcall serve``: an ASGI server for HTTP/1.1, HTTP/2, HTTP/3 and WebSocket that drains by the book."""
 
 from __future__ import annotations
 

@@ -25,6 +25,8 @@ from lastcall.lifecycle.drain import (
     DEFAULT_PRE_STOP_DELAY,
 )
 
+from .listeners import parse_bind
+
 __all__ = ["ENV_PREFIX", "ServerConfig", "load_config"]
 
 ENV_PREFIX = "LASTCALL_"
@@ -89,6 +91,29 @@ class ServerConfig:
     keyfile: str | None = None
     #: Serve HTTP/2 (prior knowledge, Upgrade: h2c, ALPN h2) besides HTTP/1.1.
     http2: bool = True
+    #: UDP listeners for HTTP/3 over QUIC (RFC 9114): ``HOST:PORT`` or
+    #: ``[IPv6]:PORT``. Empty (off) by default. QUIC always uses TLS 1.3
+    #: (RFC 9001), so this needs ``certfile``/``keyfile``; needs aioquic
+    #: (``pip install 'lastcall[http3]'``).
+    quic_bind: list[str] = field(default_factory=list)
+    #: QUIC max_idle_timeout (RFC 9000 §10.1): a connection with no packet for
+    #: this long closes silently. 30 s like quic-go and Chrome (aioquic 60 s).
+    quic_idle_timeout: float = 30.0
+    #: Request streams one HTTP/3 client may have open at once
+    #: (initial_max_streams_bidi, RFC 9000 §4.6; raised by one as each closes).
+    #: 100 like ``max_concurrent_streams``, quic-go and the RFC 9114 §6.1 minimum.
+    quic_max_concurrent_streams: int = 100
+    #: QUIC connection flow-control window in bytes (initial_max_data, RFC 9000
+    #: §4.1). 16 MiB like our HTTP/2 connection window; quic-go 15 MiB.
+    quic_max_data: int = 16_777_216
+    #: QUIC per-stream flow-control window in bytes (initial_max_stream_data_*,
+    #: RFC 9000 §4.1). 1 MiB like aioquic; quic-go starts at 512 KiB.
+    quic_max_stream_data: int = 1_048_576
+    #: With ``quic_bind``: HTTP/1.1 and HTTP/2 responses carry
+    #: ``Alt-Svc: h3=":PORT"; ma=N`` (RFC 7838) so clients find HTTP/3. N in
+    #: seconds; 86400 is RFC 7838's default freshness (Cloudflare sends the
+    #: same); 0 advertises nothing.
+    alt_svc_max_age: int = 86_400
     #: ASGI lifespan: ``auto`` (run it, tolerate apps that do not support it), ``on``, ``off``.
     lifespan: str = "auto"
     #: Log level of the ``lastcall`` loggers.
@@ -125,10 +150,31 @@ class ServerConfig:
         ):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name} must be >= 0 seconds")
+        self._validate_quic()
         if self.readiness_path is not None and not self.readiness_path.startswith("/"):
             raise ConfigError("readiness_path must start with '/'")
         self.http1_limits()
         self.drain_settings()
+
+    def _validate_quic(self) -> None:
+        if self.quic_bind and self.certfile is None:
+            raise ConfigError(
+                "--quic-bind needs --certfile and --keyfile: QUIC always uses TLS 1.3 (RFC 9001)"
+            )
+        for value in self.quic_bind:
+            if parse_bind(value).path is not None:
+                raise ConfigError(f"bad --quic-bind {value!r}: QUIC listens on HOST:PORT (UDP)")
+        if not self.quic_idle_timeout > 0.0:
+            raise ConfigError("quic_idle_timeout must be > 0 seconds")
+        if not 0 <= self.quic_max_concurrent_streams <= 2**60:
+            raise ConfigError("quic_max_concurrent_streams must be within 0..2^60 (RFC 9000 §4.6)")
+        for name in ("quic_max_data", "quic_max_stream_data"):
+            if not 0 <= getattr(self, name) <= 2**62 - 1:
+                raise ConfigError(f"{name} must be within 0..2^62-1 bytes (RFC 9000 §16)")
+        if self.alt_svc_max_age < 0:
+            raise ConfigError("alt_svc_max_age must be >= 0 seconds")
+        if self.quic_bind and self.max_header_size < 1024:
+            raise ConfigError("max_header_size must be >= 1024 with --quic-bind (HTTP/3 minimum)")
 
     def drain_settings(self) -> DrainSettings:
         """The lifecycle deadlines of this configuration."""

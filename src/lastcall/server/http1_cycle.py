@@ -224,6 +224,9 @@ class RequestCycle:
         elif self.http10:
             headers.append((b"connection", b"keep-alive"))
         headers.append((b"date", date_header()))
+        extra = self.conn.state.extra_response_headers
+        if extra:
+            headers += extra  # Alt-Svc when HTTP/3 is bound
         parts = [STATUS_LINES.get(status) or status_line(status)]
         for name, value in headers:
             parts.append(name + b": " + value + b"\r\n")

@@ -160,7 +160,11 @@ class Http2Stream:
                 return
             if not self.headers_sent:
                 self.headers_sent = True
-                head = [(b":status", b"%d" % self.status), *self.headers]
+                head = [
+                    (b":status", b"%d" % self.status),
+                    *self.headers,
+                    *conn.state.extra_response_headers,  # Alt-Svc when QUIC is bound
+                ]
                 if ends and not body and not any(n == b"content-length" for n, _ in self.headers):
                     head.append((b"content-length", b"0"))
                 conn.send_headers(self.stream_id, head, ends and not body)

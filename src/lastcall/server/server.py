@@ -7,6 +7,12 @@ that is resolved when the controller reaches STOPPING, and on one timer
 therefore exits as soon as the signal handler has run: readiness flips,
 listeners close, the (empty) registry means "connections gone", lifespan
 shutdown runs, ``serve()`` returns.
+
+With ``quic_bind`` the server also owns UDP endpoints
+(``lastcall.io.quic_endpoint``), whose QUIC connections join the same
+registry as TCP ones. Stopping to accept closes an endpoint's socket only
+once its last QUIC connection is gone (the layered close of RFC 9114 §5.2),
+and ``serve()`` waits for those sockets before lifespan shutdown.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import logging
 import signal
 import ssl
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lastcall.errors import ConfigError
 from lastcall.io import server_context
 from lastcall.lifecycle import (
     AbortConnections,
@@ -41,6 +48,9 @@ from .lifespan import Lifespan, LifespanFailure
 from .listeners import Listener, open_listener, parse_bind
 from .state import ServerState
 
+if TYPE_CHECKING:
+    from lastcall.io.quic_endpoint import QuicEndpoint
+
 __all__ = ["EXIT_OK", "EXIT_STARTUP_FAILED", "Server"]
 
 logger = logging.getLogger("lastcall.server")
@@ -51,9 +61,13 @@ EXIT_OK = 0
 #: (3 like uvicorn's startup failure).
 EXIT_STARTUP_FAILED = 3
 
+#: Bounds the wait for UDP sockets to report closed (one loop turn after
+#: ``close()``), so a broken event loop cannot hold the exit forever.
+QUIC_ENDPOINT_CLOSE_TIMEOUT = 1.0
+
 
 class Server:
-    """An ASGI server for HTTP/1.1, HTTP/2 and WebSocket that drains by the book.
+    """An ASGI server for HTTP/1.1, HTTP/2, HTTP/3 and WebSocket that drains by the book.
 
     >>> server = Server(app, bind=["127.0.0.1:0"], graceful_timeout=10)   # doctest: +SKIP
     >>> task = asyncio.create_task(server.serve())                      # doctest: +SKIP
@@ -84,6 +98,8 @@ class Server:
         self.registry = ConnectionRegistry()
         self.controller = DrainController(self.registry, config.drain_settings())
         self.listeners: list[Listener] = []
+        #: UDP endpoints serving HTTP/3 (``quic_bind``), once open.
+        self.quic_endpoints: list[QuicEndpoint] = []
         self.state: ServerState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started: asyncio.Future[None] | None = None
@@ -106,6 +122,18 @@ class Server:
     def addresses(self) -> list[str]:
         """Where the server listens, with real ports (``127.0.0.1:53121``)."""
         return [name for listener in self.listeners for name in listener.names]
+
+    @property
+    def quic_addresses(self) -> list[str]:
+        """Where HTTP/3 is served, with real ports (``127.0.0.1:4433/udp``)."""
+        return [endpoint.name for endpoint in self.quic_endpoints]
+
+    @property
+    def quic_port(self) -> int:
+        """The first UDP port HTTP/3 is served on (handy with ``--quic-bind 127.0.0.1:0``)."""
+        if not self.quic_endpoints:
+            raise RuntimeError("no QUIC endpoint")
+        return self.quic_endpoints[0].port
 
     @property
     def port(self) -> int:
@@ -156,19 +184,22 @@ class Server:
                 return EXIT_STARTUP_FAILED
             try:
                 await self._open_listeners(state)
-            except (OSError, ssl.SSLError) as exc:
+            except (OSError, ssl.SSLError, ConfigError) as exc:
                 logger.error("cannot listen: %s", exc)
                 self.controller.startup_failed()
                 await lifespan.shutdown()
                 self._fail_started(exc)
                 return EXIT_STARTUP_FAILED
-            self.observer.emit(oe.ServerStarted(loop.time(), tuple(self.addresses)))
+            self.observer.emit(
+                oe.ServerStarted(loop.time(), (*self.addresses, *self.quic_addresses))
+            )
             if not self._started.done():
                 self._started.set_result(None)
             self._feed(self.controller.started(loop.time()))
             for reason, grace in self._early:
                 self.drain(grace, reason)
             await self._stopping
+            await self._close_quic_endpoints()
             ok = await lifespan.shutdown()
             self.observer.emit(oe.LifespanShutdown(loop.time(), ok))
             self.controller.shutdown_done()
@@ -180,6 +211,8 @@ class Server:
                 self._timer.cancel()
             for listener in self.listeners:
                 listener.close()
+            for endpoint in self.quic_endpoints:
+                endpoint.close()
 
     # -- startup ----------------------------------------------------------------------
 
@@ -191,6 +224,9 @@ class Server:
 
     async def _open_listeners(self, state: ServerState) -> None:
         config = self.config
+        if config.quic_bind:
+            # First, so the TCP listeners' very first response can carry Alt-Svc.
+            await self._open_quic_endpoints(state)
         context = None
         if config.certfile is not None:
             context = server_context(config.certfile, config.keyfile, http2=config.http2)
@@ -215,6 +251,38 @@ class Server:
                 parse_bind(value), factory, ssl_context=context, backlog=config.backlog
             )
             self.listeners.append(listener)
+
+    async def _open_quic_endpoints(self, state: ServerState) -> None:
+        try:
+            from .http3 import alt_svc_header, open_quic_endpoints
+        except ImportError as exc:
+            raise ConfigError(
+                f"--quic-bind needs aioquic ({exc}): pip install 'lastcall[http3]'"
+            ) from None
+        self.quic_endpoints = await open_quic_endpoints(state, self._on_quic_endpoint_closed)
+        max_age = self.config.alt_svc_max_age
+        if max_age > 0:
+            ports = [endpoint.port for endpoint in self.quic_endpoints]
+            state.extra_response_headers = [alt_svc_header(ports, max_age)]
+
+    def _on_quic_endpoint_closed(self, endpoint: QuicEndpoint) -> None:
+        if self._loop is not None:
+            self.observer.emit(
+                oe.QuicEndpointClosed(self._loop.time(), endpoint.name, endpoint.total_accepted)
+            )
+
+    async def _close_quic_endpoints(self) -> None:
+        """The UDP sockets go last: every QUIC connection is gone by now (the
+        registry is empty), so each endpoint has closed or closes here."""
+        for endpoint in self.quic_endpoints:
+            endpoint.close()
+        if self.quic_endpoints:
+            try:
+                async with asyncio.timeout(QUIC_ENDPOINT_CLOSE_TIMEOUT):
+                    for endpoint in self.quic_endpoints:
+                        await endpoint.wait_closed()
+            except TimeoutError:
+                logger.error("UDP socket(s) did not report closed")
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
         installed: list[int] = []
@@ -265,6 +333,11 @@ class Server:
                 listener.close()
                 for name in listener.names:
                     emit(oe.ListenerClosed(now, name))
+            for endpoint in self.quic_endpoints:
+                # No new QUIC connection; the socket stays open for the ones
+                # left and closes after the last (``quic_endpoint_closed``).
+                emit(oe.ListenerClosed(now, endpoint.name))
+                endpoint.stop_accepting()
         elif isinstance(action, DrainConnections):
             state.drain_deadline_at = action.deadline_at
             for connection in self.registry:
@@ -317,6 +390,11 @@ class Server:
 
     def _on_connections_gone(self) -> None:
         if self._loop is not None:
+            for endpoint in self.quic_endpoints:
+                if not endpoint.is_accepting and len(endpoint) == 0:
+                    # Layered close: the last QUIC connection is gone, so the UDP
+                    # socket closes now, before the server reports "drained".
+                    endpoint.close()
             self._feed(self.controller.connections_gone(self._loop.time()))
 
 

@@ -46,6 +46,9 @@ class ServerState:
         self.proxies: TrustedProxies | None = (
             TrustedProxies(config.forwarded_allow_ips) if config.proxy_headers else None
         )
+        #: Fields the server adds to every HTTP/1.1 and HTTP/2 response it
+        #: starts: ``Alt-Svc`` advertising HTTP/3 once QUIC is bound (RFC 7838).
+        self.extra_response_headers: list[tuple[bytes, bytes]] = []
         self._ids = itertools.count(1)
 
     def next_connection_id(self) -> int:

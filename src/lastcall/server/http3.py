@@ -1,0 +1,444 @@
+"""The HTTP/3 server connection: one QUIC connection driving ``Http3Engine`` for ASGI.
+
+The UDP endpoint (``lastcall.io.quic_endpoint``) routes datagrams, fires the
+engine's timer and flushes; this adapter is the ``QuicApplication`` it hands
+each connection's engine events to. Every frame-level decision is the
+engine's (``lastcall.engines.http3``, docs/http3.md); here requests become
+ASGI tasks (one ``Http3Stream`` each, the same ``http`` scope as HTTP/1.1 and
+HTTP/2 with ``http_version`` "3"), and drain steps are reported through
+``lastcall.observe``.
+
+Draining, layered as in quic-go and RFC 9114 §5.2 (DESIGN.md "HTTP/3"):
+
+1. ``begin_drain``: ``engine.start_drain(now)`` -- GOAWAY(2^62-4) and a QUIC
+   PING; on the PING's ACK (or ``goaway_ping_timeout``) the final GOAWAY
+   with the first rejected id. Later requests get RESET_STREAM +
+   STOP_SENDING(H3_REQUEST_REJECTED) from the engine and never reach the
+   application (reported as ``stream_refused``).
+2. Accepted requests run to completion, both directions.
+3. ``DrainCompleted`` (the peer has *acknowledged* every accepted response,
+   the final GOAWAY and the QPACK instructions): ``engine.close()``,
+   CONNECTION_CLOSE with H3_NO_ERROR (0x100), reported as
+   ``quic_connection_terminated``.
+4. QUIC's closing period (three PTOs, RFC 9000 §10.2) ends: the engine is
+   ``Phase.CLOSED``, the endpoint forgets the connection (``quic_closed``)
+   and we leave the lifecycle registry (``connection_closed``). The endpoint
+   closes its UDP socket after its last connection (``quic_endpoint_closed``).
+
+At grace expiry ``cancel`` calls ``engine.cancel_remaining()``: every open
+request stream is reset with H3_REQUEST_CANCELLED (0x10C), a last GOAWAY
+carries the true id, then CONNECTION_CLOSE; applications see
+``http.disconnect``.
+
+aioquic is imported here and in the endpoint only, and this module only when
+``quic_bind`` is set, so ``lastcall serve`` works without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, cast
+
+from aioquic.quic.configuration import QuicConfiguration
+
+from lastcall.engines.http3 import H3_ALPN, ErrorCode, Http3Config
+from lastcall.engines.http3 import events as ev
+from lastcall.errors import ConfigError, LocalProtocolError
+from lastcall.io.quic_endpoint import EndpointConnection, QuicEndpoint, open_quic_endpoint
+from lastcall.lifecycle import ConnectionInput, ConnectionPhase
+from lastcall.observe import events as oe
+
+from .asgi import ASGI_VERSION, ASGIApp
+from .config import ServerConfig
+from .connection import ConnectionBase
+from .extension import DRAIN_EXTENSION
+from .http3_stream import SEND_HIGH_WATER, Http3Stream
+from .listeners import parse_bind
+from .readiness import readiness_app
+from .state import ServerState
+
+__all__ = [
+    "Http3Connection",
+    "alt_svc_header",
+    "http3_config",
+    "open_quic_endpoints",
+    "quic_configuration",
+]
+
+logger = logging.getLogger("lastcall.server")
+_TRAILERS_EXTENSION: dict[str, Any] = {}
+Headers = list[tuple[bytes, bytes]]
+
+
+# -- settings ------------------------------------------------------------------------
+
+
+def http3_config(config: ServerConfig) -> Http3Config:
+    """The engine settings of a server configuration.
+
+    The HTTP/3 drain deadlines reuse the server's: the settle allowance
+    between first and final GOAWAY is HTTP/2's ``goaway_ping_timeout`` (the
+    same step: one PING round trip), and the CONNECTION_CLOSE flush after a
+    cancel is ``lingering_close_timeout`` (the same job as TCP's lingering
+    close: the last frames must reach the peer before we go).
+    """
+    return Http3Config(
+        idle_timeout=config.quic_idle_timeout,
+        max_concurrent_streams=config.quic_max_concurrent_streams,
+        max_data=config.quic_max_data,
+        max_stream_data=config.quic_max_stream_data,
+        max_field_section_size=config.max_header_size,
+        goaway_settle_timeout=config.goaway_ping_timeout,
+        close_flush_timeout=config.lingering_close_timeout,
+    )
+
+
+def quic_configuration(config: ServerConfig) -> QuicConfiguration:
+    """aioquic's TLS settings for the server: ALPN ``h3`` (RFC 9114 §3.1), the
+    certificate chain and key of ``certfile``/``keyfile``."""
+    if config.certfile is None:
+        raise ConfigError("--quic-bind needs --certfile and --keyfile")
+    configuration = QuicConfiguration(is_client=False, alpn_protocols=[H3_ALPN])
+    try:
+        configuration.load_cert_chain(config.certfile, config.keyfile)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"cannot load {config.certfile} / {config.keyfile} for QUIC: {exc}"
+        ) from None
+    return configuration
+
+
+def alt_svc_header(ports: list[int], max_age: int) -> tuple[bytes, bytes]:
+    """``Alt-Svc: h3=":443"; ma=86400`` (RFC 7838 §3; RFC 9114 §3.1.1), one
+    alternative per distinct port, same host as the request."""
+    unique = list(dict.fromkeys(ports))
+    value = ", ".join(f'h3=":{port}"; ma={max_age}' for port in unique)
+    return (b"alt-svc", value.encode("ascii"))
+
+
+async def open_quic_endpoints(
+    state: ServerState, on_closed: Callable[[QuicEndpoint], None]
+) -> list[QuicEndpoint]:
+    """Bind every ``quic_bind`` address; each new QUIC connection becomes an
+    ``Http3Connection`` registered with the lifecycle. ``OSError`` and
+    ``ConfigError`` (certificate) propagate; endpoints already open are closed."""
+    config = state.config
+    tls = quic_configuration(config)
+    settings = http3_config(config)
+
+    def factory(quic: EndpointConnection) -> Http3Connection:
+        return Http3Connection(state, quic)
+
+    endpoints: list[QuicEndpoint] = []
+    try:
+        for value in config.quic_bind:
+            bind = parse_bind(value)
+            assert bind.host is not None and bind.port is not None  # validated by the config
+            endpoints.append(
+                await open_quic_endpoint(
+                    bind.host, bind.port, tls, settings, factory, on_closed=on_closed
+                )
+            )
+    except BaseException:
+        for endpoint in endpoints:
+            endpoint.close()
+        raise
+    return endpoints
+
+
+# -- the connection ------------------------------------------------------------------
+
+
+class Http3Connection(ConnectionBase):
+    """One HTTP/3 connection (a ``QuicApplication``); see the module docstring."""
+
+    protocol_name = "h3"
+
+    def __init__(self, state: ServerState, quic: EndpointConnection) -> None:
+        super().__init__(state)
+        self.quic = quic
+        self.engine = quic.engine
+        self.scheme = "https"  # QUIC is always TLS (RFC 9001)
+        peer = quic.peer_address
+        self.client = (str(peer[0]), int(peer[1]))
+        self.server = quic.endpoint.address
+        host = self.client[0]
+        shown = f"[{host}]:{self.client[1]}" if ":" in host else f"{host}:{self.client[1]}"
+        self.label = f"{self.protocol_name}#{state.next_connection_id()} {shown}"
+        self.streams: dict[int, Http3Stream] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._waiting_writers: set[Http3Stream] = set()
+        self._cancelled = False
+        self._is_quic_closed = False
+        # Registered when the client's first Initial arrives. Unlike a TCP accept
+        # there is no kernel backlog to race with: once the endpoint stops
+        # accepting, no Http3Connection is made, so none is born draining.
+        self.register()
+
+    # -- engine events (QuicApplication) ---------------------------------------------
+
+    def quic_events(self, events: list[ev.Event]) -> None:
+        """Handle what the engine reported; the endpoint flushes afterwards."""
+        for event in events:
+            kind = type(event)
+            if kind is ev.DataReceived:
+                dr = cast(ev.DataReceived, event)
+                stream = self.streams.get(dr.stream_id)
+                if stream is not None:
+                    stream.feed_body(dr.data, dr.end_stream)
+            elif kind is ev.RequestReceived:
+                rr = cast(ev.RequestReceived, event)
+                self._on_request(rr.stream_id, rr.headers, rr.end_stream)
+            elif kind is ev.TrailersReceived:
+                s = self.streams.get(cast(ev.TrailersReceived, event).stream_id)
+                if s is not None:
+                    s.end_body()
+            elif kind is ev.StreamReset:
+                s = self.streams.get(cast(ev.StreamReset, event).stream_id)
+                if s is not None:
+                    s.disconnect()
+            elif kind is ev.StreamRefused:
+                sr = cast(ev.StreamRefused, event)
+                self.state.observer.emit(
+                    oe.StreamRefused(self.loop.time(), self.label, sr.stream_id, sr.reason)
+                )
+            elif kind is ev.GoAwaySent:
+                gs = cast(ev.GoAwaySent, event)
+                self.state.observer.emit(
+                    oe.Http3GoAwaySent(self.loop.time(), self.label, gs.first_rejected_id, gs.final)
+                )
+            elif kind is ev.GoAwayReceived:
+                # The client is going away (RFC 9114 §5.2); the engine drains in
+                # answer. Whatever it already sent is still answered.
+                self._mark_draining(None, "peer_goaway")
+                if self.phase is ConnectionPhase.OPEN:
+                    self._advance(ConnectionInput.DRAIN_REQUESTED)
+            elif kind is ev.DrainCompleted:
+                # Every accepted response is acknowledged: nothing can be overtaken.
+                self.engine.close()  # CONNECTION_CLOSE(H3_NO_ERROR)
+                self._advance(ConnectionInput.WORK_DONE)
+            elif kind is ev.ConnectionTerminated:
+                self._on_terminated(cast(ev.ConnectionTerminated, event))
+        if self._waiting_writers:
+            self._wake_writers()
+
+    def _on_terminated(self, event: ev.ConnectionTerminated) -> None:
+        self.state.observer.emit(
+            oe.QuicConnectionTerminated(
+                self.loop.time(),
+                self.label,
+                event.error_code,
+                event.reason_phrase,
+                event.remote,
+                event.transport_error,
+            )
+        )
+        for stream in self.streams.values():
+            stream.disconnect()
+        self._advance(
+            ConnectionInput.CANCELLED
+            if self.phase is ConnectionPhase.OPEN
+            else ConnectionInput.WORK_DONE
+        )
+
+    def quic_closed(self) -> None:
+        """QUIC is over (closing period ended) or the endpoint gave up on us."""
+        self._is_quic_closed = True
+        for stream in self.streams.values():
+            stream.disconnect()
+        self._advance(ConnectionInput.TRANSPORT_CLOSED)
+        if not self.tasks:
+            self._connection_gone()
+
+    def _wake_writers(self) -> None:
+        engine = self.engine
+        for stream in list(self._waiting_writers):
+            if stream.disconnected or engine.outbound_buffered(stream.stream_id) <= SEND_HIGH_WATER:
+                self._waiting_writers.discard(stream)
+                stream.wake_writer()
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _on_request(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
+        """RFC 9114 §4.3.1: the engine validated the pseudo-header fields."""
+        state = self.state
+        method = path = b""
+        scheme = b"https"
+        authority: bytes | None = None
+        regular: Headers = []
+        for name, value in headers:
+            if name[:1] != b":":
+                regular.append((name, value))
+            elif name == b":method":
+                method = value
+            elif name == b":path":
+                path = value
+            elif name == b":scheme":
+                scheme = value
+            elif name == b":authority":
+                authority = value
+        if authority is not None and not any(n == b"host" for n, _ in regular):
+            regular.insert(0, (b"host", authority))
+        raw_path, _, query = path.partition(b"?")
+        text_path = raw_path.decode("ascii", "surrogateescape")
+        if "%" in text_path:
+            text_path = urllib.parse.unquote(text_path)
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": "3",
+            "method": method.decode("ascii"),
+            "scheme": scheme.decode("ascii"),
+            "path": state.root_path + text_path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": state.root_path,
+            "headers": regular,
+            "client": self.client,
+            "server": self.server,
+            "state": state.lifespan_state.copy(),
+            "extensions": {
+                "http.response.trailers": _TRAILERS_EXTENSION,
+                DRAIN_EXTENSION: self.drain_extension(),
+            },
+        }
+        if state.proxies is not None:
+            scope["client"], scope["scheme"] = state.proxies.apply(
+                self.client, scope["scheme"], regular
+            )
+        app: ASGIApp = state.app
+        if state.readiness_path is not None and text_path == state.readiness_path:
+            app = readiness_app(state)
+        stream = Http3Stream(self, stream_id, scope, end_stream)
+        self.streams[stream_id] = stream
+        task = self.loop.create_task(stream.run(app))
+        stream.task = task
+        self.tasks.add(task)
+
+    # -- used by streams ------------------------------------------------------------------
+
+    def send_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
+        self._send(self.engine.send_headers, stream_id, headers, end_stream)
+
+    def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        self._send(self.engine.send_data, stream_id, data, end_stream)
+
+    def send_trailers(self, stream_id: int, headers: Headers) -> None:
+        if self.engine.is_stream_open(stream_id):
+            try:
+                self.engine.send_trailers(stream_id, headers)
+            except LocalProtocolError:
+                self._lost_stream(stream_id)
+                return
+            self.quic.schedule_flush()
+
+    def _send(
+        self, action: Callable[[int, Any, bool], None], stream_id: int, arg: Any, end: bool
+    ) -> None:
+        if not self.engine.is_stream_open(stream_id):
+            return  # reset by the peer, cancelled, or the connection closed
+        try:
+            action(stream_id, arg, end)
+        except LocalProtocolError:
+            # The peer's STOP_SENDING closed our side meanwhile (RFC 9000 §3.5).
+            self._lost_stream(stream_id)
+            return
+        self.quic.schedule_flush()
+
+    def _lost_stream(self, stream_id: int) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is not None:
+            stream.disconnect()
+
+    def outbound_buffered(self, stream_id: int) -> int:
+        return self.engine.outbound_buffered(stream_id)
+
+    def writer_waiting(self, stream: Http3Stream) -> None:
+        """``stream`` waits for ACKs; woken after the next datagram that brings some."""
+        self._waiting_writers.add(stream)
+        self.quic.schedule_flush()
+
+    def stream_failed(self, stream: Http3Stream) -> None:
+        """The app raised or returned early: 500 if nothing was sent, else the
+        stream is reset with H3_INTERNAL_ERROR (RFC 9114 §8.1) so the client
+        never takes a truncated body for a complete one."""
+        if stream.response_complete or stream.disconnected:
+            return
+        stream.response_complete = True
+        sid = stream.stream_id
+        if not self.engine.is_stream_open(sid):
+            return
+        try:
+            if not stream.headers_sent:
+                self.engine.send_headers(
+                    sid, [(b":status", b"500"), (b"content-length", b"0")], end_stream=True
+                )
+            else:
+                self.engine.reset_stream(sid, ErrorCode.H3_INTERNAL_ERROR)
+        except LocalProtocolError:
+            return
+        self.quic.schedule_flush()
+
+    def task_done(self, stream: Http3Stream) -> None:
+        self.requests += 1
+        if stream.task is not None:
+            self.tasks.discard(stream.task)
+        self.streams.pop(stream.stream_id, None)
+        self._waiting_writers.discard(stream)
+        if not self.tasks and self._is_quic_closed:
+            self._connection_gone()
+
+    # -- drain (lastcall.lifecycle.Drainable) ----------------------------------------------
+
+    @property
+    def active_stream_count(self) -> int:
+        """Requests not finished, including responses not yet acknowledged."""
+        return self.engine.active_stream_count
+
+    def begin_drain(self, deadline_at: float, reason: str) -> None:
+        """GOAWAY now, the final one after a round trip; see the module docstring."""
+        first = self._mark_draining(deadline_at, reason)
+        if self.phase is ConnectionPhase.OPEN:
+            self._advance(ConnectionInput.DRAIN_REQUESTED)
+        if self._is_quic_closed:
+            return
+        if first:
+            self._report_draining()
+        self.engine.start_drain(self.loop.time())
+        self.quic.flush()
+
+    def cancel(self, reason: str) -> None:
+        """Grace expired: H3_REQUEST_CANCELLED on what is left, then CONNECTION_CLOSE."""
+        self._mark_draining(self.loop.time(), reason)
+        if self._cancelled:
+            return
+        self._cancelled = True
+        now = self.loop.time()
+        for stream in list(self.streams.values()):
+            if not stream.response_complete:
+                self.state.observer.emit(
+                    oe.RequestCancelled(now, self.label, "h3_request_cancelled")
+                )
+            stream.disconnect()
+        for task in list(self.tasks):
+            self.loop.call_soon(task.cancel)
+        if self._is_quic_closed:
+            return
+        self.engine.cancel_remaining(
+            ErrorCode.H3_REQUEST_CANCELLED, "forced" if reason == "forced" else "grace_expired"
+        )
+        self._advance(ConnectionInput.CANCELLED)
+        self.quic.flush()
+
+    def abort(self) -> None:
+        """The close timeout ran out: forget the connection without waiting for
+        QUIC's closing period (its CONNECTION_CLOSE normally went out already)."""
+        self._is_clean = False
+        for task in list(self.tasks):
+            task.cancel()
+        self.quic.forget()
+        self.tasks.clear()
+        self._connection_gone()
