@@ -72,7 +72,7 @@ class Http3Engine(ControlCore):
         self._now = now
         if self._settle_at is not None and now >= self._settle_at:
             self._send_final_goaway()
-        timer = self._quic.get_timer()
+        timer = self._quic.get_timer() if self._has_path else None
         if timer is not None and now >= timer:
             self._quic.handle_timer(now)
         self._after_quic()

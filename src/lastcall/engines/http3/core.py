@@ -518,7 +518,9 @@ class EngineCore:
 
     def get_timer(self) -> float | None:
         """When ``handle_timer`` is next due, or None."""
-        timer = self._quic.get_timer()
+        # Before a client's connect() aioquic has no timers to give (asking it
+        # raises TypeError): only our own deadlines count.
+        timer = self._quic.get_timer() if self._has_path else None
         for own in (self._settle_at, self._close_flush_at):
             if own is not None and (timer is None or own < timer):
                 timer = own
@@ -569,7 +571,8 @@ class EngineCore:
             first_rejected = self._highest_accepted_id + 4
             if self._goaway_sent_id is None or first_rejected < self._goaway_sent_id:
                 self._send_goaway(first_rejected, final=True)
-        self._close_flush_at = self._now + self._allowance(self.config.close_flush_timeout, 3)
+        if self._has_path:  # a client that never connected has nothing to flush
+            self._close_flush_at = self._now + self._allowance(self.config.close_flush_timeout, 3)
         self._close_now(int(error_code), reason_phrase)
 
     def _close_now(self, error_code: int, reason_phrase: str) -> None:
