@@ -23,8 +23,7 @@ import asyncio
 import base64
 import binascii
 import logging
-import urllib.parse
-from typing import Any, cast
+from typing import cast
 
 from lastcall.engines.http1 import RequestStarted, encode_head
 from lastcall.engines.http2 import Http2Config, Http2Engine, Role
@@ -33,17 +32,16 @@ from lastcall.io import WriteFlow
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
-from .asgi import ASGI_VERSION, ASGIApp, Scope
+from .asgi import ASGIApp, Scope
 from .connection import ConnectionBase
-from .extension import DRAIN_EXTENSION
 from .http2_stream import Http2Stream
 from .readiness import readiness_app
 from .state import ServerState
+from .stream_scope import build_stream_scope
 
 __all__ = ["Http2Connection"]
 
 logger = logging.getLogger("lastcall.server")
-_TRAILERS_EXTENSION: dict[str, Any] = {}
 
 
 class Http2Connection(ConnectionBase, asyncio.Protocol):
@@ -201,64 +199,15 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
     def _on_request(
         self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
     ) -> None:
-        state = self.state
-        method = path = b""
-        scheme = self.scheme.encode()
-        authority: bytes | None = None
-        protocol: bytes | None = None
-        regular: list[tuple[bytes, bytes]] = []
-        for name, value in headers:
-            if name[:1] != b":":
-                regular.append((name, value))
-            elif name == b":method":
-                method = value
-            elif name == b":path":
-                path = value
-            elif name == b":scheme":
-                scheme = value
-            elif name == b":authority":
-                authority = value
-            elif name == b":protocol":
-                protocol = value
-        if authority is not None and not any(n == b"host" for n, _ in regular):
-            regular.insert(0, (b"host", authority))
-        raw_path, _, query = path.partition(b"?")
-        text_path = raw_path.decode("ascii", "surrogateescape")
-        if "%" in text_path:
-            text_path = urllib.parse.unquote(text_path)
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": "2",
-            "method": method.decode("ascii"),
-            "scheme": scheme.decode("ascii"),
-            "path": state.root_path + text_path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "root_path": state.root_path,
-            "headers": regular,
-            "client": self.client,
-            "server": self.server,
-            "state": state.lifespan_state.copy(),
-            "extensions": {
-                "http.response.trailers": _TRAILERS_EXTENSION,
-                DRAIN_EXTENSION: self.drain_extension(),
-            },
-        }
-        if state.proxies is not None:
-            scope["client"], scope["scheme"] = state.proxies.apply(
-                self.client, scope["scheme"], regular
-            )
-        if method == b"CONNECT" and protocol == b"websocket":
+        request = build_stream_scope(
+            self, headers, http_version="2", default_scheme=self.scheme.encode()
+        )
+        if request.method == b"CONNECT" and request.protocol == b"websocket":
             from .websocket import start_h2_websocket
 
-            start_h2_websocket(self, stream_id, scope, end_stream)
+            start_h2_websocket(self, stream_id, request.scope, end_stream)
             return
-        app: ASGIApp = state.app
-        if state.readiness_path is not None and text_path == state.readiness_path:
-            app = readiness_app(state)
-        stream = self._open_stream(stream_id, scope, end_stream, app)
-        del stream
+        self._open_stream(stream_id, request.scope, end_stream, request.app)
 
     def _open_stream(
         self, stream_id: int, scope: Scope, end_stream: bool, app: ASGIApp | None = None

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import urllib.parse
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -51,14 +50,12 @@ from lastcall.io.quic_endpoint import EndpointConnection, QuicEndpoint, open_qui
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
-from .asgi import ASGI_VERSION, ASGIApp
 from .config import ServerConfig
 from .connection import ConnectionBase
-from .extension import DRAIN_EXTENSION
 from .http3_stream import SEND_HIGH_WATER, Http3Stream
 from .listeners import parse_bind
-from .readiness import readiness_app
 from .state import ServerState
+from .stream_scope import build_stream_scope
 
 __all__ = [
     "Http3Connection",
@@ -69,7 +66,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("lastcall.server")
-_TRAILERS_EXTENSION: dict[str, Any] = {}
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -264,54 +260,8 @@ class Http3Connection(ConnectionBase):
 
     def _on_request(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         """RFC 9114 §4.3.1: the engine validated the pseudo-header fields."""
-        state = self.state
-        method = path = b""
-        scheme = b"https"
-        authority: bytes | None = None
-        regular: Headers = []
-        for name, value in headers:
-            if name[:1] != b":":
-                regular.append((name, value))
-            elif name == b":method":
-                method = value
-            elif name == b":path":
-                path = value
-            elif name == b":scheme":
-                scheme = value
-            elif name == b":authority":
-                authority = value
-        if authority is not None and not any(n == b"host" for n, _ in regular):
-            regular.insert(0, (b"host", authority))
-        raw_path, _, query = path.partition(b"?")
-        text_path = raw_path.decode("ascii", "surrogateescape")
-        if "%" in text_path:
-            text_path = urllib.parse.unquote(text_path)
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": "3",
-            "method": method.decode("ascii"),
-            "scheme": scheme.decode("ascii"),
-            "path": state.root_path + text_path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "root_path": state.root_path,
-            "headers": regular,
-            "client": self.client,
-            "server": self.server,
-            "state": state.lifespan_state.copy(),
-            "extensions": {
-                "http.response.trailers": _TRAILERS_EXTENSION,
-                DRAIN_EXTENSION: self.drain_extension(),
-            },
-        }
-        if state.proxies is not None:
-            scope["client"], scope["scheme"] = state.proxies.apply(
-                self.client, scope["scheme"], regular
-            )
-        app: ASGIApp = state.app
-        if state.readiness_path is not None and text_path == state.readiness_path:
-            app = readiness_app(state)
+        request = build_stream_scope(self, headers, http_version="3", default_scheme=b"https")
+        scope, app = request.scope, request.app
         stream = Http3Stream(self, stream_id, scope, end_stream)
         self.streams[stream_id] = stream
         task = self.loop.create_task(stream.run(app))
