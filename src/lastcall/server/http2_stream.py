@@ -16,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .asgi import ASGIApp, Message, Scope
+from .date import date_header
 
 if TYPE_CHECKING:
     from .http2 import Http2Connection
@@ -164,6 +165,7 @@ class Http2Stream:
                     (b":status", b"%d" % self.status),
                     *self.headers,
                     *conn.state.extra_response_headers,  # Alt-Svc when QUIC is bound
+                    (b"date", date_header()),  # RFC 9110 §6.6.1, as HTTP/1.1 and HTTP/3 send
                 ]
                 if ends and not body and not any(n == b"content-length" for n, _ in self.headers):
                     head.append((b"content-length", b"0"))

@@ -222,3 +222,15 @@ async def test_tls_alpn(tmp_path, flag: str, version: str) -> None:  # type: ign
         assert await run.exit_code() == 0
     finally:
         await stop(run)
+
+
+@pytest.mark.peer("curl")
+@pytest.mark.parametrize("flag", ["--http1.1", "--http2-prior-knowledge"])
+async def test_every_response_carries_a_date(demo: Running, flag: str) -> None:
+    # RFC 9110 §6.6.1: an origin server with a clock sends Date, whatever the protocol.
+    curl = need("curl")
+    code, out = await run_peer(
+        curl, "-sS", "-D", "-", "-o", "/dev/null", flag, f"http://127.0.0.1:{demo.port}/"
+    )
+    assert code == 0
+    assert any(line.lower().startswith("date: ") for line in out.splitlines()), out
