@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import importlib.metadata
 import os
+import pathlib
 import platform
 import shutil
 import sys
@@ -49,20 +50,41 @@ def targets() -> list[tuple[str, str, str, str, str | None]]:
     rows: list[tuple[str, str, str, str, str | None]] = []
     for proto in ("h2", "h1"):
         rows.append(
-            ("lastcall", proto, f"{PY} -m lastcall serve {APP} --bind 127.0.0.1:{{port}}", "/slow?ms=200", "lastcall")
+            (
+                "lastcall",
+                proto,
+                f"{PY} -m lastcall serve {APP} --bind 127.0.0.1:{{port}}",
+                "/slow?ms=200",
+                "lastcall",
+            )
         )
         rows.append(
-            ("hypercorn", proto, f"hypercorn {APP} --bind 127.0.0.1:{{port}} --graceful-timeout 30", "/slow?ms=200", "hypercorn")
+            (
+                "hypercorn",
+                proto,
+                f"hypercorn {APP} --bind 127.0.0.1:{{port}} --graceful-timeout 30",
+                "/slow?ms=200",
+                "hypercorn",
+            )
         )
         rows.append(
-            ("granian", proto,
-             f"granian --interface asgi --host 127.0.0.1 --port {{port}} --workers 1 --http {'2' if proto == 'h2' else '1'} {APP}",
-             "/slow?ms=200", "granian")
+            (
+                "granian",
+                proto,
+                f"granian --interface asgi --host 127.0.0.1 --port {{port}} --workers 1 --http {'2' if proto == 'h2' else '1'} {APP}",
+                "/slow?ms=200",
+                "granian",
+            )
         )
         uvicorn_flags = "--http zttp --http2" if proto == "h2" else "--http httptools"
         rows.append(
-            ("uvicorn", proto, f"uvicorn {APP} --host 127.0.0.1 --port {{port}} {uvicorn_flags} --timeout-graceful-shutdown 30",
-             "/slow?ms=200", "uvicorn")
+            (
+                "uvicorn",
+                proto,
+                f"uvicorn {APP} --host 127.0.0.1 --port {{port}} {uvicorn_flags} --timeout-graceful-shutdown 30",
+                "/slow?ms=200",
+                "uvicorn",
+            )
         )
         rows.append(("nginx", proto, nginx_command(proto), "/index.html", None))
     return rows
@@ -83,7 +105,7 @@ def version(package: str | None) -> str:
         return "?"
 
 
-async def main() -> None:
+async def main() -> tuple[str, str]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--restarts", type=int, default=3)
@@ -132,11 +154,20 @@ async def main() -> None:
             f"| {name} | {version(package)} | {proto} | {report.sent} | **{report.lost}** | "
             f"{report.safely_retried} | {exits} | {card} |"
         )
-        details += ["", f"## {name} ({proto})", "", f"`{command}`", "", "```", report.render(), "```"]
-    with open(args.out, "w") as fh:
-        fh.write("\n".join(lines + details) + "\n")
-    print("\n".join(lines))
+        details += [
+            "",
+            f"## {name} ({proto})",
+            "",
+            f"`{command}`",
+            "",
+            "```",
+            report.render(),
+            "```",
+        ]
+    return args.out, "\n".join(lines + details) + "\n"
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    out, page = asyncio.run(main())
+    pathlib.Path(out).write_text(page)
+    print(page.split("\n## ")[0])

@@ -11,9 +11,9 @@
                 ...
 
 What it adds to the httpx shape (DESIGN.md, "Drain semantics"): a request the
-server never processed (above a GOAWAY's last id, or refused with
-REFUSED_STREAM) is replayed on another connection, whatever its method;
-responses and the client tell the application when a connection is closing;
+server never processed (beyond a GOAWAY's id, or refused with REFUSED_STREAM
+or H3_REQUEST_REJECTED) is replayed on another connection, whatever its
+method; responses and the client tell the application when a connection is closing;
 ``aclose(drain=...)`` lets in-flight requests finish before cancelling them.
 Redirects are never followed (a 3xx is returned as is).
 """
@@ -47,11 +47,14 @@ TimeoutArg = Timeouts | float | None | _Default
 
 
 class Client:
-    """An asyncio HTTP/1.1 and HTTP/2 client with per-origin connection pools.
+    """An asyncio HTTP/1.1, HTTP/2 and HTTP/3 client with per-origin connection pools.
 
     Arguments not given come from ``config`` (a ``ClientConfig``), whose
     defaults are documented field by field. ``timeout`` is one number for all
-    four timeouts or a ``Timeouts``; ``drain`` is the default of ``aclose()``
+    four timeouts or a ``Timeouts``; ``http3=True`` sends ``https://``
+    requests over QUIC (RFC 9114), ``alt_svc=True`` does so for origins
+    that advertise it (``Alt-Svc: h3``); ``verify`` is True, False or a CA bundle
+    path, for TLS and QUIC alike; ``drain`` is the default of ``aclose()``
     (else ``LASTCALL_CLIENT_DRAIN``, else 1 s); ``on_notice`` is called with
     every ``ClosingNotice``.
     """
@@ -61,6 +64,8 @@ class Client:
         *,
         http1: bool | None = None,
         http2: bool | None = None,
+        http3: bool | None = None,
+        alt_svc: bool | None = None,
         timeout: Timeouts | float | _Default | None = DEFAULT,
         limits: Limits | None = None,
         lifetime: Lifetime | None = None,
@@ -75,6 +80,8 @@ class Client:
         self.config = config = ClientConfig(
             http1=base.http1 if http1 is None else http1,
             http2=base.http2 if http2 is None else http2,
+            http3=base.http3 if http3 is None else http3,
+            alt_svc=base.alt_svc if alt_svc is None else alt_svc,
             timeouts=base.timeouts if isinstance(timeout, _Default) else Timeouts.of(timeout),
             limits=base.limits if limits is None else limits,
             lifetime=base.lifetime if lifetime is None else lifetime,
@@ -213,6 +220,7 @@ class Client:
                     stale_retries += 1
                     pool.stats.stale_retries += 1
                 continue
+            pool.note_response(request.url, response)
             if not stream:
                 try:
                     await response.aread()
@@ -327,8 +335,9 @@ class Client:
         New requests fail at once with ``ClientClosed``. Requests in flight
         (including unread streaming responses) may finish for up to ``drain``
         seconds (default: ``config.drain_timeout``); then they fail with
-        ``RequestCancelled`` and every connection is closed, HTTP/2 ones after
-        our own GOAWAY. Idempotent.
+        ``RequestCancelled`` and every connection is closed, HTTP/2 and HTTP/3
+        ones after our own GOAWAY (HTTP/3: then CONNECTION_CLOSE(H3_NO_ERROR)).
+        Idempotent.
         """
         await self._pool.aclose(self.config.drain_timeout if drain is None else drain)
         self._hub.close()

@@ -7,6 +7,7 @@ the documented environment variables; explicit arguments always win.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 
@@ -163,6 +164,16 @@ class ClientConfig:
     #: Speak HTTP/2: on ``https://`` offered by ALPN; on ``http://`` only when
     #: ``http1`` is False, then with prior knowledge (h2c, RFC 9113 §3.3).
     http2: bool = False
+    #: Speak HTTP/3 over QUIC to ``https://`` origins (RFC 9114 §3.1): UDP to the
+    #: URL's port, ALPN "h3", no fallback to TCP (like ``curl --http3-only``).
+    #: ``http://`` origins still use ``http1``/``http2``. Needs the ``http3``
+    #: extra (aioquic).
+    http3: bool = False
+    #: Follow ``Alt-Svc: h3=":port"`` advertisements on ``https://`` responses
+    #: (RFC 7838, RFC 9114 §3.1.1): the origin's next new connection uses
+    #: HTTP/3 on that UDP port until the advertisement's ``ma`` runs out,
+    #: falling back to TCP at once if it cannot connect. Needs aioquic.
+    alt_svc: bool = False
     timeouts: Timeouts = field(default_factory=Timeouts)
     limits: Limits = field(default_factory=Limits)
     lifetime: Lifetime = field(default_factory=Lifetime)
@@ -177,8 +188,10 @@ class ClientConfig:
     stream_write_high_water: int = 65_536
 
     def __post_init__(self) -> None:
-        if not (self.http1 or self.http2):
-            raise ConfigError("at least one of http1 and http2 must be enabled")
+        if not (self.http1 or self.http2 or self.http3):
+            raise ConfigError("at least one of http1, http2 and http3 must be enabled")
+        if (self.http3 or self.alt_svc) and importlib.util.find_spec("aioquic") is None:
+            raise ConfigError('HTTP/3 needs aioquic: pip install "lastcall[http3]"')
         _check_duration("drain_timeout", self.drain_timeout, allow_none=False)
         if self.stream_write_high_water < 1:
             raise ConfigError("stream_write_high_water must be >= 1")

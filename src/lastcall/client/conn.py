@@ -1,6 +1,6 @@
 """The contract between the pool and one connection, whatever its protocol.
 
-``Http1Connection`` and ``Http2Connection`` both offer ``PooledConnection``;
+``Http1Connection``, ``Http2Connection`` and ``Http3Connection`` offer ``PooledConnection``;
 the pool manager offers ``ConnectionOwner`` back. A connection reports every
 change that may let a waiting request proceed (a slot freed, SETTINGS raised
 the stream limit, it started draining, it closed) through ``connection_changed``.

@@ -1,8 +1,9 @@
 """The pool's async shell: carries out ``pool.decide`` and keeps the books.
 
 One ``PoolManager`` per client. It opens connections (choosing HTTP/1.1 or
-HTTP/2 by configuration and ALPN), hands them to requests, parks requests that
-must wait (bounded by the pool timeout), retires connections that start
+HTTP/2 by configuration and ALPN; HTTP/3 over QUIC when configured or
+advertised by ``Alt-Svc``), hands them to requests, parks requests that must
+wait (bounded by the pool timeout), retires connections that start
 draining, recycles them by age, and on ``aclose`` runs the client drain:
 refuse new requests, let in-flight ones finish up to the drain time, cancel
 the rest (DESIGN.md, "Client drain on close").
@@ -18,12 +19,19 @@ import ssl
 from collections import deque
 from dataclasses import dataclass
 
-from lastcall.errors import ClientClosed, ConnectError, PoolTimeout, RequestCancelled
+from lastcall.errors import (
+    ClientClosed,
+    ConnectError,
+    ConnectTimeout,
+    PoolTimeout,
+    RequestCancelled,
+)
 
+from .altsvc import AltSvcTable
 from .config import ClientConfig, Timeouts, jittered
 from .conn import ConnectionLimits, PooledConnection
 from .http1 import Http1Connection
-from .models import URL
+from .models import URL, Response
 from .net import abort_writer, make_ssl_context, open_stream
 from .notices import ClosingNotice, NoticeHub
 from .pool import ConnState, decide
@@ -89,6 +97,7 @@ class PoolManager:
         self._max_connections = limits.max_connections
         self._max_keepalive = limits.max_keepalive_connections
         self._keepalive_expiry = limits.keepalive_expiry
+        self._alt_svc = AltSvcTable() if config.alt_svc else None
 
     @property
     def is_closing(self) -> bool:
@@ -194,8 +203,14 @@ class PoolManager:
     async def _open(self, origin: _Origin, url: URL, timeouts: Timeouts) -> PooledConnection:
         config = self.config
         https = url.scheme == "https"
+        alt_port: int | None = None
+        if https and not config.http3 and self._alt_svc is not None:
+            alt_port = self._alt_svc.h3_port(url.origin, asyncio.get_running_loop().time())
+        h3 = https and (config.http3 or alt_port is not None)
         expect_h2: bool | None
-        if https:
+        if h3:
+            expect_h2 = True  # multiplexed: requests wait for it rather than open more
+        elif https:
             expect_h2 = (None if config.http1 else True) if config.http2 else False
         else:
             expect_h2 = config.http2 and not config.http1
@@ -203,18 +218,10 @@ class PoolManager:
         origin.entries.append(placeholder)
         conn: PooledConnection | None = None
         try:
-            ctx = self._ssl_context() if https else None
-            reader, writer, alpn = await open_stream(
-                url.host, url.port, ssl_context=ctx, connect_timeout=timeouts.connect
-            )
-            is_h2 = alpn == "h2" if https else bool(expect_h2)
-            if https and not is_h2 and not config.http1:
-                abort_writer(writer)
-                raise ConnectError(f"{url.host}:{url.port} did not agree to HTTP/2 by ALPN")
-            self.stats.connections_opened += 1
-            conn = self._make_connection(url, reader, writer, is_h2)
-            if is_h2:
-                await conn.wait_ready(timeouts.connect)
+            if h3:
+                conn = await self._open_h3(url, timeouts, alt_port, expect_h2)
+            else:
+                conn = await self._open_tcp(url, timeouts, expect_h2)
             if self._closing:
                 conn.abort(ClientClosed("the client closed while connecting"))
                 raise ClientClosed("the client is closed or closing; the request was not sent")
@@ -238,9 +245,64 @@ class PoolManager:
         self._wake(origin, conn.free_slots)
         return conn
 
-    def _make_connection(
-        self, url: URL, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, is_h2: bool
+    async def _open_h3(
+        self, url: URL, timeouts: Timeouts, alt_port: int | None, expect_h2: bool | None
     ) -> PooledConnection:
+        """QUIC to the origin's port (``http3``) or to its ``Alt-Svc`` port; an
+        alternative that fails is marked broken and TCP is used (RFC 7838 §2.4)."""
+        from .quic_connect import open_http3_connection  # aioquic: an optional dependency
+
+        try:
+            conn = await open_http3_connection(
+                url,
+                self,
+                connection_id=next(self._ids),
+                limits=self._connection_limits(),
+                config=self.config,
+                connect_timeout=timeouts.connect,
+                port=alt_port,
+            )
+        except (ConnectError, ConnectTimeout):
+            if alt_port is None or self._alt_svc is None:
+                raise
+            self._alt_svc.mark_broken(url.origin, asyncio.get_running_loop().time())
+            return await self._open_tcp(url, timeouts, expect_h2)
+        self.stats.connections_opened += 1
+        return conn
+
+    def note_response(self, url: URL, response: Response) -> None:
+        """Learn the origin's HTTP/3 alternative from ``Alt-Svc`` (with ``alt_svc`` on)."""
+        if self._alt_svc is not None:
+            values = response.headers.get_list("alt-svc")
+            if values:
+                now = asyncio.get_running_loop().time()
+                self._alt_svc.note(url.origin, values, now)
+
+    async def _open_tcp(
+        self, url: URL, timeouts: Timeouts, expect_h2: bool | None
+    ) -> PooledConnection:
+        """TCP (and TLS with ALPN): an HTTP/1.1 or HTTP/2 connection, ready for use."""
+        https = url.scheme == "https"
+        ctx = self._ssl_context() if https else None
+        reader, writer, alpn = await open_stream(
+            url.host, url.port, ssl_context=ctx, connect_timeout=timeouts.connect
+        )
+        is_h2 = alpn == "h2" if https else bool(expect_h2)
+        if https and not is_h2 and not self.config.http1:
+            abort_writer(writer)
+            raise ConnectError(f"{url.host}:{url.port} did not agree to HTTP/2 by ALPN")
+        self.stats.connections_opened += 1
+        conn = self._make_connection(url, reader, writer, is_h2)
+        if is_h2:
+            try:
+                await conn.wait_ready(timeouts.connect)
+            except BaseException:
+                conn.abort(ConnectError("connection set-up failed"))
+                raise
+        return conn
+
+    def _connection_limits(self) -> ConnectionLimits:
+        """This connection's own lifetime, jittered (gRFC A9)."""
         lifetime = self.config.lifetime
         rnd = self._random.random
         max_requests: int | None = None
@@ -250,7 +312,12 @@ class PoolManager:
         if lifetime.max_age is not None:
             age = jittered(lifetime.max_age, lifetime.jitter, rnd())
             retire_at = asyncio.get_running_loop().time() + age
-        limits = ConnectionLimits(max_requests=max_requests, retire_at=retire_at)
+        return ConnectionLimits(max_requests=max_requests, retire_at=retire_at)
+
+    def _make_connection(
+        self, url: URL, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, is_h2: bool
+    ) -> PooledConnection:
+        limits = self._connection_limits()
         conn_id = next(self._ids)
         if is_h2:
             from .http2 import Http2Connection

@@ -37,6 +37,11 @@ class ClosingNotice:
     (``None`` otherwise); streams at or below it will complete, those above it
     were not processed and are being replayed. ``debug_data`` is the GOAWAY's
     opaque reason (``b"max_requests"``, ``b"shutdown"``...).
+
+    ``first_rejected_id`` comes from an HTTP/3 GOAWAY (RFC 9114 §5.2), which
+    carries no error code or reason: request streams *below* it will complete,
+    those at or above it were not processed and are being replayed. The first
+    GOAWAY of a graceful drain carries 2^62-4 (nothing rejected yet).
     """
 
     origin: tuple[str, str, int]
@@ -47,6 +52,7 @@ class ClosingNotice:
     error_code: int | None = None
     debug_data: bytes = b""
     connection_id: int = 0
+    first_rejected_id: int | None = None
 
 
 class ClosingSignal:

@@ -25,7 +25,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         required=True,
         help='server command with {port}, e.g. "lastcall serve --bind 127.0.0.1:{port}"',
     )
-    parser.add_argument("--protocol", choices=["h1", "h2"], default="h2")
+    parser.add_argument(
+        "--protocol",
+        choices=["h1", "h2", "h3"],
+        default="h2",
+        help="h1, h2 (cleartext) or h3 (QUIC on UDP, see --quic-port)",
+    )
+    parser.add_argument(
+        "--quic-port",
+        type=int,
+        default=None,
+        help="h3: the server's UDP port (default: the same number as {port}; "
+        "the command may also say {quic_port})",
+    )
+    parser.add_argument(
+        "--cafile",
+        default=None,
+        help="h3: verify the server's certificate with this CA bundle (default: no check)",
+    )
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load (default 10)")
     parser.add_argument("--restarts", type=int, default=1)
@@ -57,20 +74,26 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the drill for parsed ``args``; print the table; return the exit status."""
-    config = DrillConfig(
-        start=args.start,
-        protocol=args.protocol,
-        concurrency=args.concurrency,
-        duration=args.duration,
-        restarts=args.restarts,
-        path=args.path,
-        warm_path=args.warm_path,
-        method=args.method,
-        reuse_port=args.reuse_port,
-        port=args.port,
-        exit_timeout=args.exit_timeout,
-        progress=False if args.no_progress else None,
-    )
+    try:
+        config = DrillConfig(
+            start=args.start,
+            protocol=args.protocol,
+            concurrency=args.concurrency,
+            duration=args.duration,
+            restarts=args.restarts,
+            path=args.path,
+            warm_path=args.warm_path,
+            method=args.method,
+            reuse_port=args.reuse_port,
+            port=args.port,
+            exit_timeout=args.exit_timeout,
+            progress=False if args.no_progress else None,
+            quic_port=args.quic_port,
+            cafile=args.cafile,
+        )
+    except ValueError as exc:
+        print(f"lastcall drill: {exc}", file=sys.stderr)
+        return 2
     report = asyncio.run(run_drill(config))
     print(report.render())
     if args.json_path:

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .probe_h1 import H1ProbeResult
 from .probe_h2 import MAX_ID, H2ProbeResult
+
+if TYPE_CHECKING:  # probe_h3 imports aioquic, an optional dependency
+    from .probe_h3 import H3ProbeResult
+
+#: The first GOAWAY of an HTTP/3 drain: the largest client bidi stream id (RFC 9114 §5.2).
+H3_MAX_ID = 2**62 - 4
+
+#: H3_NO_ERROR, H3_REQUEST_REJECTED (RFC 9114 §8.1).
+_H3_NO_ERROR, _H3_REQUEST_REJECTED = 0x100, 0x10B
 
 PASS, FAIL, NA = "pass", "fail", "n/a"
 
@@ -101,6 +110,111 @@ H2_CHECKS = [
     "ping_after_goaway",
     "final_last_stream_id",
     "late_stream_refused",
+    "inflight_completed",
+    "connection_closed",
+]
+
+
+def grade_h3(probe: H3ProbeResult) -> dict[str, Check]:
+    """Grade one HTTP/3 probe run against RFC 9114 §5.2 and DESIGN.md.
+
+    HTTP/3's GOAWAY carries the *first rejected* request stream id (streams at
+    or above it were not processed), where HTTP/2's carries the last processed
+    one: the final id must be the highest answered stream + 4.
+    """
+    if not probe.connected:
+        reason = probe.error or "probe did not connect"
+        return {name: Check(NA, reason) for name in H3_CHECKS}
+    card: dict[str, Check] = {}
+    ids = [identifier for _, identifier in probe.goaways]
+    card["early_goaway"] = (
+        Check(PASS, "first GOAWAY carried 2^62-4")
+        if ids and ids[0] == H3_MAX_ID
+        else Check(FAIL, f"first GOAWAY id {ids[0]}" if ids else "no GOAWAY before the end")
+    )
+    final_ids = [i for i in ids if i != H3_MAX_ID]
+    answered = sorted(
+        s.stream_id for s in probe.streams.values() if s.completed and s.reset_code is None
+    )
+    if not final_ids:
+        card["final_first_rejected_id"] = Check(FAIL, "no GOAWAY with a real first rejected id")
+    else:
+        final = final_ids[-1]
+        expected = answered[-1] + 4 if answered else 0
+        unanswered_below = [
+            s.stream_id
+            for s in probe.streams.values()
+            if s.stream_id < final and (not s.completed or s.reset_code is not None)
+        ]
+        if final == expected and not unanswered_below:
+            card["final_first_rejected_id"] = Check(
+                PASS, f"final id {final} = highest answered stream + 4"
+            )
+        else:
+            card["final_first_rejected_id"] = Check(
+                FAIL,
+                f"final id {final}, highest answered {answered[-1] if answered else None}, "
+                f"unanswered below it {unanswered_below}",
+            )
+    late = probe.streams.get(probe.late_stream_id) if probe.late_stream_id is not None else None
+    if late is None:
+        card["late_stream_rejected"] = Check(
+            FAIL if not final_ids else NA, "no final GOAWAY, so no late request could be tested"
+        )
+    elif late.reset_code == _H3_REQUEST_REJECTED:
+        card["late_stream_rejected"] = Check(PASS, "RESET_STREAM(H3_REQUEST_REJECTED)")
+    elif late.reset_code is not None:
+        card["late_stream_rejected"] = Check(
+            FAIL, f"reset with code 0x{late.reset_code:x}, not H3_REQUEST_REJECTED"
+        )
+    elif late.status is not None:
+        card["late_stream_rejected"] = Check(FAIL, "answered although at or above the final id")
+    elif probe.closed_at is not None and not probe.served_after_late:
+        # The close raced the late request (QUIC sends nothing but the
+        # CONNECTION_CLOSE once one is pending); its GOAWAY id still tells the
+        # client it was not processed. Silence while serving on is the defect.
+        card["late_stream_rejected"] = Check(
+            NA, "the connection closed as the late request arrived; the GOAWAY id covers it"
+        )
+    else:
+        card["late_stream_rejected"] = Check(FAIL, "silently ignored (no reset, no answer)")
+    first = probe.streams.get(0)
+    if first is not None and first.completed:
+        card["inflight_completed"] = Check(
+            PASS, f"in-flight response complete ({first.body_bytes} bytes)"
+        )
+    elif first is not None and first.reset_code is not None:
+        card["inflight_completed"] = Check(
+            FAIL, f"in-flight request reset with code 0x{first.reset_code:x}"
+        )
+    else:
+        card["inflight_completed"] = Check(FAIL, "in-flight response cut or never finished")
+    if probe.close_code is None:
+        card["connection_closed"] = Check(
+            FAIL,
+            "server went away without CONNECTION_CLOSE"
+            if probe.vanished
+            else probe.error or "server never closed the connection",
+        )
+    elif not probe.close_is_application:
+        card["connection_closed"] = Check(
+            FAIL, f"transport CONNECTION_CLOSE 0x{probe.close_code:x} {probe.close_reason!r}"
+        )
+    elif probe.close_code != _H3_NO_ERROR:
+        card["connection_closed"] = Check(
+            FAIL, f"CONNECTION_CLOSE with 0x{probe.close_code:x}, not H3_NO_ERROR"
+        )
+    else:
+        card["connection_closed"] = Check(
+            PASS, "CONNECTION_CLOSE(H3_NO_ERROR) after the last response"
+        )
+    return card
+
+
+H3_CHECKS = [
+    "early_goaway",
+    "final_first_rejected_id",
+    "late_stream_rejected",
     "inflight_completed",
     "connection_closed",
 ]

@@ -2,7 +2,7 @@
 
 Timeline for each restart (evenly spread over ``duration``):
 
-1. a probe connection puts a request in flight (``probe_h2``/``probe_h1``);
+1. a probe connection puts a request in flight (``probe_h2``/``probe_h1``/``probe_h3``);
 2. the drill sends SIGTERM to the current server;
 3. without ``--reuse-port``: once the old listener stops answering, the
    replacement starts on the same port; with it, the replacement was started
@@ -11,6 +11,15 @@ Timeline for each restart (evenly spread over ``duration``):
    by ``exit_timeout``.
 
 Meanwhile the load never stops, so requests race every step.
+
+HTTP/3 (``protocol="h3"``) runs over QUIC on UDP port ``quic_port`` (by
+default the same number as ``{port}``; a command may also say
+``{quic_port}``). A QUIC server keeps its UDP socket until its last
+connection has closed (RFC 9114 §5.2, the layered close), so the replacement
+can bind only after the old server's whole drain: "the old listener stops
+answering" means ICMP port unreachable on UDP. ``--reuse-port`` is refused for
+h3: a second socket in an SO_REUSEPORT group takes over some of the old
+server's QUIC connections (the kernel rehashes flows), which breaks them.
 """
 
 from __future__ import annotations
@@ -27,17 +36,38 @@ from dataclasses import dataclass
 from .load import LoadStats, run_load
 from .probe_h1 import run_h1_probe
 from .probe_h2 import H2Probe
-from .process import ServerProcess, free_port, wait_port_answers, wait_port_closed
-from .report import FAIL, PASS, Check, DrillReport, grade_h1, grade_h2, merge_cards, percentile
+from .process import (
+    ServerProcess,
+    free_port,
+    wait_port_answers,
+    wait_port_closed,
+    wait_quic_answers,
+    wait_udp_closed,
+)
+from .report import (
+    FAIL,
+    PASS,
+    Check,
+    DrillReport,
+    grade_h1,
+    grade_h2,
+    grade_h3,
+    merge_cards,
+    percentile,
+)
+
+#: ``DrillConfig.protocol`` values.
+PROTOCOLS = ("h1", "h2", "h3")
 
 
 @dataclass
 class DrillConfig:
     """Settings of one drill run; the CLI flags map one to one."""
 
-    #: Command line of the server, with ``{port}`` where the port goes.
+    #: Command line of the server, with ``{port}`` where the port goes (and,
+    #: for h3, optionally ``{quic_port}`` where its UDP port goes).
     start: str
-    #: "h1" or "h2" (cleartext, prior knowledge).
+    #: "h1", "h2" (cleartext, prior knowledge) or "h3" (QUIC, TLS).
     protocol: str = "h2"
     #: Concurrent load workers.
     concurrency: int = 20
@@ -64,11 +94,35 @@ class DrillConfig:
     progress: bool | None = None
     #: Directory for the servers' output logs (default: a temporary one).
     log_dir: str | None = None
+    #: h3: the server's QUIC (UDP) port; None for the same number as ``port``.
+    quic_port: int | None = None
+    #: h3: CA bundle to verify the server's certificate with; None: no
+    #: verification (the drill grades drain behaviour, and test servers use
+    #: self-signed certificates).
+    cafile: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}")
+        if self.protocol == "h3" and self.reuse_port:
+            raise ValueError(
+                "--reuse-port does not work for h3: a second UDP socket in an SO_REUSEPORT "
+                "group takes over some of the old server's QUIC connections"
+            )
 
 
 async def run_drill(config: DrillConfig) -> DrillReport:
     """Run the drill and return its report."""
-    port = config.port or free_port(config.host)
+    h3 = config.protocol == "h3"
+    if h3:
+        # Imported now, not at the first restart: importing aioquic's TLS stack
+        # takes a few hundred ms that would block the loop mid-drill.
+        from lastcall.client import quic_connect as _quic_connect  # noqa: F401
+
+        from . import probe_h3 as _probe_h3  # noqa: F401
+    port = config.port or free_port(config.host, udp=h3)
+    quic_port = config.quic_port or port
+    command = config.start.replace("{quic_port}", str(quic_port))
     log_dir = config.log_dir or tempfile.mkdtemp(prefix="lastcall-drill-")
     progress = sys.stderr.isatty() if config.progress is None else config.progress
     report = DrillReport(protocol=config.protocol, command=config.start, restarts=config.restarts)
@@ -77,13 +131,27 @@ async def run_drill(config: DrillConfig) -> DrillReport:
     def log_path() -> str:
         return os.path.join(log_dir, f"server-{generation}.log")
 
-    current = ServerProcess(config.start, port)
-    await current.start(log_path())
-    if not await wait_port_answers(config.host, port, config.start_timeout):
-        await current.wait_exit(0.0)
-        raise RuntimeError(f"server did not answer on {config.host}:{port}; see {log_path()}")
+    async def answers(wait_timeout: float) -> bool:
+        if h3:
+            return await wait_quic_answers(config.host, quic_port, wait_timeout)
+        return await wait_port_answers(config.host, port, wait_timeout)
 
-    url = f"http://{config.host}:{port}{config.path}"
+    async def listener_closed(wait_timeout: float) -> bool:
+        if h3:
+            return await wait_udp_closed(config.host, quic_port, wait_timeout)
+        return await wait_port_closed(config.host, port, wait_timeout)
+
+    current = ServerProcess(command, port)
+    await current.start(log_path())
+    if not await answers(config.start_timeout):
+        await current.wait_exit(0.0)
+        where = f"udp {config.host}:{quic_port}" if h3 else f"{config.host}:{port}"
+        raise RuntimeError(f"server did not answer on {where}; see {log_path()}")
+
+    if h3:
+        url = f"https://{config.host}:{quic_port}{config.path}"
+    else:
+        url = f"http://{config.host}:{port}{config.path}"
     stop = asyncio.Event()
     load_task = asyncio.create_task(
         run_load(
@@ -93,6 +161,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             duration=config.duration,
             method=config.method,
             stop=stop,
+            verify=config.cafile or False,
         )
     )
     cards = []
@@ -106,7 +175,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             await asyncio.sleep(max(0.0, at - time.monotonic()))  # the schedule, not a guess
             old = current
             generation += 1
-            replacement = ServerProcess(config.start, port)
+            replacement = ServerProcess(command, port)
             if config.reuse_port:
                 await replacement.start(log_path())
 
@@ -126,6 +195,13 @@ async def run_drill(config: DrillConfig) -> DrillReport:
                         config.host, port, config.path, observe_timeout=config.exit_timeout
                     )
                     return grade_h2(await probe.run(signal))
+                if h3:
+                    from .probe_h3 import H3Probe  # aioquic: an optional dependency
+
+                    h3_probe = H3Probe(
+                        config.host, quic_port, config.path, observe_timeout=config.exit_timeout
+                    )
+                    return grade_h3(await h3_probe.run(signal))
                 result = await run_h1_probe(
                     config.host,
                     port,
@@ -141,9 +217,9 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             # (and always before it returns).
             await signalled.wait()
             if not config.reuse_port:
-                await wait_port_closed(config.host, port, config.exit_timeout)
+                await listener_closed(config.exit_timeout)
                 await replacement.start(log_path())
-            await wait_port_answers(config.host, port, config.start_timeout)
+            await answers(config.start_timeout)
             current = replacement
 
             async def finish(

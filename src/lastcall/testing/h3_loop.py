@@ -16,13 +16,29 @@ shape in a few hundred lines, so HTTP/3 drain can be tested over real UDP on
   ``close()`` (H3_NO_ERROR) on each ``DrainCompleted``, ``cancel_remaining``
   at grace expiry, and the UDP socket closed only once every QUIC connection
   has terminated (``Phase.CLOSED``). ``log`` records that order.
+
+As a program (the drill's tests run it as the server under test)::
+
+    python -m lastcall.testing.h3_loop --port 8443 --certfile cert.pem --keyfile key.pem
+
+serves ``/`` (``ok``) and ``/slow?ms=N`` (answers after N ms) on UDP, and on
+SIGTERM drains (``--mode good``, grace ``--grace``), then exits 0. Broken
+modes, so that the drill's report card can be seen failing: ``drop`` closes
+the UDP socket at once (no GOAWAY, no CONNECTION_CLOSE: what a server that
+just stops its loop does); ``cancel`` drains with a grace period of zero (the
+in-flight request is reset with H3_REQUEST_CANCELLED and the connection
+closed with that code).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
+from urllib.parse import parse_qs, urlsplit
 
 from aioquic._buffer import Buffer  # aioquic.buffer re-exports it without __all__ (mypy)
 from aioquic.quic.configuration import QuicConfiguration
@@ -126,8 +142,8 @@ class H3TestServer(asyncio.DatagramProtocol):
         return self.address
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        # Python 3.11's selector transport does not subclass DatagramTransport.
+        self._transport = cast(asyncio.DatagramTransport, transport)
 
     async def drain(self, grace_timeout: float) -> None:
         """Drain every connection, cancel what is left after ``grace_timeout``,
@@ -151,6 +167,15 @@ class H3TestServer(asyncio.DatagramProtocol):
         except TimeoutError:
             self.log.append(("closing_period_timeout", len(self._connections)))
         self._close_transport()
+
+    def drain_connections(self) -> None:
+        """Drain every connection open now but keep accepting new ones: what a
+        server does to one connection (max age, max requests) rather than to
+        itself. Each closes with H3_NO_ERROR once its drain completes."""
+        loop = asyncio.get_running_loop()
+        for conn in list(self._connections):
+            conn.engine.start_drain(loop.time())
+            self._service(conn)
 
     async def aclose(self) -> None:
         """Close at once (no drain): every connection gets CONNECTION_CLOSE."""
@@ -335,3 +360,65 @@ class H3TestServer(asyncio.DatagramProtocol):
         except LocalProtocolError:
             return  # the stream was reset or the connection closed meanwhile
         self._service(conn)
+
+
+# -- as a program --------------------------------------------------------------------
+
+#: ``--mode`` values; see the module docstring.
+MODES = ("good", "drop", "cancel")
+
+
+async def _demo_handler(request: H3Request) -> H3Response:
+    """``/slow?ms=N`` answers after N milliseconds (the app's own work); the rest ``ok``."""
+    path = request.path.decode("latin-1")
+    query = parse_qs(urlsplit(path).query)
+    if path.startswith("/slow"):
+        await asyncio.sleep(int(query.get("ms", ["0"])[0]) / 1000)
+    body = b"ok\n"
+    return H3Response(200, [(b"content-length", str(len(body)).encode())], body)
+
+
+async def serve(
+    host: str, port: int, certfile: str, keyfile: str, *, mode: str, grace_timeout: float
+) -> None:
+    """Serve until SIGTERM/SIGINT, then shut down the way ``mode`` says."""
+    configuration = QuicConfiguration(is_client=False, alpn_protocols=["h3"])
+    configuration.load_cert_chain(certfile, keyfile)
+    server = H3TestServer(_demo_handler, quic_configuration=configuration)
+    await server.start(host, port)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    print(f"h3_loop serving on udp://{host}:{server.address[1]} ({mode})", flush=True)
+    await stop.wait()
+    if mode == "drop":
+        server._close_transport()
+    else:
+        await server.drain(grace_timeout if mode == "good" else 0.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m lastcall.testing.h3_loop``: see the module docstring."""
+    parser = argparse.ArgumentParser(description="HTTP/3 test server on lastcall's engine")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--certfile", required=True)
+    parser.add_argument("--keyfile", required=True)
+    parser.add_argument("--mode", choices=MODES, default="good")
+    parser.add_argument("--grace", type=float, default=30.0, help="drain grace period (s)")
+    args = parser.parse_args(argv)
+    asyncio.run(
+        serve(
+            args.host,
+            args.port,
+            args.certfile,
+            args.keyfile,
+            mode=args.mode,
+            grace_timeout=args.grace,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
