@@ -30,7 +30,7 @@ pid {dir}/nginx.pid; error_log {dir}/error.log;
 events {{ worker_connections 1024; }}
 http {{ access_log off; client_body_temp_path {dir}; proxy_temp_path {dir};
   fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};
-  server {{ listen 127.0.0.1:{{port}}{http2}; root {dir}; location / {{ }} }} }}
+  server {{ listen 127.0.0.1:@PORT@{http2}; root {dir}; location / {{ }} }} }}
 """
 
 
@@ -39,10 +39,15 @@ def nginx_command(protocol: str) -> str:
     workdir = tempfile.mkdtemp(prefix="lastcall-drill-nginx-")
     with open(os.path.join(workdir, "index.html"), "w") as fh:
         fh.write("ok\n")
-    conf = os.path.join(workdir, f"nginx-{protocol}.conf")
-    with open(conf, "w") as fh:
+    template = os.path.join(workdir, f"nginx-{protocol}.conf.in")
+    with open(template, "w") as fh:
         fh.write(NGINX_CONF.format(dir=workdir, http2=" http2" if protocol == "h2" else ""))
-    return f"nginx -c {conf} -p {workdir}"
+    # The drill fills {port} in the command, not in files: render the config
+    # per port, then exec so the drill's SIGTERM reaches nginx itself.
+    conf = os.path.join(workdir, f"nginx-{protocol}-{{port}}.conf")
+    return (
+        f"sh -c 'sed s/@PORT@/{{port}}/ {template} > {conf} && exec nginx -c {conf} -p {workdir}'"
+    )
 
 
 def targets() -> list[tuple[str, str, str, str, str | None]]:
@@ -139,6 +144,8 @@ async def main() -> tuple[str, str]:
             restarts=args.restarts,
             path=path,
             warm_path=path if name == "nginx" else "/",
+            # nginx drains on QUIT; its TERM is a fast shutdown.
+            stop_signal="QUIT" if name == "nginx" else "TERM",
             progress=False,
         )
         print(f"drilling {name} {proto} ...", file=sys.stderr)

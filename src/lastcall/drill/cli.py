@@ -58,6 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="start the replacement before SIGTERM (SO_REUSEPORT servers)",
     )
+    parser.add_argument(
+        "--signal",
+        default="TERM",
+        help="signal asking for a graceful shutdown (default TERM; nginx: QUIT)",
+    )
     parser.add_argument("--port", type=int, default=None, help="fixed port (default: a free one)")
     parser.add_argument(
         "--exit-timeout",
@@ -85,6 +90,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             warm_path=args.warm_path,
             method=args.method,
             reuse_port=args.reuse_port,
+            stop_signal=args.signal,
             port=args.port,
             exit_timeout=args.exit_timeout,
             progress=False if args.no_progress else None,

@@ -156,12 +156,12 @@ class ServerProcess:
         self.returncode = await process.wait()
         self.exited_at = time.monotonic()
 
-    def terminate(self) -> None:
-        """SIGTERM, and note when."""
+    def terminate(self, signum: int = signal.SIGTERM) -> None:
+        """Ask the server to shut down (SIGTERM unless told otherwise), and note when."""
         if self.process is not None and self.process.returncode is None:
             self.signalled_at = time.monotonic()
             with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
+                self.process.send_signal(signum)
 
     async def wait_exit(self, wait_timeout: float) -> bool:
         """Await the process's exit for at most ``wait_timeout``; kill it (and its group) after."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -81,6 +82,9 @@ class DrillConfig:
     method: str = "GET"
     #: Start the replacement before the SIGTERM (SO_REUSEPORT servers).
     reuse_port: bool = False
+    #: The signal that asks for a graceful shutdown: TERM for most servers,
+    #: QUIT for nginx (whose TERM is a fast shutdown).
+    stop_signal: str = "TERM"
     host: str = "127.0.0.1"
     #: Fixed port, or None for a free one.
     port: int | None = None
@@ -184,7 +188,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             async def signal(
                 old: ServerProcess = old, signalled: asyncio.Event = signalled
             ) -> None:
-                old.terminate()
+                old.terminate(_signal_number(config.stop_signal))
                 signalled.set()
 
             async def probe_and_grade(
@@ -269,6 +273,13 @@ async def run_drill(config: DrillConfig) -> DrillReport:
     report.drain_latency_ms = _summary(in_drain)
     report.report_card = merge_cards(cards)
     return report
+
+
+def _signal_number(name: str) -> int:
+    """``TERM``, ``SIGQUIT``, ``15`` -> the signal number."""
+    if name.isdigit():
+        return int(name)
+    return int(getattr(signal, name if name.startswith("SIG") else "SIG" + name))
 
 
 def _summary(values: list[float]) -> dict[str, float | None]:
