@@ -12,6 +12,8 @@ from server_apps import Gate
 from server_harness import Running, start_in_process, stop
 from starlette.responses import StreamingResponse
 
+from lastcall.observe import events as oe
+
 DEADLINE = 20.0
 
 
@@ -54,9 +56,17 @@ async def test_nghttp_trace_shows_both_goaways() -> None:
     gate = Gate()
     run = await start_in_process(gate)
     try:
+        final_goaway = asyncio.Event()
+        run.server.observer.add_sink(
+            lambda e: final_goaway.set() if isinstance(e, oe.GoAwaySent) and e.final else None
+        )
         peer = asyncio.ensure_future(run_peer(nghttp, "-v", f"http://127.0.0.1:{run.port}/"))
         await gate.entered.wait()
         run.server.drain()
+        # Hold the response until the final GOAWAY is out: a client whose only
+        # request is complete may close first, and then there is nothing to see.
+        async with asyncio.timeout(DEADLINE):
+            await final_goaway.wait()
         gate.release.set()
         code, out = await peer
         assert code == 0, out
