@@ -24,7 +24,7 @@ import sys
 import time
 
 from lastcall.drill.bench import KNOWN_TARGETS, BenchResult, bench_target, is_available, render
-from lastcall.drill.process import free_port
+from lastcall.drill.process import free_port, wait_port_answers
 
 
 def _start_lastcall(port: int, demo: bool) -> subprocess.Popen[bytes]:
@@ -44,49 +44,38 @@ def _start_lastcall(port: int, demo: bool) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # no event to wait on across processes: poll, bounded
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            time.sleep(0.01)
-    proc.kill()
-    raise RuntimeError("lastcall serve did not start")
-
-
-def start(name: str, port: int, http2: bool, core: str) -> subprocess.Popen[bytes] | None:
-    """Kept for drain_timings: ``lastcall`` (bench app) or ``lastcall-demo``."""
-    del http2, core
-    return _start_lastcall(port, demo=name == "lastcall-demo")
+    if not asyncio.run(wait_port_answers("127.0.0.1", port, 20.0)):
+        proc.kill()
+        raise RuntimeError("lastcall serve did not start")
+    return proc
 
 
 def drain_timings(runs: int = 10) -> tuple[list[float], list[float]]:
     """lastcall only: SIGTERM -> exit when idle, and last response byte -> exit.
 
-    For the second, an HTTP/1.1 ``/slow?ms=300`` request is in flight when
-    SIGTERM arrives; we time from its last byte (read by us) to process exit.
+    For the second, an HTTP/1.1 ``/stream`` response is in flight when SIGTERM
+    arrives (its first chunk proves it), the demo ends it early on the drain,
+    and we time from its last byte (read by us) to process exit.
     """
     idle: list[float] = []
     after_last: list[float] = []
     for _ in range(runs):
         port = free_port()
-        proc = start("lastcall", port, False, "0")
-        assert proc is not None
+        proc = _start_lastcall(port, demo=False)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
         idle.append((time.monotonic() - t0) * 1000)
     for _ in range(runs):
         port = free_port()
-        proc = start("lastcall-demo", port, False, "0")
-        assert proc is not None
+        proc = _start_lastcall(port, demo=True)
         sock = socket.create_connection(("127.0.0.1", port))
-        sock.sendall(b"GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.1)  # the benchmark places SIGTERM mid-request on purpose
-        proc.send_signal(signal.SIGTERM)
+        sock.sendall(b"GET /stream?chunks=5&ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
         data = b""
-        while not data.endswith(b"slow done\n"):
+        while b"chunk 0\n" not in data:  # the response is in flight: now signal
+            data += sock.recv(4096)
+        proc.send_signal(signal.SIGTERM)
+        while not data.endswith(b"0\r\n\r\n"):  # the end of the chunked body
             chunk = sock.recv(4096)
             if not chunk:
                 raise RuntimeError(f"connection closed before the response: {data!r}")
