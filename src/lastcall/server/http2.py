@@ -28,13 +28,12 @@ from typing import cast
 from lastcall.engines.http1 import RequestStarted, encode_head
 from lastcall.engines.http2 import Http2Config, Http2Engine, Role
 from lastcall.engines.http2 import events as h2e
-from lastcall.io import WriteFlow
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
-from .asgi import ASGIApp, Scope
-from .connection import ConnectionBase
+from .asgi import Scope
 from .http2_stream import Http2Stream
+from .multiplexed import Headers, MultiplexedConnection
 from .readiness import readiness_app
 from .state import ServerState
 from .stream_scope import build_stream_scope
@@ -43,11 +42,16 @@ __all__ = ["Http2Connection"]
 
 logger = logging.getLogger("lastcall.server")
 
+#: Bytes queued in the engine for one stream before ``send()`` waits for a
+#: WINDOW_UPDATE. 64 KiB = the default initial window (RFC 9113 §6.9.2).
+SEND_HIGH_WATER = 65_536
 
-class Http2Connection(ConnectionBase, asyncio.Protocol):
+
+class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
     """One HTTP/2 connection; see the module docstring."""
 
     protocol_name = "h2"
+    cancel_how = "rst_stream_cancel"
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
@@ -60,14 +64,10 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
                 goaway_ping_timeout=config.goaway_ping_timeout,
             ),
         )
-        self.flow = WriteFlow(self.loop)
-        self.streams: dict[int, Http2Stream] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._finished = False
         self._flush_scheduled = False
-        self._cancelled = False
 
     # -- entry points -----------------------------------------------------------------
 
@@ -99,7 +99,10 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
         stream_id = self.engine.initiate_upgrade(payload, request_end_stream=True)
         self.flush_now()
         scope["http_version"] = "2"
-        self._open_stream(stream_id, scope, end_stream=True)
+        app = self.state.app
+        if self.state.readiness_path is not None and scope["path"] == self.state.readiness_path:
+            app = readiness_app(self.state)
+        self._run_stream(Http2Stream(self, stream_id, scope, end_stream=True), app)
         if self.drain_reason is not None:
             self._start_engine_drain()
         if trailing:
@@ -127,11 +130,7 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
             self._timer.cancel()
         self.engine.transport_closed()
         self._finished = True
-        for stream in self.streams.values():
-            stream.disconnect()
-        self._advance(ConnectionInput.TRANSPORT_CLOSED)
-        if not self.tasks:
-            self._connection_gone()
+        self._transport_closed()
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
@@ -207,27 +206,11 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
 
             start_h2_websocket(self, stream_id, request.scope, end_stream)
             return
-        self._open_stream(stream_id, request.scope, end_stream, request.app)
-
-    def _open_stream(
-        self, stream_id: int, scope: Scope, end_stream: bool, app: ASGIApp | None = None
-    ) -> Http2Stream:
-        stream = Http2Stream(self, stream_id, scope, end_stream)
-        self.streams[stream_id] = stream
-        if app is None:
-            app = self.state.app
-            if self.state.readiness_path is not None and scope["path"] == self.state.readiness_path:
-                app = readiness_app(self.state)
-        task = self.loop.create_task(stream.run(app))
-        stream.task = task
-        self.tasks.add(task)
-        return stream
+        self._run_stream(Http2Stream(self, stream_id, request.scope, end_stream), request.app)
 
     # -- used by streams ------------------------------------------------------------------
 
-    def send_headers(
-        self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
-    ) -> None:
+    def send_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         if self.engine.is_stream_open(stream_id):
             self.engine.send_headers(stream_id, headers, end_stream)
 
@@ -235,13 +218,16 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
         if self.engine.is_stream_open(stream_id):
             self.engine.send_data(stream_id, data, end_stream)
 
-    def send_trailers(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> None:
+    def send_trailers(self, stream_id: int, headers: Headers) -> None:
         if self.engine.is_stream_open(stream_id):
             self.engine.send_trailers(stream_id, headers)
 
-    def outbound_buffered(self, stream_id: int) -> int:
+    def is_send_backlogged(self, stream_id: int) -> bool:
+        """More than ``SEND_HIGH_WATER`` of the stream waits for the peer's window."""
+        engine = self.engine
         return (
-            self.engine.outbound_buffered(stream_id) if self.engine.is_stream_open(stream_id) else 0
+            engine.is_stream_open(stream_id)
+            and engine.outbound_buffered(stream_id) > SEND_HIGH_WATER
         )
 
     def acknowledge(self, stream_id: int, n: int) -> None:
@@ -264,14 +250,6 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
             self.engine.reset_stream(sid)  # CANCEL: RFC 9113 §8.1 "not complete"
         self._handle(self.engine.pop_events())
         self.flush()
-
-    def task_done(self, stream: Http2Stream) -> None:
-        self.requests += 1
-        if stream.task is not None:
-            self.tasks.discard(stream.task)
-        self.streams.pop(stream.stream_id, None)
-        if not self.tasks and self.phase is ConnectionPhase.CLOSED:
-            self._connection_gone()
 
     def write(self, data: bytes) -> None:
         transport = self.transport
@@ -341,21 +319,11 @@ class Http2Connection(ConnectionBase, asyncio.Protocol):
         self._handle(self.engine.pop_events())
         self.flush()
 
-    def cancel(self, reason: str) -> None:
-        self._mark_draining(self.loop.time(), reason)
-        if self._cancelled:
-            return
-        self._cancelled = True
-        now = self.loop.time()
-        for stream in list(self.streams.values()):
-            if not stream.response_complete:
-                self.state.observer.emit(oe.RequestCancelled(now, self.label, "rst_stream_cancel"))
-            stream.disconnect()
-        for task in list(self.tasks):
-            self.loop.call_soon(task.cancel)
+    def _cancel_remaining(self, why: str) -> None:
+        """RST_STREAM(CANCEL) on every open stream and a last GOAWAY (debug data ``why``)."""
         if self.phase is ConnectionPhase.CLOSED:
             return
-        self.engine.cancel_remaining(b"grace_expired" if reason != "forced" else b"forced")
+        self.engine.cancel_remaining(why.encode("ascii"))
         self._handle(self.engine.pop_events())
         self.flush()
         self._finish()

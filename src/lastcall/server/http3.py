@@ -36,7 +36,6 @@ aioquic is imported here and in the endpoint only, and this module only when
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, cast
@@ -51,9 +50,9 @@ from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
 from .config import ServerConfig
-from .connection import ConnectionBase
-from .http3_stream import SEND_HIGH_WATER, Http3Stream
+from .http3_stream import Http3Stream
 from .listeners import parse_bind
+from .multiplexed import Headers, MultiplexedConnection
 from .state import ServerState
 from .stream_scope import build_stream_scope
 
@@ -66,7 +65,14 @@ __all__ = [
 ]
 
 logger = logging.getLogger("lastcall.server")
-Headers = list[tuple[bytes, bytes]]
+
+#: Unacknowledged response bytes on one stream before ``send()`` waits for
+#: ACKs. Unlike HTTP/2's measure (bytes the peer's window does not allow yet),
+#: this counts bytes in flight too, so it must exceed a bandwidth-delay
+#: product to keep a path busy: 1 MiB = our QUIC stream window
+#: (``quic_max_stream_data``), aioquic's default; quic-go's stream window
+#: grows to 6 MiB.
+SEND_HIGH_WATER = 1_048_576
 
 
 # -- settings ------------------------------------------------------------------------
@@ -148,10 +154,11 @@ async def open_quic_endpoints(
 # -- the connection ------------------------------------------------------------------
 
 
-class Http3Connection(ConnectionBase):
+class Http3Connection(MultiplexedConnection[Http3Stream]):
     """One HTTP/3 connection (a ``QuicApplication``); see the module docstring."""
 
     protocol_name = "h3"
+    cancel_how = "h3_request_cancelled"
 
     def __init__(self, state: ServerState, quic: EndpointConnection) -> None:
         super().__init__(state)
@@ -164,10 +171,7 @@ class Http3Connection(ConnectionBase):
         host = self.client[0]
         shown = f"[{host}]:{self.client[1]}" if ":" in host else f"{host}:{self.client[1]}"
         self.label = f"{self.protocol_name}#{state.next_connection_id()} {shown}"
-        self.streams: dict[int, Http3Stream] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
         self._waiting_writers: set[Http3Stream] = set()
-        self._cancelled = False
         self._is_quic_closed = False
         # Registered when the client's first Initial arrives. Unlike a TCP accept
         # there is no kernel backlog to race with: once the endpoint stops
@@ -184,7 +188,7 @@ class Http3Connection(ConnectionBase):
                 dr = cast(ev.DataReceived, event)
                 stream = self.streams.get(dr.stream_id)
                 if stream is not None:
-                    stream.feed_body(dr.data, dr.end_stream)
+                    stream.feed_body(dr.data, 0, dr.end_stream)  # no credit to give back
             elif kind is ev.RequestReceived:
                 rr = cast(ev.RequestReceived, event)
                 self._on_request(rr.stream_id, rr.headers, rr.end_stream)
@@ -243,11 +247,7 @@ class Http3Connection(ConnectionBase):
     def quic_closed(self) -> None:
         """QUIC is over (closing period ended) or the endpoint gave up on us."""
         self._is_quic_closed = True
-        for stream in self.streams.values():
-            stream.disconnect()
-        self._advance(ConnectionInput.TRANSPORT_CLOSED)
-        if not self.tasks:
-            self._connection_gone()
+        self._transport_closed()
 
     def _wake_writers(self) -> None:
         engine = self.engine
@@ -261,14 +261,10 @@ class Http3Connection(ConnectionBase):
     def _on_request(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         """RFC 9114 §4.3.1: the engine validated the pseudo-header fields."""
         request = build_stream_scope(self, headers, http_version="3", default_scheme=b"https")
-        scope, app = request.scope, request.app
-        stream = Http3Stream(self, stream_id, scope, end_stream)
-        self.streams[stream_id] = stream
-        task = self.loop.create_task(stream.run(app))
-        stream.task = task
-        self.tasks.add(task)
+        self._run_stream(Http3Stream(self, stream_id, request.scope, end_stream), request.app)
 
     # -- used by streams ------------------------------------------------------------------
+    # The sends leave flushing to ``flush()``, which every stream calls after them.
 
     def send_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         self._send(self.engine.send_headers, stream_id, headers, end_stream)
@@ -282,8 +278,6 @@ class Http3Connection(ConnectionBase):
                 self.engine.send_trailers(stream_id, headers)
             except LocalProtocolError:
                 self._lost_stream(stream_id)
-                return
-            self.quic.schedule_flush()
 
     def _send(
         self, action: Callable[[int, Any, bool], None], stream_id: int, arg: Any, end: bool
@@ -295,16 +289,19 @@ class Http3Connection(ConnectionBase):
         except LocalProtocolError:
             # The peer's STOP_SENDING closed our side meanwhile (RFC 9000 §3.5).
             self._lost_stream(stream_id)
-            return
-        self.quic.schedule_flush()
 
     def _lost_stream(self, stream_id: int) -> None:
         stream = self.streams.get(stream_id)
         if stream is not None:
             stream.disconnect()
 
-    def outbound_buffered(self, stream_id: int) -> int:
-        return self.engine.outbound_buffered(stream_id)
+    def flush(self) -> None:
+        """Let the endpoint send what the engine queued, once this loop turn is over."""
+        self.quic.schedule_flush()
+
+    def is_send_backlogged(self, stream_id: int) -> bool:
+        """More than ``SEND_HIGH_WATER`` of the stream is not acknowledged yet."""
+        return self.engine.outbound_buffered(stream_id) > SEND_HIGH_WATER
 
     def writer_waiting(self, stream: Http3Stream) -> None:
         """``stream`` waits for ACKs; woken after the next datagram that brings some."""
@@ -333,13 +330,8 @@ class Http3Connection(ConnectionBase):
         self.quic.schedule_flush()
 
     def task_done(self, stream: Http3Stream) -> None:
-        self.requests += 1
-        if stream.task is not None:
-            self.tasks.discard(stream.task)
-        self.streams.pop(stream.stream_id, None)
         self._waiting_writers.discard(stream)
-        if not self.tasks and self._is_quic_closed:
-            self._connection_gone()
+        super().task_done(stream)
 
     # -- drain (lastcall.lifecycle.Drainable) ----------------------------------------------
 
@@ -360,26 +352,11 @@ class Http3Connection(ConnectionBase):
         self.engine.start_drain(self.loop.time())
         self.quic.flush()
 
-    def cancel(self, reason: str) -> None:
-        """Grace expired: H3_REQUEST_CANCELLED on what is left, then CONNECTION_CLOSE."""
-        self._mark_draining(self.loop.time(), reason)
-        if self._cancelled:
-            return
-        self._cancelled = True
-        now = self.loop.time()
-        for stream in list(self.streams.values()):
-            if not stream.response_complete:
-                self.state.observer.emit(
-                    oe.RequestCancelled(now, self.label, "h3_request_cancelled")
-                )
-            stream.disconnect()
-        for task in list(self.tasks):
-            self.loop.call_soon(task.cancel)
+    def _cancel_remaining(self, why: str) -> None:
+        """H3_REQUEST_CANCELLED on what is left, a last GOAWAY, then CONNECTION_CLOSE."""
         if self._is_quic_closed:
             return
-        self.engine.cancel_remaining(
-            ErrorCode.H3_REQUEST_CANCELLED, "forced" if reason == "forced" else "grace_expired"
-        )
+        self.engine.cancel_remaining(ErrorCode.H3_REQUEST_CANCELLED, why)
         self._advance(ConnectionInput.CANCELLED)
         self.quic.flush()
 

@@ -1,0 +1,361 @@
+"""What the HTTP/2 and HTTP/3 server adapters share: many ASGI requests on one connection.
+
+HTTP/2 (RFC 9113 §8) and HTTP/3 (RFC 9114 §4) carry each request on its own
+stream of one connection, and the application sees both the same way: the
+same ``http`` scope (``stream_scope.py``), the same messages, the same
+``http.disconnect`` rules (ASGI spec 2.4: after the response, when the client
+resets the stream, at grace expiry), trailers through the
+``http.response.trailers`` extension. So that state machine is written once,
+here, as two plain base classes:
+
+- ``MultiplexedStream``: one request and its response. Receive side: body
+  bytes are buffered per stream and flow-control credit is given back
+  (``conn.acknowledge``) only as the app consumes them, so a slow app slows
+  its client instead of filling our memory. Send side: the engine buffers
+  what the peer does not take yet; ``send()`` waits while
+  ``conn.is_send_backlogged(stream_id)`` and is woken by ``wake_writer()``,
+  then waits for the transport's write pause (``conn.flow``).
+- ``MultiplexedConnection``: the streams and their tasks, starting and
+  finishing them, and the common part of grace expiry (``cancel``).
+
+What differs stays in the protocol modules: the response head's fields
+(``http2_stream.py``, ``http3_stream.py``), and in ``http2.py`` /
+``http3.py`` the engine calls, what "backlogged" means (HTTP/2: bytes the
+peer's window does not allow yet, woken by WINDOW_UPDATE; HTTP/3: bytes not
+yet acknowledged, woken after datagrams), and how a failed stream is ended.
+
+These are base classes with methods, not callbacks: HTTP/2 streams sit on
+the server's hottest path. Per DATA frame the calls are the ones the two
+copies made (``feed_body``, ``conn.send_data``, ``conn.is_send_backlogged``);
+the one new call is ``response_head``, once per response, and nothing
+allocates or awaits more than before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, ClassVar, Generic, TypeVar
+
+from lastcall.io import WriteFlow
+from lastcall.lifecycle import ConnectionInput, ConnectionPhase
+from lastcall.observe import events as oe
+
+from .asgi import ASGIApp, Message, Scope
+from .connection import ConnectionBase
+from .state import ServerState
+
+__all__ = ["MultiplexedConnection", "MultiplexedStream"]
+
+logger = logging.getLogger("lastcall.server")
+Headers = list[tuple[bytes, bytes]]
+
+#: Connection-specific fields are malformed in HTTP/2 (RFC 9113 §8.2.2) and
+#: HTTP/3 (RFC 9114 §4.2): they are dropped from the app's response headers.
+_CONNECTION_SPECIFIC = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+
+
+class MultiplexedStream:
+    """State of one request stream and its response; see the module docstring.
+
+    A subclass supplies ``response_head`` (the fields of the response's
+    HEADERS) and nothing else.
+    """
+
+    __slots__ = (
+        "_body_delivered",
+        "body",
+        "conn",
+        "disconnected",
+        "expect_trailers",
+        "headers",
+        "headers_sent",
+        "is_head",
+        "more_body",
+        "response_complete",
+        "response_started",
+        "scope",
+        "status",
+        "stream_id",
+        "task",
+        "unacked",
+        "waiter",
+        "writer_waiter",
+    )
+
+    def __init__(
+        self,
+        conn: MultiplexedConnection[Any],
+        stream_id: int,
+        scope: Scope,
+        end_stream: bool,
+    ) -> None:
+        self.conn = conn
+        self.stream_id = stream_id
+        self.scope = scope
+        self.body = bytearray()
+        #: Flow-control credit of the buffered body, given back as the app takes it.
+        self.unacked = 0
+        self.more_body = not end_stream
+        self.is_head = scope.get("method") == "HEAD"
+        self.waiter: asyncio.Future[None] | None = None
+        self.writer_waiter: asyncio.Future[None] | None = None
+        self.disconnected = False
+        self.response_started = False
+        self.headers_sent = False
+        self.response_complete = False
+        self.expect_trailers = False
+        self.status = 0
+        self.headers: Headers = []
+        self.task: asyncio.Task[None] | None = None
+        self._body_delivered = False
+
+    def response_head(self, end_stream: bool) -> Headers:  # pragma: no cover
+        """``:status``, the app's fields and what the server adds, in wire order;
+        ``end_stream`` when the HEADERS frame is the whole response."""
+        raise NotImplementedError
+
+    # -- fed by the connection --------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def wake_writer(self) -> None:
+        """The backlog may have shrunk (window update, ACKs) or the stream ended."""
+        waiter = self.writer_waiter
+        if waiter is not None:
+            self.writer_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def feed_body(self, data: bytes, flow_controlled_length: int, end_stream: bool) -> None:
+        """Request body arrived; ``flow_controlled_length`` is the credit it used
+        (HTTP/2 DATA with padding; 0 for HTTP/3, whose windows aioquic extends)."""
+        self.body += data
+        self.unacked += flow_controlled_length
+        if end_stream:
+            self.more_body = False
+        self._wake()
+
+    def end_body(self) -> None:
+        """Trailers (or the end of the stream) ended the request body."""
+        self.more_body = False
+        self._wake()
+
+    def disconnect(self) -> None:
+        """Reset by the peer, connection gone, or grace expired: the app sees ``http.disconnect``."""
+        self.disconnected = True
+        self._wake()
+        self.wake_writer()
+
+    # -- ASGI ---------------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        while True:
+            if self.body or (not self.more_body and not self._body_delivered):
+                body = bytes(self.body)
+                self.body.clear()
+                if not self.more_body:
+                    self._body_delivered = True
+                if self.unacked:
+                    self.conn.acknowledge(self.stream_id, self.unacked)
+                    self.unacked = 0
+                return {"type": "http.request", "body": body, "more_body": self.more_body}
+            if self.disconnected or self.response_complete:
+                return _DISCONNECT
+            waiter = self.waiter = self.conn.loop.create_future()
+            await waiter
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        conn = self.conn
+        if kind == "http.response.start":
+            if self.response_started:
+                raise RuntimeError("http.response.start sent twice")
+            self.response_started = True
+            self.status = int(message["status"])
+            self.headers = [
+                (bytes(n).lower(), bytes(v))
+                for n, v in message.get("headers", ())
+                if bytes(n).lower() not in _CONNECTION_SPECIFIC
+            ]
+            self.expect_trailers = bool(message.get("trailers", False))
+            return
+        if kind == "http.response.body":
+            if not self.response_started or self.response_complete:
+                raise RuntimeError(f"unexpected ASGI message {kind!r} at this point")
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if self.is_head:
+                body = b""
+            ends = not more and not self.expect_trailers
+            if self.disconnected:
+                if not more:
+                    self.response_complete = True
+                return
+            if not self.headers_sent:
+                self.headers_sent = True
+                whole = ends and not body
+                conn.send_headers(self.stream_id, self.response_head(whole), whole)
+                if body:
+                    conn.send_data(self.stream_id, body, ends)
+            elif body or ends:
+                conn.send_data(self.stream_id, body, ends)
+            conn.flush()
+            if ends:
+                self.response_complete = True
+                return
+            while not self.disconnected and conn.is_send_backlogged(self.stream_id):
+                waiter = self.writer_waiter = conn.loop.create_future()
+                conn.writer_waiting(self)
+                await waiter
+            if conn.flow.is_paused:
+                await conn.flow.drain()
+            return
+        if kind == "http.response.trailers":
+            if not self.expect_trailers or self.response_complete or not self.headers_sent:
+                raise RuntimeError("http.response.trailers without trailers=True and a body")
+            if message.get("more_trailers", False):
+                raise RuntimeError("more_trailers is not supported")
+            if not self.disconnected:
+                trailers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
+                conn.send_trailers(self.stream_id, trailers)
+                conn.flush()
+            self.response_complete = True
+            return
+        raise RuntimeError(f"unexpected ASGI message {kind!r} for http")
+
+    async def run(self, app: ASGIApp) -> None:
+        try:
+            await app(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            self.conn.stream_failed(self)
+            raise
+        except Exception:
+            logger.exception(
+                "exception in ASGI application (%s stream %d)", self.conn.label, self.stream_id
+            )
+            self.conn.stream_failed(self)
+        else:
+            if not self.response_complete:
+                logger.error("ASGI app returned without completing the response")
+                self.conn.stream_failed(self)
+        finally:
+            self.conn.task_done(self)
+
+
+StreamT = TypeVar("StreamT", bound=MultiplexedStream)
+
+
+class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
+    """The streams of one HTTP/2 or HTTP/3 connection and the surface they use.
+
+    A subclass implements the engine calls (``send_headers`` ... ``flush``,
+    ``is_send_backlogged``, ``stream_failed``) and ``_cancel_remaining``;
+    ``acknowledge`` and ``writer_waiting`` do nothing unless its protocol
+    needs them.
+    """
+
+    #: ``how`` of the ``request_cancelled`` events this protocol's grace expiry emits.
+    cancel_how: ClassVar[str]
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__(state)
+        self.streams: dict[int, StreamT] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        #: The transport's write pause: TCP's for HTTP/2. The QUIC endpoint
+        #: never pauses a connection (aioquic's congestion control paces what
+        #: it sends), so for HTTP/3 this stays open.
+        self.flow = WriteFlow(self.loop)
+        self._cancelled = False
+
+    # -- streams ------------------------------------------------------------------------
+
+    def _run_stream(self, stream: StreamT, app: ASGIApp) -> None:
+        """Start the ASGI task of a new request stream."""
+        self.streams[stream.stream_id] = stream
+        task = self.loop.create_task(stream.run(app))
+        stream.task = task
+        self.tasks.add(task)
+
+    def _transport_closed(self) -> None:
+        """The transport is gone: every app sees ``http.disconnect``, and the
+        connection leaves the registry now, or when its last task ends."""
+        for stream in self.streams.values():
+            stream.disconnect()
+        self._advance(ConnectionInput.TRANSPORT_CLOSED)
+        if not self.tasks:
+            self._connection_gone()
+
+    def task_done(self, stream: StreamT) -> None:
+        """A stream's task ended; the last one after the transport closed ends us."""
+        self.requests += 1
+        if stream.task is not None:
+            self.tasks.discard(stream.task)
+        self.streams.pop(stream.stream_id, None)
+        if not self.tasks and self.phase is ConnectionPhase.CLOSED:
+            self._connection_gone()
+
+    # -- used by streams ------------------------------------------------------------------
+
+    def send_headers(
+        self, stream_id: int, headers: Headers, end_stream: bool
+    ) -> None:  # pragma: no cover
+        """Queue the response head; nothing if the stream is already gone."""
+        raise NotImplementedError
+
+    def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:  # pragma: no cover
+        """Queue body bytes; nothing if the stream is already gone."""
+        raise NotImplementedError
+
+    def send_trailers(self, stream_id: int, headers: Headers) -> None:  # pragma: no cover
+        """Queue the trailer section, which ends the stream."""
+        raise NotImplementedError
+
+    def flush(self) -> None:  # pragma: no cover
+        """Have what the streams queued written, once the current loop turn is over."""
+        raise NotImplementedError
+
+    def is_send_backlogged(self, stream_id: int) -> bool:  # pragma: no cover
+        """Is more of this stream's response buffered than ``send()`` should add to?"""
+        raise NotImplementedError
+
+    def acknowledge(self, stream_id: int, n: int) -> None:
+        """The app consumed ``n`` body bytes: give their flow-control credit back."""
+
+    def writer_waiting(self, stream: StreamT) -> None:
+        """``stream`` waits in ``send()`` until ``wake_writer()``."""
+
+    def stream_failed(self, stream: StreamT) -> None:  # pragma: no cover
+        """The app raised or returned early: 500 if nothing was sent, else reset."""
+        raise NotImplementedError
+
+    # -- grace expiry -----------------------------------------------------------------------
+
+    def cancel(self, reason: str) -> None:
+        """Grace expired: every app sees ``http.disconnect`` and its task is
+        cancelled on the next loop turn; then the engine resets what is left
+        (``_cancel_remaining``). Idempotent."""
+        self._mark_draining(self.loop.time(), reason)
+        if self._cancelled:
+            return
+        self._cancelled = True
+        now = self.loop.time()
+        for stream in list(self.streams.values()):
+            if not stream.response_complete:
+                self.state.observer.emit(oe.RequestCancelled(now, self.label, self.cancel_how))
+            stream.disconnect()
+        for task in list(self.tasks):
+            self.loop.call_soon(task.cancel)
+        self._cancel_remaining("forced" if reason == "forced" else "grace_expired")
+
+    def _cancel_remaining(self, why: str) -> None:  # pragma: no cover
+        """Reset every open stream, send the last GOAWAY (debug data / reason ``why``), close."""
+        raise NotImplementedError
