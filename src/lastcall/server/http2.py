@@ -31,6 +31,7 @@ from lastcall.engines.http2 import events as h2e
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
+from .access_log import log_access
 from .asgi import Scope
 from .http2_stream import Http2Stream
 from .multiplexed import Headers, MultiplexedConnection
@@ -246,6 +247,8 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
             self.engine.send_headers(
                 sid, [(b":status", b"500"), (b"content-length", b"0")], end_stream=True
             )
+            if self.state.access_log:
+                log_access(stream.scope, 500)
         else:
             self.engine.reset_stream(sid)  # CANCEL: RFC 9113 §8.1 "not complete"
         self._handle(self.engine.pop_events())

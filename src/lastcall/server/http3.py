@@ -49,6 +49,7 @@ from lastcall.io.quic_endpoint import EndpointConnection, QuicEndpoint, open_qui
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
+from .access_log import log_access
 from .config import ServerConfig
 from .http3_stream import Http3Stream
 from .listeners import parse_bind
@@ -323,6 +324,8 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
                 self.engine.send_headers(
                     sid, [(b":status", b"500"), (b"content-length", b"0")], end_stream=True
                 )
+                if self.state.access_log:
+                    log_access(stream.scope, 500)
             else:
                 self.engine.reset_stream(sid, ErrorCode.H3_INTERNAL_ERROR)
         except LocalProtocolError:

@@ -24,6 +24,9 @@ What differs stays in the protocol modules: the response head's fields
 peer's window does not allow yet, woken by WINDOW_UPDATE; HTTP/3: bytes not
 yet acknowledged, woken after datagrams), and how a failed stream is ended.
 
+With ``state.access_log`` on, each response that completes writes its line
+(``access_log.py``); off, that costs one attribute test per response.
+
 These are base classes with methods, not callbacks: HTTP/2 streams sit on
 the server's hottest path. Per DATA frame the calls are the ones the two
 copies made (``feed_body``, ``conn.send_data``, ``conn.is_send_backlogged``);
@@ -41,6 +44,7 @@ from lastcall.io import WriteFlow
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
+from .access_log import log_access
 from .asgi import ASGIApp, Message, Scope
 from .connection import ConnectionBase
 from .state import ServerState
@@ -211,6 +215,8 @@ class MultiplexedStream:
             conn.flush()
             if ends:
                 self.response_complete = True
+                if conn.state.access_log and not self.disconnected:
+                    log_access(self.scope, self.status)
                 return
             while not self.disconnected and conn.is_send_backlogged(self.stream_id):
                 waiter = self.writer_waiter = conn.loop.create_future()
@@ -229,6 +235,8 @@ class MultiplexedStream:
                 conn.send_trailers(self.stream_id, trailers)
                 conn.flush()
             self.response_complete = True
+            if conn.state.access_log and not self.disconnected:
+                log_access(self.scope, self.status)
             return
         raise RuntimeError(f"unexpected ASGI message {kind!r} for http")
 

@@ -1,0 +1,39 @@
+"""One access-log line per answered request, whatever the protocol.
+
+The line is the one HTTP/1.1 has always written, so a log that mixes
+protocols reads the same and one parser serves them all::
+
+    127.0.0.1:50412 - "GET /hello HTTP/2" 200
+
+client address, the request line as the client sent it (``raw_path``, not
+decoded, no query string; ``path`` when ``raw_path`` is empty) with
+``http_version`` from the scope, and the status we answered with. It goes to
+the ``lastcall.access`` logger at INFO, so it can be routed or silenced
+apart from ``lastcall.server``.
+
+Callers check ``state.access_log`` first: with the log off (the default) a
+request costs one attribute test and never reaches this function.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .asgi import Scope
+
+__all__ = ["log_access"]
+
+access_logger = logging.getLogger("lastcall.access")
+
+
+def log_access(scope: Scope, status: int) -> None:
+    """Log the access line of the request in ``scope``, answered with ``status``."""
+    client = scope.get("client")
+    access_logger.info(
+        '%s - "%s %s HTTP/%s" %d',
+        f"{client[0]}:{client[1]}" if client else "-",
+        scope["method"],
+        scope["raw_path"].decode("latin-1") or scope["path"],
+        scope["http_version"],
+        status,
+    )
