@@ -79,6 +79,15 @@ def _add_serve(sub: Any) -> None:
     )
     p.add_argument("--lingering-close-timeout", type=float, metavar="S", help="default 1")
     p.add_argument("--keep-alive-timeout", type=float, metavar="S", help="default 5")
+    p.add_argument(
+        "--request-head-timeout",
+        type=float,
+        metavar="S",
+        help="HTTP/1.1 request head must arrive within S, else 408 (default 20)",
+    )
+    p.add_argument(
+        "--max-connections", type=int, metavar="N", help="open at once (default 10000; 0: none)"
+    )
     p.add_argument("--goaway-ping-timeout", type=float, metavar="S", help="HTTP/2, default 1")
     p.add_argument("--max-concurrent-streams", type=int, metavar="N", help="HTTP/2, default 100")
     p.add_argument("--max-body-size", type=int, metavar="BYTES", help="default 0 (no limit)")

@@ -31,3 +31,19 @@ def test_unknown_client_and_empty_raw_path(caplog: pytest.LogCaptureFixture) -> 
         {"client": None, "method": "GET", "raw_path": b"", "path": "/", "http_version": "3"}, 200
     )
     assert [r.getMessage() for r in caplog.records] == ['- - "GET / HTTP/3" 200']
+
+
+def test_query_string_is_part_of_the_target(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lastcall.access")
+    scope = {
+        "client": ("127.0.0.1", 1),
+        "method": "GET",
+        "raw_path": b"/slow",
+        "query_string": b"ms=200&x=%20",
+        "path": "/slow",
+        "http_version": "1.1",
+    }
+    log_access(scope, 200)
+    assert [r.getMessage() for r in caplog.records] == [
+        '127.0.0.1:1 - "GET /slow?ms=200&x=%20 HTTP/1.1" 200'
+    ]

@@ -164,6 +164,9 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         self._routes: dict[bytes, EndpointConnection] = {}
         self._connections: dict[EndpointConnection, None] = {}
         self.is_accepting = True
+        #: Asked before a new connection is made from an Initial; False drops
+        #: the Initial (the owner's connection cap: ``max_connections``).
+        self.can_admit: Callable[[], bool] | None = None
         #: Connections made over the endpoint's life (for the closing report).
         self.total_accepted = 0
         #: ``"127.0.0.1:4433/udp"`` once bound.
@@ -260,6 +263,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
                 not self.is_accepting
                 or header.packet_type != QuicPacketType.INITIAL
                 or len(data) < MIN_INITIAL_DATAGRAM_SIZE
+                or (self.can_admit is not None and not self.can_admit())
             ):
                 return
             conn = self._accept(header.destination_cid, addr)

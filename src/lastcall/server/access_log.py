@@ -3,10 +3,11 @@
 The line is the one HTTP/1.1 has always written, so a log that mixes
 protocols reads the same and one parser serves them all::
 
-    127.0.0.1:50412 - "GET /hello HTTP/2" 200
+    127.0.0.1:50412 - "GET /hello?x=1 HTTP/2" 200
 
-client address, the request line as the client sent it (``raw_path``, not
-decoded, no query string; ``path`` when ``raw_path`` is empty) with
+client address, the request target as the client sent it (``raw_path``, not
+decoded, and the query string, as uvicorn and nginx log it; ``path`` when
+``raw_path`` is empty) with
 ``http_version`` from the scope, and the status we answered with. It goes to
 the ``lastcall.access`` logger at INFO, so it can be routed or silenced
 apart from ``lastcall.server``.
@@ -29,11 +30,15 @@ access_logger = logging.getLogger("lastcall.access")
 def log_access(scope: Scope, status: int) -> None:
     """Log the access line of the request in ``scope``, answered with ``status``."""
     client = scope.get("client")
+    target = scope["raw_path"].decode("latin-1") or scope["path"]
+    query = scope.get("query_string")
+    if query:
+        target += "?" + query.decode("latin-1")
     access_logger.info(
         '%s - "%s %s HTTP/%s" %d',
         f"{client[0]}:{client[1]}" if client else "-",
         scope["method"],
-        scope["raw_path"].decode("latin-1") or scope["path"],
+        target,
         scope["http_version"],
         status,
     )

@@ -58,6 +58,19 @@ class ServerConfig:
     #: An idle keep-alive HTTP/1.1 connection is closed after this long.
     #: 5 s like uvicorn and hypercorn (nginx 75 s, gunicorn 2 s, Go: none).
     keep_alive_timeout: float = 5.0
+    #: From the first byte of an HTTP/1.1 request head to its end, at most
+    #: this long; then 408 and close, so a client trickling a head (slowloris)
+    #: cannot hold a connection. 20 s like Apache mod_reqtimeout's header
+    #: timeout (nginx client_header_timeout and Node.js headersTimeout 60 s;
+    #: uvicorn and Go: none by default).
+    request_head_timeout: float = 20.0
+    #: Connections open at once (TCP and QUIC together); one accepted over it
+    #: is closed at once, and those already open are untouched. 10,000: far
+    #: above what one Python process serves well, low enough to stop a flood
+    #: before file descriptors run out (nginx: 512 per worker; uvicorn and
+    #: Go: none). The soft RLIMIT_NOFILE is raised towards it at start (as Go
+    #: does since 1.19). 0 for no limit.
+    max_connections: int = 10_000
     #: HTTP/2: first GOAWAY(2^31-1)+PING -> final GOAWAY if no PING ACK comes.
     #: 1 s like h2o and Armeria; capped at 5 s (gRPC-Go).
     goaway_ping_timeout: float = 1.0
@@ -143,6 +156,7 @@ class ServerConfig:
         for name in (
             "lingering_close_timeout",
             "keep_alive_timeout",
+            "request_head_timeout",
             "goaway_ping_timeout",
             "graceful_timeout",
             "pre_stop_delay",
@@ -150,6 +164,10 @@ class ServerConfig:
         ):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name} must be >= 0 seconds")
+        if self.max_connections < 0:
+            raise ConfigError("max_connections must be >= 0 (0: no limit)")
+        if not self.request_head_timeout > 0.0:
+            raise ConfigError("request_head_timeout must be > 0 seconds")
         self._validate_quic()
         if self.readiness_path is not None and not self.readiness_path.startswith("/"):
             raise ConfigError("readiness_path must start with '/'")

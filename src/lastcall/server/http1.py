@@ -15,6 +15,15 @@ Draining (DESIGN.md, "HTTP/1.1", RFC 9112 §9.6):
   is closed (a truncated chunked body is visible as such); the app sees
   ``http.disconnect`` and its task is cancelled right after.
 
+Timers: each connection has one deadline at a time, either "idle keep-alive"
+(``keep_alive_timeout``, also before the first request) or "request head"
+(``request_head_timeout``, from the first byte of a head until its end, so a
+slowloris client that trickles a head cannot hold a connection: 408, close).
+The deadline is a number moved on every request; the loop timer behind it is
+armed only when none is pending and, when it fires early, re-armed for the
+rest. A busy keep-alive connection so costs one ``call_at`` per timeout
+period instead of a ``call_later`` and a ``cancel`` per request.
+
 Prior-knowledge HTTP/2 (the client preface) and ``Upgrade: h2c`` hand the
 transport over to the HTTP/2 connection; ``Upgrade: websocket`` to the
 WebSocket connection.
@@ -43,6 +52,7 @@ from lastcall.io.tls import ALPN_H2
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
+from .access_log import log_access
 from .asgi import ASGI_VERSION, ASGIApp
 from .connection import ConnectionBase
 from .extension import DRAIN_EXTENSION
@@ -58,6 +68,18 @@ logger = logging.getLogger("lastcall.server")
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _TRAILERS_EXTENSION: dict[str, Any] = {}
 
+_TASK_NAME = "lastcall http/1.1 request"
+
+#: What the connection's one deadline stands for.
+_KEEP_ALIVE = 1
+_REQUEST_HEAD = 2
+
+#: ``scope["method"]`` for the common methods without a decode per request.
+_METHODS = {
+    m.encode("ascii"): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+}
+
 
 class Http1Connection(ConnectionBase, asyncio.Protocol):
     """One HTTP/1.1 connection; see the module docstring."""
@@ -72,7 +94,10 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         self.reading: RequestCycle | None = None
         self.pipeline: deque[tuple[RequestCycle, ASGIApp]] = deque()
         self.tasks: set[asyncio.Task[None]] = set()
-        self._keepalive_handle: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._deadline_at: float | None = None
+        self._deadline_kind = _KEEP_ALIVE
         self._paused_for_body = False
         self._paused_for_pipeline = False
         self._closing_after_response = False
@@ -81,7 +106,6 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         self._sniff = state.config.http2 if sniff_h2 is None else sniff_h2
         self._sniffed = b""
         self._handed_over = False
-        self._server_tuple: tuple[str, int] | None = None
         self._scope_base: dict[str, Any] = {}
 
     # -- asyncio protocol -----------------------------------------------------------
@@ -89,6 +113,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing it.
         self.attach(cast(asyncio.Transport, transport))
+        # Copied per request: copying six keys costs less than building them.
         self._scope_base = {
             "type": "http",
             "asgi": ASGI_VERSION,
@@ -105,7 +130,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                 return
         # Also when already draining: a request may be on its way (the
         # keep-alive timeout bounds the wait for it).
-        self._arm_keepalive()
+        self._arm_idle()
 
     def start_with(self, data: bytes) -> None:
         """Continue with bytes another protocol object already read (ALPN fallback)."""
@@ -115,9 +140,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.phase is ConnectionPhase.CLOSING or self.phase is ConnectionPhase.CLOSED:
             return  # lingering close: read and discard
-        if self._keepalive_handle is not None:
-            self._keepalive_handle.cancel()
-            self._keepalive_handle = None
+        if self._deadline_kind == _KEEP_ALIVE:
+            self._deadline_at = None  # no longer idle
         if self._sniff:
             data = self._sniff_preface(data)
             if not data:
@@ -127,6 +151,10 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         except RemoteProtocolError as exc:
             self._protocol_error(exc)
             return
+        if self.parser.in_head and self._deadline_at is None and self.cycle is None:
+            self._set_deadline(
+                self.loop.time() + self.state.config.request_head_timeout, _REQUEST_HEAD
+            )
         for event in events:
             kind = type(event)
             if kind is BodyReceived:
@@ -156,8 +184,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.flow.connection_lost()
-        if self._keepalive_handle is not None:
-            self._keepalive_handle.cancel()
+        self._stop_timer()
         if self._handed_over:
             return
         if self.cycle is not None:
@@ -190,19 +217,29 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         return buffered
 
     def _on_request(self, event: RequestStarted) -> None:
+        if self._deadline_kind == _REQUEST_HEAD:
+            self._deadline_at = None  # the head is complete
         target = event.target
-        url = httptools.parse_url(target)
-        raw_path: bytes = url.path or b"/"
+        if target[:1] == b"/" and b"?" not in target and b"#" not in target:
+            # Origin-form without a query (RFC 9112 §3.2.1): the common case
+            # needs no URL parser.
+            raw_path = target
+            query = b""
+        else:
+            url = httptools.parse_url(target)
+            raw_path = url.path or b"/"
+            query = url.query or b""
         path = raw_path.decode("ascii", "surrogateescape")
         if "%" in path:
             path = urllib.parse.unquote(path)
         state = self.state
-        scope: dict[str, Any] = dict(self._scope_base)
+        method = event.method
+        scope = self._scope_base.copy()
         scope["http_version"] = event.http_version
-        scope["method"] = event.method.decode("ascii")
+        scope["method"] = _METHODS.get(method) or method.decode("ascii")
         scope["path"] = state.root_path + path
         scope["raw_path"] = raw_path
-        scope["query_string"] = url.query or b""
+        scope["query_string"] = query
         scope["headers"] = event.headers
         scope["state"] = state.lifespan_state.copy()
         scope["extensions"] = {
@@ -255,7 +292,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
 
     def _start(self, cycle: RequestCycle, app: ASGIApp) -> None:
         self.cycle = cycle
-        task = self.loop.create_task(cycle.run(app))
+        # A fixed name: otherwise each task formats "Task-N" for itself.
+        task = self.loop.create_task(cycle.run(app), name=_TASK_NAME)
         cycle.task = task
         self.tasks.add(task)
 
@@ -281,7 +319,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         """The response is fully handed to the transport."""
         self.requests += 1
         if self.state.access_log:
-            cycle.log_access()
+            log_access(cycle.scope, cycle.status)
         if cycle is not self.cycle:
             return
         self.cycle = None
@@ -299,7 +337,16 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         if self.drain_reason is not None and not self.parser.in_message:
             self.close_gracefully()
             return
-        self._arm_keepalive()
+        # _arm_idle() inlined for the common case: one frame less per request.
+        timeout = self.state.config.keep_alive_timeout
+        if timeout > 0.0 and not self.parser.in_head:
+            at = self._deadline_at = self.loop.time() + timeout
+            self._deadline_kind = _KEEP_ALIVE
+            if self._timer is None:
+                self._timer_at = at
+                self._timer = self.loop.call_at(at, self._on_timer)
+        else:
+            self._arm_idle()
 
     def response_failed(self, cycle: RequestCycle) -> None:
         """The app raised or returned early: 500 if nothing was written, else close."""
@@ -309,6 +356,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             cycle.response_complete = True
             self._write_error(500, b"Internal Server Error")
             self.requests += 1
+            if self.state.access_log:
+                log_access(cycle.scope, 500)
         else:
             cycle.response_complete = True
         if cycle is self.cycle:
@@ -355,14 +404,55 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         else:
             transport.resume_reading()
 
-    def _arm_keepalive(self) -> None:
-        timeout = self.state.config.keep_alive_timeout
-        if timeout > 0.0 and self._keepalive_handle is None:
-            self._keepalive_handle = self.loop.call_later(timeout, self._keepalive_expired)
+    # -- the connection's one deadline (see the module docstring) --------------------
 
-    def _keepalive_expired(self) -> None:
-        self._keepalive_handle = None
-        if self.cycle is None and not self.parser.in_message and not self.pipeline:
+    def _arm_idle(self) -> None:
+        """Nothing is being served: bound the wait for the rest of a head, or for a request."""
+        config = self.state.config
+        if self.parser.in_head:
+            self._set_deadline(self.loop.time() + config.request_head_timeout, _REQUEST_HEAD)
+        elif config.keep_alive_timeout > 0.0:
+            self._set_deadline(self.loop.time() + config.keep_alive_timeout, _KEEP_ALIVE)
+        else:
+            self._deadline_at = None
+
+    def _set_deadline(self, at: float, kind: int) -> None:
+        self._deadline_at = at
+        self._deadline_kind = kind
+        timer = self._timer
+        if timer is None or self._timer_at > at:
+            if timer is not None:
+                timer.cancel()
+            self._timer_at = at
+            self._timer = self.loop.call_at(at, self._on_timer)
+
+    def _stop_timer(self) -> None:
+        self._deadline_at = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        at = self._deadline_at
+        if at is None or self._handed_over:
+            return
+        if self.loop.time() < at:  # the deadline moved on since the timer was armed
+            self._timer_at = at
+            self._timer = self.loop.call_at(at, self._on_timer)
+            return
+        self._deadline_at = None
+        if self.cycle is not None or self.pipeline:
+            return  # serving: response_done() arms the next deadline
+        if self._deadline_kind == _REQUEST_HEAD:
+            if self.parser.in_head:
+                timeout = self.state.config.request_head_timeout
+                self._protocol_error(
+                    RemoteProtocolError(
+                        f"request head not complete within {timeout:g} s", status_hint=408
+                    )
+                )
+        elif not self.parser.in_message:
             self.close_gracefully()
 
     def _protocol_error(self, exc: RemoteProtocolError) -> None:
@@ -468,9 +558,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         h2.start(data)
 
     def _hand_over(self, successor: Any) -> None:
-        if self._keepalive_handle is not None:
-            self._keepalive_handle.cancel()
-            self._keepalive_handle = None
+        self._stop_timer()
         self._handed_over = True
         successor.adopt(self)
         assert self.transport is not None

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["RequestCycle"]
 
 logger = logging.getLogger("lastcall.server")
-access_logger = logging.getLogger("lastcall.access")
 
 #: Request body bytes buffered before we stop reading the socket (backpressure
 #: on the client until the app calls ``receive()``). 64 KiB like uvicorn.
@@ -40,6 +39,7 @@ BODY_HIGH_WATER = 65_536
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _NO_BODY_STATUS = frozenset({204, 304})
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CR, _LF, _NUL = 13, 10, 0
 
 
 class RequestCycle:
@@ -200,6 +200,13 @@ class RequestCycle:
         headers = self.headers
         has_length = False
         for name, value in headers:
+            # A CR, LF or NUL in a field would let the app (or whoever fills
+            # its headers) smuggle a second response (RFC 9110 §5.5). The
+            # needles are ints on purpose: ``b"\r" in v`` first tries b"\r"
+            # as an int and raises and clears a TypeError, 10x the cost.
+            if _CR in value or _LF in value or _NUL in value or _CR in name or _LF in name:
+                self.head_written = False
+                raise RuntimeError(f"invalid character (CR, LF or NUL) in response header {name!r}")
             if name == b"content-length":
                 has_length = True
                 self._length_left = int(value)
@@ -264,15 +271,3 @@ class RequestCycle:
                 self.conn.response_failed(self)
         finally:
             self.conn.task_done(self)
-
-    def log_access(self) -> None:
-        scope = self.scope
-        client = scope.get("client")
-        access_logger.info(
-            '%s - "%s %s HTTP/%s" %d',
-            f"{client[0]}:{client[1]}" if client else "-",
-            scope["method"],
-            scope["raw_path"].decode("latin-1") or scope["path"],
-            scope["http_version"],
-            self.status,
-        )

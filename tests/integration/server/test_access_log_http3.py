@@ -48,6 +48,6 @@ async def test_http3_requests_write_access_lines(
         await client.wait_for(lambda: client.is_complete(echo))
     host, port = app.scopes[0]["client"]
     assert [r.getMessage() for r in caplog.records if r.name == "lastcall.access"] == [
-        f'{host}:{port} - "GET /hello HTTP/3" 200',
+        f'{host}:{port} - "GET /hello?x=1 HTTP/3" 200',
         f'{host}:{port} - "POST /echo HTTP/3" 201',
     ]

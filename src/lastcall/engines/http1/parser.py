@@ -113,6 +113,7 @@ class Http1Parser:
         "_swallow_head",
         "_upgrade",
         "_url",
+        "in_head",
         "in_message",
         "limits",
     )
@@ -134,6 +135,9 @@ class Http1Parser:
         #: True from the first byte of a request until it is complete: a request
         #: "already arriving" when a drain starts is answered, not dropped.
         self.in_message = False
+        #: True from the first byte of a request until its head is complete:
+        #: the span the adapter's request head timeout bounds (slowloris).
+        self.in_head = False
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse ``data``; return the events it completed. Raises ``RemoteProtocolError``."""
@@ -166,6 +170,7 @@ class Http1Parser:
         ]
         self._parser = httptools.HttpRequestParser(self)
         self.in_message = False
+        self.in_head = False
         if self._body_after_upgrade and framing:
             self._body_after_upgrade = False
             self._swallow_head = True
@@ -190,6 +195,7 @@ class Http1Parser:
         self._body_size = 0
         self._expect = False
         self._upgrade = None
+        self.in_head = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -216,6 +222,7 @@ class Http1Parser:
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         if self._swallow_head:
             self._swallow_head = False
             return

@@ -1,0 +1,113 @@
+"""HTTP/1.1 limits over 127.0.0.1: request head timeout, keep-alive timer, connection cap,
+and response header injection."""
+
+from __future__ import annotations
+
+import asyncio
+
+from server_apps import hello
+from server_harness import StartServer
+
+from lastcall.server.asgi import Receive, Scope, Send
+
+
+async def test_trickled_request_head_gets_408_and_close(start_server: StartServer) -> None:
+    """Slowloris: more header lines keep coming, but the head never ends."""
+    run = await start_server(hello, request_head_timeout=0.3)
+    client = await run.open()
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    loop = asyncio.get_running_loop()
+    trickle: list[asyncio.TimerHandle] = []
+
+    def more() -> None:  # one more header line every 50 ms, as slowloris does
+        if not client.writer.is_closing():
+            client.send(b"X-A: b\r\n")
+            trickle.append(loop.call_later(0.05, more))
+
+    trickle.append(loop.call_later(0.05, more))
+    try:
+        status, headers, _ = await client.response()
+    finally:
+        for handle in trickle:
+            handle.cancel()
+    assert status.startswith(b"HTTP/1.1 408") and headers[b"connection"] == b"close"
+    assert await client.eof()
+
+
+async def test_head_timeout_does_not_touch_a_complete_request(start_server: StartServer) -> None:
+    run = await start_server(hello, request_head_timeout=0.05, keep_alive_timeout=30.0)
+    client = await run.open()
+    for _ in range(3):
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = await client.response()
+        assert status == b"HTTP/1.1 200 OK" and body == b"hello"
+    client.close()
+
+
+async def test_idle_keep_alive_connection_closes(start_server: StartServer) -> None:
+    run = await start_server(hello, keep_alive_timeout=0.2)
+    client = await run.open()
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.response()
+    assert await client.eof()
+
+
+async def test_busy_connection_outlives_its_keep_alive_timeout(start_server: StartServer) -> None:
+    """The keep-alive deadline moves with every response; the timer re-arms for the rest."""
+    run = await start_server(hello, keep_alive_timeout=0.5)
+    client = await run.open()
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 1.2  # more than two timeout periods, requests back to back
+    served = 0
+    while loop.time() < until and served < 100_000:
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = await client.response()
+        assert status == b"HTTP/1.1 200 OK" and b"connection" not in headers
+        served += 1
+    assert served > 1
+    assert await client.eof()  # and once idle, it closes by itself
+
+
+async def test_connection_cap_closes_new_ones_and_keeps_the_others(
+    start_server: StartServer,
+) -> None:
+    run = await start_server(hello, max_connections=2)
+    first, second = await run.open(), await run.open()
+    for client in (first, second):  # both accepted and registered
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await client.response())[0] == b"HTTP/1.1 200 OK"
+    third = await run.open()
+    third.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert await third.eof()
+    first.send(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await first.response())[2] == b"hello"
+    closed_before = run.events.counts.get("connection_closed", 0)
+    await second.aclose()
+    await run.events.wait_for("connection_closed", closed_before + 1)
+    fourth = await run.open()  # a slot came free
+    fourth.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, _ = await fourth.response()
+    assert status == b"HTTP/1.1 200 OK"
+
+
+async def _injecting(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    value = b"a\r\nSet-Cookie: evil=1" if scope["path"] == "/value" else b"ok"
+    name = b"x-a\r\nset-cookie" if scope["path"] == "/name" else b"x-a"
+    await send({"type": "http.response.start", "status": 200, "headers": [(name, value)]})
+    await send({"type": "http.response.body", "body": b"body"})
+
+
+async def test_response_header_with_crlf_is_refused_with_500(start_server: StartServer) -> None:
+    run = await start_server(_injecting)
+    for path in (b"/value", b"/name"):
+        client = await run.open()
+        client.send(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = await client.response()
+        assert status.startswith(b"HTTP/1.1 500") and b"set-cookie" not in headers
+        assert await client.eof()
+    client = await run.open()
+    client.send(b"GET /fine HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, body = await client.response()
+    assert status == b"HTTP/1.1 200 OK" and headers[b"x-a"] == b"ok" and body == b"body"
