@@ -145,6 +145,11 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         if self._sniff:
             data = self._sniff_preface(data)
             if not data:
+                if self._sniff and self._deadline_at is None:
+                    # A partial HTTP/2 preface is a request head too (slowloris).
+                    self._set_deadline(
+                        self.loop.time() + self.state.config.request_head_timeout, _REQUEST_HEAD
+                    )
                 return
         try:
             events = self.parser.feed(data)
@@ -171,6 +176,9 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             else:  # UpgradeRequested
                 self._on_upgrade(getattr(event, "trailing", b""))
                 return
+        error = self.parser.pending_error
+        if error is not None:  # after good requests: those are answered first
+            self._protocol_error(error)
 
     def eof_received(self) -> bool | None:
         # The client half-closed: it sends nothing more, but may still read a
@@ -178,7 +186,9 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         self._peer_eof = True
         if self.reading is not None:
             self.reading.disconnect()  # its body can never complete now
-        if self.cycle is not None and not self.cycle.response_complete:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.close_from_peer()  # an app waiting on receive() hears of it
             return True
         return None
 
@@ -307,7 +317,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def should_close_after_this(self) -> bool:
         """Called as a response head is written: must it carry ``Connection: close``?"""
         if self._closing_after_response:
-            return True
+            return not self.pipeline  # answer what came before the bad bytes, then close
         if self.drain_reason is None:
             return False
         # Draining: answer what was already received or is arriving; only the
@@ -323,6 +333,13 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         if cycle is not self.cycle:
             return
         self.cycle = None
+        if cycle.more_body and not cycle.disconnected:
+            # The app answered without reading the whole body: the rest cannot
+            # be told from the next request without reading it. Close (the
+            # lingering close reads and discards it), as Go does past 256 KiB.
+            cycle.keep_alive = False
+            if self.reading is cycle:
+                self.reading = None
         if not cycle.keep_alive or self._peer_eof:
             self.pipeline.clear()
             self.close_gracefully()
@@ -334,7 +351,9 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                 self._update_reading()
             self._start(nxt, app)
             return
-        if self.drain_reason is not None and not self.parser.in_message:
+        if self._closing_after_response or (
+            self.drain_reason is not None and not self.parser.in_message
+        ):
             self.close_gracefully()
             return
         # _arm_idle() inlined for the common case: one frame less per request.
@@ -399,7 +418,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if self._paused_for_body or self._paused_for_pipeline:
+        if self._paused_for_body or self._paused_for_pipeline or self._closing_after_response:
             transport.pause_reading()
         else:
             transport.resume_reading()
@@ -445,7 +464,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         if self.cycle is not None or self.pipeline:
             return  # serving: response_done() arms the next deadline
         if self._deadline_kind == _REQUEST_HEAD:
-            if self.parser.in_head:
+            if self.parser.in_head or self._sniffed:
                 timeout = self.state.config.request_head_timeout
                 self._protocol_error(
                     RemoteProtocolError(
@@ -456,18 +475,34 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             self.close_gracefully()
 
     def _protocol_error(self, exc: RemoteProtocolError) -> None:
-        """Bad input: answer its status if we can, lose nothing already accepted."""
+        """Bad input: answer its status if we can, lose nothing already accepted.
+
+        Requests parsed before the bad bytes are complete and accepted: they
+        are answered in order, the last with ``Connection: close``. A request
+        whose own body went bad can never complete: its app sees
+        ``http.disconnect``, and the client gets the error status if no
+        response head went out yet.
+        """
         logger.info("%s: %s", self.label, exc)
-        if self.cycle is None:
+        self._stop_timer()
+        if self.transport is not None:
+            self.transport.pause_reading()  # nothing after the bad bytes is read
+        broken = self.reading
+        self.reading = None
+        if broken is not None:
+            broken.disconnect()
+            if any(queued is broken for queued, _ in self.pipeline):
+                self.pipeline = deque((c, a) for c, a in self.pipeline if c is not broken)
+        cycle = self.cycle
+        if cycle is None or (cycle is broken and not cycle.head_written):
+            if cycle is not None:
+                cycle.response_complete = True
+                self.requests += 1
             self._write_error(exc.status_hint, str(exc).encode("utf-8", "replace"))
             self.close_gracefully()
-        else:
-            # Answer what is in flight, then close (with Connection: close if still possible).
-            self._closing_after_response = True
-            self.pipeline.clear()
-            self.reading = None
-            if self.transport is not None:
-                self.transport.pause_reading()
+            return
+        # Answer what is in flight and queued, then close.
+        self._closing_after_response = True
 
     # -- drain (lastcall.lifecycle.Drainable) -----------------------------------------
 

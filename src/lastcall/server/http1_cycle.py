@@ -48,6 +48,7 @@ class RequestCycle:
     __slots__ = (
         "_body_delivered",
         "_length_left",
+        "bodiless",
         "body",
         "chunked",
         "conn",
@@ -60,6 +61,7 @@ class RequestCycle:
         "is_head",
         "keep_alive",
         "more_body",
+        "peer_closed",
         "response_complete",
         "response_started",
         "scope",
@@ -87,6 +89,8 @@ class RequestCycle:
         self.more_body = True
         self.waiter: asyncio.Future[None] | None = None
         self.disconnected = False
+        self.peer_closed = False
+        self.bodiless = False
         self.response_started = False
         self.head_written = False
         self.response_complete = False
@@ -117,6 +121,11 @@ class RequestCycle:
         self.more_body = False
         self._wake()
 
+    def close_from_peer(self) -> None:
+        """The client sent FIN after its whole request: receive() now says ``http.disconnect``."""
+        self.peer_closed = True
+        self._wake()
+
     def disconnect(self) -> None:
         """The client went away, or the grace period ended: the app sees ``http.disconnect``."""
         self.disconnected = True
@@ -140,7 +149,10 @@ class RequestCycle:
                     self._body_delivered = True
                 self.conn.resume_reading_for_body()
                 return {"type": "http.request", "body": body, "more_body": more}
-            if self.disconnected or self.response_complete:
+            if self.disconnected or self.response_complete or self.peer_closed:
+                # peer_closed: the client sent FIN after its whole request. Its
+                # response may still be written (a half-close), but an app that
+                # waits on receive() waits for exactly this news.
                 return _DISCONNECT
             waiter = self.waiter = self.conn.loop.create_future()
             await waiter
@@ -150,23 +162,34 @@ class RequestCycle:
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body":
-            if not self.response_started or self.response_complete:
-                raise RuntimeError(f"unexpected ASGI message {kind!r} at this point")
+            if not self.response_started:
+                raise RuntimeError("http.response.body before http.response.start")
             body = message.get("body", b"")
             more = message.get("more_body", False)
             if self.disconnected:
+                # Gone, or cancelled at grace expiry: a silent no-op (ASGI 2.4),
+                # so an app finishing its response logs no error for it.
                 if not more:
                     self.response_complete = True
                 return
+            if self.response_complete:
+                raise RuntimeError("http.response.body after the response was complete")
             conn = self.conn
             if not self.head_written:
                 self._write_head(body, more)
-            elif body and not self.is_head:
-                if self.chunked:
-                    conn.write(encode_chunk(body))
-                else:
-                    conn.write(body)
+            elif body and not self.bodiless:
+                left = self._length_left
+                if left is not None:
+                    left = self._length_left = left - len(body)
+                    if left < 0:
+                        raise RuntimeError("response body longer than its Content-Length")
+                conn.write(encode_chunk(body) if self.chunked else body)
             if not more:
+                if self._length_left and not self.bodiless:
+                    # The client would wait for the missing bytes and then take
+                    # the next response as their rest: never keep this connection.
+                    self.keep_alive = False
+                    raise RuntimeError("response body shorter than its Content-Length")
                 if self.chunked and not self.expect_trailers:
                     conn.write(CHUNKED_END)
                 if not self.expect_trailers:
@@ -177,18 +200,28 @@ class RequestCycle:
         elif kind == "http.response.start":
             if self.response_started:
                 raise RuntimeError("http.response.start sent twice")
+            status = int(message["status"])
+            if not 200 <= status <= 999:
+                # 1xx belong to the server (100 Continue, 101 for upgrades it
+                # performs): an app's 101 would desynchronise the connection.
+                raise RuntimeError(f"invalid response status {status} from the application")
             self.response_started = True
-            self.status = int(message["status"])
+            self.status = status
             self.headers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
             self.expect_trailers = bool(message.get("trailers", False))
         elif kind == "http.response.trailers":
+            if self.disconnected:
+                self.response_complete = True
+                return
             if not self.expect_trailers or self.response_complete or not self.head_written:
                 raise RuntimeError("http.response.trailers without trailers=True and a body")
             if message.get("more_trailers", False):
                 raise RuntimeError("more_trailers is not supported over HTTP/1.1")
-            if not self.disconnected:
-                trailers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
-                self.conn.write(encode_trailers(trailers) if self.chunked else b"")
+            trailers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
+            for name, value in trailers:
+                if _CR in value or _LF in value or _NUL in value or _CR in name or _LF in name:
+                    raise RuntimeError(f"invalid character (CR, LF or NUL) in trailer {name!r}")
+            self.conn.write(encode_trailers(trailers) if self.chunked else b"")
             self._complete()
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} for http")
@@ -208,6 +241,9 @@ class RequestCycle:
                 self.head_written = False
                 raise RuntimeError(f"invalid character (CR, LF or NUL) in response header {name!r}")
             if name == b"content-length":
+                if has_length or not value.isdigit():
+                    self.head_written = False
+                    raise RuntimeError(f"invalid Content-Length {value!r} from the application")
                 has_length = True
                 self._length_left = int(value)
             elif name == b"connection" and b"close" in value.lower():
@@ -215,8 +251,13 @@ class RequestCycle:
             elif name == b"transfer-encoding":
                 # The app must not pick the framing: drop it and frame ourselves.
                 headers = [(n, v) for n, v in headers if n != b"transfer-encoding"]
-        bodiless = self.is_head or status in _NO_BODY_STATUS or status < 200
-        if not has_length and not bodiless:
+        bodiless = self.bodiless = self.is_head or status in _NO_BODY_STATUS
+        if has_length and not bodiless:
+            left = self._length_left = (self._length_left or 0) - len(body)
+            if left < 0:
+                self.head_written = False
+                raise RuntimeError("response body longer than its Content-Length")
+        elif not bodiless:
             if not more_body and not self.expect_trailers:
                 headers.append((b"content-length", b"%d" % len(body)))
             elif not self.http10:

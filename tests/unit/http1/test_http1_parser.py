@@ -62,8 +62,8 @@ def test_limits_and_smuggling_give_status_hints(request_bytes: bytes, status: in
 def test_declined_upgrade_with_body_keeps_parsing() -> None:
     parser = Http1Parser()
     events = parser.feed(
-        b"POST /e HTTP/1.1\r\nContent-Length: 5\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
-        b"helloGET /next HTTP/1.1\r\n\r\n"
+        b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+        b"helloGET /next HTTP/1.1\r\nHost: x\r\n\r\n"
     )
     assert kinds(events) == ["RequestStarted", "UpgradeRequested"]
     trailing = events[-1]

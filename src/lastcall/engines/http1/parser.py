@@ -12,6 +12,16 @@ decides anything about connections: keep-alive, ``Expect: 100-continue`` and
 draining belong to the adapter (``lastcall.server.http1``). Any bytes either
 parse or raise ``RemoteProtocolError`` with the status to answer
 (``status_hint``) -- nothing else (the h11 fuzz invariant).
+
+Bad bytes after good requests lose nothing: when a chunk holds complete
+requests and then an error, ``feed`` returns the events of those requests and
+keeps the error in ``pending_error`` (the next ``feed`` raises it), so the
+adapter answers what was accepted before it answers the error.
+
+Beyond llhttp's own checks: exactly one ``Host`` in an HTTP/1.1 request, at
+most one in HTTP/1.0 (RFC 9112 §3.2: else 400), and 501 for a transfer coding
+other than ``chunked`` (RFC 9112 §6.1: we would pass on a body still
+gzip-coded).
 """
 
 from __future__ import annotations
@@ -108,6 +118,7 @@ class Http1Parser:
         "_header_count",
         "_header_size",
         "_headers",
+        "_host_count",
         "_limit_error",
         "_parser",
         "_swallow_head",
@@ -116,6 +127,7 @@ class Http1Parser:
         "in_head",
         "in_message",
         "limits",
+        "pending_error",
     )
 
     def __init__(self, limits: Http1Limits | None = None) -> None:
@@ -126,9 +138,12 @@ class Http1Parser:
         self._headers: Headers = []
         self._header_size = 0
         self._header_count = 0
+        self._host_count = 0
         self._body_size = 0
         self._expect = False
         self._upgrade: bytes | None = None
+        #: An error met after the events ``feed`` last returned; raised next time.
+        self.pending_error: RemoteProtocolError | None = None
         self._limit_error: RemoteProtocolError | None = None
         self._body_after_upgrade = False
         self._swallow_head = False
@@ -140,19 +155,28 @@ class Http1Parser:
         self.in_head = False
 
     def feed(self, data: bytes) -> list[Event]:
-        """Parse ``data``; return the events it completed. Raises ``RemoteProtocolError``."""
+        """Parse ``data``; return the events it completed. Raises ``RemoteProtocolError``.
+
+        If the error follows events in the same chunk, those are returned and
+        the error waits in ``pending_error``.
+        """
+        if self.pending_error is not None:
+            raise self.pending_error
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             offset = exc.args[0] if exc.args else len(data)
             self._events.append(UpgradeRequested(bytes(data[offset:])))
         except httptools.HttpParserError as exc:
-            self._events = []
-            if self._limit_error is not None:
-                raise self._limit_error from None
-            raise RemoteProtocolError(
+            error = self._limit_error or RemoteProtocolError(
                 f"malformed HTTP/1.1 request: {exc}", status_hint=400
-            ) from None
+            )
+            events, self._events = self._events, []
+            if events:
+                self.pending_error = error
+                return events
+            self.pending_error = error
+            raise error from None
         events, self._events = self._events, []
         return events
 
@@ -192,6 +216,7 @@ class Http1Parser:
         self._headers = []
         self._header_size = 0
         self._header_count = 0
+        self._host_count = 0
         self._body_size = 0
         self._expect = False
         self._upgrade = None
@@ -215,10 +240,19 @@ class Http1Parser:
             self._expect = True
         elif name == b"upgrade":
             self._upgrade = value.lower()
+        elif name == b"host":
+            self._host_count += 1
         elif name == b"content-length":
             limit = self.limits.max_body_size
             if limit is not None and value.isdigit() and int(value) > limit:
                 self._fail(RemoteProtocolError("request body too large", status_hint=413))
+        elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+            self._fail(
+                RemoteProtocolError(
+                    f"transfer coding {value.decode('latin-1')!r} not implemented",
+                    status_hint=501,
+                )
+            )
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -227,6 +261,15 @@ class Http1Parser:
             self._swallow_head = False
             return
         parser = self._parser
+        version = parser.get_http_version()
+        hosts = self._host_count
+        if hosts != 1 and (hosts > 1 or version != "1.0"):
+            self._fail(
+                RemoteProtocolError(
+                    "more than one Host header" if hosts else "missing Host header",
+                    status_hint=400,
+                )
+            )
         upgrade = self._upgrade if parser.should_upgrade() else None
         if upgrade is not None:
             self._body_after_upgrade = any(
@@ -237,7 +280,7 @@ class Http1Parser:
             RequestStarted(
                 parser.get_method(),
                 self._url,
-                parser.get_http_version(),
+                version,
                 self._headers,
                 parser.should_keep_alive(),
                 self._expect,
