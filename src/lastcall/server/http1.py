@@ -254,7 +254,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         scope["state"] = state.lifespan_state.copy()
         scope["extensions"] = {
             "http.response.trailers": _TRAILERS_EXTENSION,
-            DRAIN_EXTENSION: self.drain_extension(),
+            DRAIN_EXTENSION: self._extension or self.drain_extension(),
         }
         if state.proxies is not None:
             scope["client"], scope["scheme"] = state.proxies.apply(

@@ -265,7 +265,11 @@ class RequestCycle:
                 headers.append((b"transfer-encoding", b"chunked"))
             else:
                 self.keep_alive = False  # close-delimited body (RFC 9112 §6.3 item 8)
-        if self.conn.should_close_after_this():
+        conn = self.conn
+        # Only ask when it can say yes: one call less per response.
+        if (
+            conn._closing_after_response or conn.drain_reason is not None
+        ) and conn.should_close_after_this():
             self.keep_alive = False
         if not self.keep_alive:
             headers.append((b"connection", b"close"))
@@ -281,11 +285,12 @@ class RequestCycle:
         parts.append(b"\r\n")
         if body and not bodiless:
             parts.append(encode_chunk(body) if self.chunked else body)
-        self.conn.write(b"".join(parts))
+        conn.write(b"".join(parts))
 
     def _complete(self) -> None:
         self.response_complete = True
-        self._wake()
+        if self.waiter is not None:
+            self._wake()
         self.conn.response_done(self)
 
     # -- running the app --------------------------------------------------------------
