@@ -546,6 +546,21 @@ def test_max_header_list_size_is_settable_and_applies_to_cached_blocks() -> None
         dec.decode(block)
 
 
+def test_last_size_reports_the_decoded_list_size_cached_or_not() -> None:
+    """The engine applies its own, lower limit to ``last_size`` after a block
+    decoded whole (RFC 9113 §10.5.1), so it must be right on both paths."""
+    dec = HeaderDecoder()
+    block = hx("8286 84")  # :method GET, :scheme http, :path /
+    assert dec.last_size == 0
+    size = (7 + 3 + 32) + (7 + 4 + 32) + (5 + 1 + 32)
+    dec.decode(block)
+    assert dec.last_size == size
+    dec.decode(hx("82"))
+    assert dec.last_size == 7 + 3 + 32
+    dec.decode(block)  # from the block cache
+    assert dec.last_size == size
+
+
 # -- the block cache never serves stale or shared results -----------------------
 
 

@@ -292,20 +292,24 @@ def test_continuation_count_at_the_limit_is_fine(server: ScriptedPeer) -> None:
     assert events == [ev.RequestReceived(1, request, True)]
 
 
-def test_header_block_over_the_size_limit_is_cut_before_decoding() -> None:
-    """Bytes piling up in CONTINUATIONs are cut once past the header list limit."""
+def test_header_block_over_the_decode_bound_is_cut_before_decoding() -> None:
+    """Bytes piling up in CONTINUATIONs are cut once past the bound up to which
+    an oversized block is still decoded (4x the header list limit)."""
     peer = make_server(Http2Config(max_header_list_size=4096, max_continuation_frames=1000))
     chunk = b"\x40\x01a\x01b" * 100  # literal fields, 500 octets a frame
-    events = peer.send(headers_frame(1, peer.block(DEFAULT_REQUEST), end_headers=False))
-    for _ in range(10):  # 5,000 octets and more: still under 4096 + 1024 of slack
+    first = peer.block(DEFAULT_REQUEST)
+    events = peer.send(headers_frame(1, first, end_headers=False))
+    for _ in range(32):  # 16,000 octets and more: still within 4 x 4096
         events += peer.send(continuation_frame(1, chunk, end_headers=False))
+    assert len(first) + 32 * 500 <= 4 * 4096
     assert events == [] and peer.summaries() == []
     events = peer.send(continuation_frame(1, chunk, end_headers=False))
     peer.expect_connection_error(events, CALM)
 
 
-def test_header_list_at_the_limit_passes_and_over_it_is_cut() -> None:
-    """RFC 7541 §4.1 sizing: name + value + 32 octets per field."""
+def test_header_list_at_the_limit_passes_and_just_over_it_gets_431() -> None:
+    """RFC 7541 §4.1 sizing: name + value + 32 octets per field; one octet over
+    our limit refuses that request alone (RFC 9113 §10.5.1)."""
     limit = 2048
     base = sum(len(n) + len(v) + 32 for n, v in DEFAULT_REQUEST)
     filler = limit - base - 32 - len(b"x-fill")
@@ -314,7 +318,107 @@ def test_header_list_at_the_limit_passes_and_over_it_is_cut() -> None:
     assert peer.send(peer.request(1, request)) == [ev.RequestReceived(1, request, True)]
     over = [*DEFAULT_REQUEST, (b"x-fill", b"f" * (filler + 1))]
     events = peer.send(peer.request(3, over))
+    assert events == [ev.RequestRejected(3, 431, "header_list_too_large")]
+    frames = peer.frames()
+    assert [f.summary() for f in frames] == ["HEADERS[3] END_STREAM|END_HEADERS"]
+    assert frames[0].headers == [(b":status", b"431"), (b"content-length", b"0")]
+    assert not peer.engine.is_stream_open(3) and not peer.engine.is_drained
+
+
+# -- an oversized request header block refuses its stream only (§10.5.1) -----------------------
+
+
+def test_oversized_block_keeps_the_hpack_table_in_step() -> None:
+    """The block is decoded whole: the entries it added to the dynamic table are
+    there for the next request, which refers to them by index."""
+    peer = make_server(Http2Config(max_header_list_size=1024))
+    small = (b"x-session", b"abc123")
+    big = [*DEFAULT_REQUEST, small, (b"x-big", b"b" * 2000)]
+    assert peer.send(peer.request(1, big)) == [ev.RequestRejected(1, 431, "header_list_too_large")]
+    assert peer.summaries() == ["HEADERS[1] END_STREAM|END_HEADERS"]
+    following = [*DEFAULT_REQUEST, small]
+    block = peer.block(following)
+    assert len(block) < 8  # every field indexed: x-session only from the oversized block
+    assert peer.send(headers_frame(3, block, end_stream=True)) == [
+        ev.RequestReceived(3, following, True)
+    ]
+
+
+def test_oversized_open_request_gets_431_then_no_error_reset() -> None:
+    """The client was still sending: after the complete 431, RST_STREAM(NO_ERROR)
+    asks it to stop (RFC 9113 §8.1); DATA it had in flight is dropped quietly."""
+    peer = make_server(Http2Config(max_header_list_size=1024))
+    request = [*POST, (b"x-big", b"b" * 2000)]
+    events = peer.send(peer.request(1, request, end_stream=False))
+    assert events == [ev.RequestRejected(1, 431, "header_list_too_large")]
+    assert peer.summaries() == ["HEADERS[1] END_STREAM|END_HEADERS", "RST_STREAM[1] NO_ERROR"]
+    assert peer.send(data_frame(1, b"late body", end_stream=True)) == []
+    assert peer.summaries() == []
+    assert peer.send(peer.request(3)) == [ev.RequestReceived(3, DEFAULT_REQUEST, True)]
+
+
+def test_oversized_block_in_continuations_gets_431_and_the_connection_lives() -> None:
+    """The audit's case: a 70 KB header over a 64 KiB limit, in HEADERS plus
+    CONTINUATION frames, used to end the connection with COMPRESSION_ERROR."""
+    peer = make_server()
+    block = peer.block([*DEFAULT_REQUEST, (b"x-big", b"a" * 70_000)], huffman=False)
+    parts = [block[i : i + 16_000] for i in range(0, len(block), 16_000)]
+    events = peer.send(
+        headers_frame(1, parts[0], end_stream=True, end_headers=False),
+        *(continuation_frame(1, p, end_headers=False) for p in parts[1:-1]),
+        continuation_frame(1, parts[-1]),
+    )
+    assert events == [ev.RequestRejected(1, 431, "header_list_too_large")]
+    assert peer.summaries() == ["HEADERS[1] END_STREAM|END_HEADERS"]
+    assert peer.send(peer.request(3)) == [ev.RequestReceived(3, DEFAULT_REQUEST, True)]
+
+
+def test_decoded_list_past_the_bound_still_ends_the_connection() -> None:
+    """An HPACK bomb: a small block that decodes past 4x the limit is cut while
+    decoding, and then the table may be out of step: COMPRESSION_ERROR."""
+    peer = make_server(Http2Config(max_header_list_size=1024))
+    entry = (b"x-b", b"v" * 1000)
+    first = peer.block([*DEFAULT_REQUEST, entry])  # indexes the entry
+    assert event_types(peer.send(headers_frame(1, first))) == ["RequestRejected"]
+    peer.frames()
+    bomb = peer.block([*DEFAULT_REQUEST, *([entry] * 5)])  # 5 one-octet references
+    assert len(bomb) < 16
+    events = peer.send(headers_frame(3, bomb))
     peer.expect_connection_error(events, ErrorCode.COMPRESSION_ERROR, last_stream_id=1)
+
+
+def test_oversized_trailers_reset_the_stream_only() -> None:
+    """Trailers come after the request reached the application: too late for a
+    431, so the stream is reset (ENHANCE_YOUR_CALM, as HTTP/3's H3_EXCESSIVE_LOAD)."""
+    peer = make_server(Http2Config(max_header_list_size=1024))
+    assert event_types(peer.send(peer.request(1, POST, end_stream=False))) == ["RequestReceived"]
+    events = peer.send(peer.trailers(1, [(b"x-big", b"t" * 2000)]))
+    assert events == [ev.StreamReset(1, CALM, False)]
+    peer.expect_stream_error(events, 1, CALM)
+    assert peer.send(peer.request(3)) == [ev.RequestReceived(3, DEFAULT_REQUEST, True)]
+
+
+def test_oversized_blocks_are_paid_from_the_reset_budget() -> None:
+    peer = make_server(Http2Config(max_header_list_size=1024, reset_burst=2))
+    big = [*DEFAULT_REQUEST, (b"x-big", b"b" * 2000)]
+    assert event_types(peer.send(peer.request(1, big), peer.request(3, big))) == [
+        "RequestRejected",
+        "RequestRejected",
+    ]
+    peer.frames()
+    events = peer.send(peer.request(5, big))
+    peer.expect_connection_error(events, CALM, last_stream_id=3)
+
+
+def test_a_431_stream_counts_as_processed_in_the_final_goaway() -> None:
+    """§6.8: the last stream id covers streams we "might have taken some action
+    on"; an answered one is one, so the client never replays it."""
+    peer = make_server(Http2Config(max_header_list_size=1024, goaway_ping_timeout=0))
+    peer.send(peer.request(1, [*DEFAULT_REQUEST, (b"x-big", b"b" * 2000)]))
+    peer.frames()
+    peer.engine.start_drain(0.0)
+    assert peer.summaries()[-1] == "GOAWAY last=1 NO_ERROR"
+    assert peer.engine.last_processed_id == 1
 
 
 def test_header_list_limit_applies_to_responses_too() -> None:

@@ -17,6 +17,17 @@ DEFAULT_MAX_FRAME_SIZE = 16_384
 MAX_WINDOW_SIZE = 2**31 - 1
 MAX_STREAM_ID = 2**31 - 1
 
+#: How far past ``max_header_list_size`` a peer's header block is still decoded
+#: whole, in raw octets and in decoded §4.1 octets alike. RFC 9113 §10.5.1: a
+#: block over the limit must still be processed to keep the HPACK table in
+#: step, and a server may answer it with 431 on its stream alone; beyond this
+#: bound decoding it is not worth the CPU and memory, and the connection ends
+#: (COMPRESSION_ERROR, or ENHANCE_YOUR_CALM for raw bytes piling up). 4x keeps
+#: one oversized cookie from costing the client every other stream, while a
+#: block is never held or decoded past 256 KiB at the default limit
+#: (CONTINUATION frames stay capped by ``max_continuation_frames`` too).
+HEADER_BLOCK_DECODE_FACTOR = 4
+
 
 @dataclass(slots=True)
 class Http2Config:
@@ -31,9 +42,12 @@ class Http2Config:
     #: RFC's recommended minimum; nginx 128, Go 250, hyper 200.
     max_concurrent_streams: int = 100
 
-    #: SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce *while decoding*,
-    #: so an HPACK bomb is cut as soon as it crosses the line. 64 KiB like h2;
-    #: nginx 32 KiB per block, Envoy 60 KiB.
+    #: SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce. A block up to
+    #: ``HEADER_BLOCK_DECODE_FACTOR`` times over it is decoded whole and its
+    #: stream refused (a server answers 431, RFC 9113 §10.5.1); one further
+    #: over is cut *while decoding*, so an HPACK bomb ends the connection as
+    #: soon as it crosses that line. 64 KiB like h2; nginx 32 KiB per block,
+    #: Envoy 60 KiB.
     max_header_list_size: int = 65_536
 
     #: SETTINGS_HEADER_TABLE_SIZE we advertise (our HPACK decoder's table).

@@ -49,6 +49,9 @@ from .streams import Stream
 Headers = list[tuple[bytes, bytes]]
 Handler = Callable[[int, int, bytes, list[ev.Event]], None]
 
+#: The engine's own answer to a request header block over our limit (§10.5.1).
+_HEADER_LIST_TOO_LARGE: Headers = [(b":status", b"431"), (b"content-length", b"0")]
+
 
 class _PeerClosed(Exception):
     """The peer sent an error GOAWAY: it closes the connection (§5.4.1), stop reading."""
@@ -253,7 +256,9 @@ class Http2Engine(EngineCore):
         block.size += len(payload)
         if block.continuations > self.config.max_continuation_frames:
             raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many CONTINUATION frames")
-        if block.size > self.config.max_header_list_size + 1024:
+        if block.size > self._header_block_bound:
+            # Past the bound up to which an oversized block is still decoded
+            # (config.HEADER_BLOCK_DECODE_FACTOR): not worth holding on to.
             raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block over the size limit")
         if not payload and not flags & FLAG_END_HEADERS and not self._empty_budget.spend(self._now):
             raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty CONTINUATION")
@@ -269,7 +274,8 @@ class Http2Engine(EngineCore):
             return self._decoder.decode(block)
         except (HpackError, HeaderListTooLarge) as exc:
             # The decoder's table may now differ from the peer's: only a
-            # connection error is safe (RFC 7541 §2.2, RFC 9113 §4.3).
+            # connection error is safe (RFC 7541 §2.2, RFC 9113 §4.3). The
+            # decoder's own limit is the hard bound, several times ours.
             raise _ConnectionError(exc.error_code, str(exc)) from None
 
     def _on_header_block(
@@ -281,6 +287,9 @@ class Http2Engine(EngineCore):
         events: list[ev.Event],
     ) -> None:
         headers = self._decode(block)
+        # Over the limit we advertised, but decoded whole: the HPACK table is
+        # in step, so only this stream need suffer (RFC 9113 §10.5.1).
+        oversized = self._decoder.last_size > self._header_list_limit
         end_stream = bool(flags & FLAG_END_STREAM)
         if self_dependent:
             if self._is_idle(stream_id) and (stream_id & 1) == self._remote_parity:
@@ -289,10 +298,19 @@ class Http2Engine(EngineCore):
             raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
         stream = self._streams.get(stream_id)
         if stream is None:
-            self._on_new_stream(stream_id, headers, end_stream, events)
+            self._on_new_stream(stream_id, headers, end_stream, events, oversized)
             return
         if stream.recv_closed:
             raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS after END_STREAM")
+        if oversized:
+            if not self._is_server:
+                # A client keeps the connection error it always had for this.
+                raise _ConnectionError(ErrorCode.COMPRESSION_ERROR, "header list over our limit")
+            # Trailers: the request is already the application's, too late
+            # for a 431. ENHANCE_YOUR_CALM is what H3_EXCESSIVE_LOAD maps to.
+            raise _StreamError(
+                stream_id, ErrorCode.ENHANCE_YOUR_CALM, "trailers over the header list limit"
+            )
         try:
             if self._is_server or stream.response_final:
                 if not end_stream:
@@ -330,6 +348,7 @@ class Http2Engine(EngineCore):
         headers: Headers,
         end_stream: bool,
         events: list[ev.Event],
+        oversized: bool = False,
     ) -> None:
         if not self._is_server:
             if stream_id & 1 == 0:
@@ -362,6 +381,9 @@ class Http2Engine(EngineCore):
         if len(self._streams) >= self._local_max_concurrent:
             self._refuse(stream_id, "max_concurrent_streams")
             return
+        if oversized:
+            self._reject_oversized(stream_id, end_stream)
+            return
         try:
             content_length = validate_request(headers, self._local_enable_connect)
             if end_stream and content_length > 0:
@@ -387,6 +409,31 @@ class Http2Engine(EngineCore):
         if len(recent) > _RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._events.append(ev.StreamRefused(stream_id, reason))
+
+    def _reject_oversized(self, stream_id: int, end_stream: bool) -> None:
+        """431 on a request whose header block was over our limit but decoded
+        (RFC 9113 §10.5.1), then RST_STREAM(NO_ERROR) if the client was still
+        sending (§8.1: a complete response ends the exchange). The application
+        never sees it; the connection and its other streams carry on.
+
+        Every such block made us decode up to ``HEADER_BLOCK_DECODE_FACTOR``
+        times our limit, so each is paid for from the reset budget like any
+        stream error the peer provokes (MadeYouReset, CVE-2025-8671).
+        """
+        if not self._reset_budget.spend(self._now):
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many oversized header blocks")
+        self._emit_header_block(stream_id, _HEADER_LIST_TOO_LARGE, True)
+        if not end_stream:
+            self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.NO_ERROR))
+        # Answered, so processed (§6.8: "might have taken some action on").
+        self._last_accepted_id = stream_id
+        recent = self._recently_closed
+        # What the client still had in flight after our RST_STREAM is dropped
+        # quietly; after its own END_STREAM, more frames are STREAM_CLOSED.
+        recent[stream_id] = not end_stream
+        if len(recent) > _RECENTLY_CLOSED_MAX:
+            self._evict_oldest_closed()
+        self._events.append(ev.RequestRejected(stream_id, 431, "header_list_too_large"))
 
     # -- PRIORITY (§6.3), RST_STREAM (§6.4), PUSH_PROMISE (§6.6) -----------------------
 

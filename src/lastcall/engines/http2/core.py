@@ -37,6 +37,7 @@ from .budgets import TokenBucket
 from .config import (
     DEFAULT_INITIAL_WINDOW_SIZE,
     DEFAULT_MAX_FRAME_SIZE,
+    HEADER_BLOCK_DECODE_FACTOR,
     MAX_STREAM_ID,
     MAX_WINDOW_SIZE,
     Http2Config,
@@ -154,9 +155,13 @@ class EngineCore:
         self.local_settings: dict[int, int] = {}
         self.remote_settings: dict[int, int] = {}
         self._encoder = HeaderEncoder()
+        # The decoder cuts a block only past the hard bound; the advertised
+        # limit is applied to the decoded list (RFC 9113 §10.5.1, config.py).
+        self._header_list_limit = config.max_header_list_size
+        self._header_block_bound = HEADER_BLOCK_DECODE_FACTOR * config.max_header_list_size
         self._decoder = HeaderDecoder(
             max_table_size=config.header_table_size,
-            max_header_list_size=config.max_header_list_size,
+            max_header_list_size=self._header_block_bound,
         )
         # Drain state.
         self._first_goaway_sent = False
@@ -198,7 +203,8 @@ class EngineCore:
 
     @property
     def last_processed_id(self) -> int:
-        """Server role: highest stream id accepted and handed to the application."""
+        """Server role: highest stream id accepted and handed to the application
+        (or answered by the engine itself: ``RequestRejected``)."""
         return self._last_accepted_id if self._is_server else self._highest_remote_id
 
     @property

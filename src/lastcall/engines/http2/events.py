@@ -103,6 +103,24 @@ class StreamRefused(Event):
 
 
 @dataclass(slots=True)
+class RequestRejected(Event):
+    """Server role: the engine answered a new stream itself with a final ``status``
+    and never handed the request to the application.
+
+    The one case: ``status`` 431 with ``reason`` ``"header_list_too_large"``, a
+    request header block over ``max_header_list_size`` but within the bound up
+    to which it is still decoded (RFC 9113 §10.5.1). The HEADERS(431,
+    END_STREAM) is queued, followed by RST_STREAM(NO_ERROR) if the request was
+    still open; the rest of the connection is unaffected. The stream counts as
+    processed (it is at or below the final GOAWAY's id): it was answered.
+    """
+
+    stream_id: int
+    status: int
+    reason: str
+
+
+@dataclass(slots=True)
 class WindowUpdated(Event):
     """Send window grew (stream_id 0: the connection window) and queued DATA may flow."""
 

@@ -270,6 +270,10 @@ class HeaderDecoder:
         #: Largest decoded header list accepted, in §4.1 octets (name + value + 32
         #: per field). Settable at any time; applies from the next block.
         self.max_header_list_size = max_header_list_size
+        #: §4.1 size of the list the last successful ``decode`` returned. The
+        #: engine reads it to refuse a block over its own (lower) limit *after*
+        #: decoding it whole, which keeps the table in step (RFC 9113 §10.5.1).
+        self.last_size = 0
         self._max_allowed = max_table_size
         self._max_size = max_table_size  # the table's current maximum (§4.2)
         self._size = 0
@@ -328,6 +332,7 @@ class HeaderDecoder:
             headers, size = cached
             if size > self.max_header_list_size:
                 raise HeaderListTooLarge(f"header list of {size} octets is over the limit")
+            self.last_size = size
             return headers.copy()
 
         end = len(block)
@@ -417,6 +422,7 @@ class HeaderDecoder:
             if len(cache) >= _BLOCK_CACHE_LIMIT:
                 cache.clear()
             cache[block] = (headers.copy(), size)
+        self.last_size = size
         return headers
 
     def _name_at(self, index: int) -> bytes:
