@@ -73,11 +73,13 @@ def total_instructions(name: str, protocol: str, requests: int) -> int:
     """Instructions of one whole run of ``name`` serving ``requests`` requests."""
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
-        out = os.path.join(workdir, "callgrind.out")
+        # One file per process: granian serves from a child process.
+        out = os.path.join(workdir, "callgrind.%p")
         server = subprocess.Popen(
             [
                 "valgrind",
                 "--tool=callgrind",
+                "--trace-children=yes",
                 f"--callgrind-out-file={out}",
                 *_command(name, port, protocol),
             ],
@@ -94,11 +96,15 @@ def total_instructions(name: str, protocol: str, requests: int) -> int:
         finally:
             server.send_signal(signal.SIGINT if name == "granian" else signal.SIGTERM)
             server.wait(120)
-        with open(out) as fh:
-            match = re.search(r"^summary: (\d+)", fh.read(), re.M)
-    if match is None:
+        total = 0
+        for entry in os.listdir(workdir):
+            with open(os.path.join(workdir, entry)) as fh:
+                match = re.search(r"^summary: (\d+)", fh.read(), re.M)
+            if match is not None:
+                total += int(match.group(1))
+    if not total:
         raise RuntimeError("no callgrind summary")
-    return int(match.group(1))
+    return total
 
 
 def instructions_per_request(name: str, protocol: str, small: int, large: int) -> float:
