@@ -130,6 +130,18 @@ def _add_serve(sub: Any) -> None:
         help="Alt-Svc h3 freshness with --quic-bind, default 86400; 0: do not advertise",
     )
     p.add_argument("--lifespan", choices=["auto", "on", "off"])
+    p.add_argument(
+        "--lifespan-startup-timeout",
+        type=float,
+        metavar="S",
+        help="lifespan startup must complete within S, else exit 3 (default 60)",
+    )
+    p.add_argument(
+        "--lifespan-shutdown-timeout",
+        type=float,
+        metavar="S",
+        help="give up on lifespan shutdown after S and exit (default 60)",
+    )
     p.add_argument("--loop", choices=["auto", "uvloop", "asyncio"])
 
 

@@ -129,6 +129,20 @@ class ServerConfig:
     alt_svc_max_age: int = 86_400
     #: ASGI lifespan: ``auto`` (run it, tolerate apps that do not support it), ``on``, ``off``.
     lifespan: str = "auto"
+    #: Lifespan startup must complete within this long, else the server stops
+    #: without serving (exit 3). 60 s like hypercorn's ``startup_timeout``:
+    #: room for migrations or loading a model, while a startup that hangs on
+    #: an unreachable database still ends (uvicorn waits forever). A signal
+    #: during startup stops it at once, whatever this is.
+    lifespan_startup_timeout: float = 60.0
+    #: Lifespan shutdown (after the drain) must complete within this long;
+    #: then it is given up (logged) and the process exits 0, as the drain
+    #: itself finished. 60 s like hypercorn's ``shutdown_timeout``; with the
+    #: 30 s ``graceful_timeout`` that is 90 s, systemd's default
+    #: ``TimeoutStopSec`` (under Kubernetes the pod's
+    #: ``terminationGracePeriodSeconds`` cuts it sooner). A signal during
+    #: shutdown exits at once.
+    lifespan_shutdown_timeout: float = 60.0
     #: Log level of the ``lastcall`` loggers.
     log_level: str = "info"
     #: Log one line per request on the ``lastcall.access`` logger.
@@ -166,8 +180,13 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be >= 0 seconds")
         if self.max_connections < 0:
             raise ConfigError("max_connections must be >= 0 (0: no limit)")
-        if not self.request_head_timeout > 0.0:
-            raise ConfigError("request_head_timeout must be > 0 seconds")
+        for name in (
+            "request_head_timeout",
+            "lifespan_startup_timeout",
+            "lifespan_shutdown_timeout",
+        ):
+            if not getattr(self, name) > 0.0:
+                raise ConfigError(f"{name} must be > 0 seconds")
         self._validate_quic()
         if self.readiness_path is not None and not self.readiness_path.startswith("/"):
             raise ConfigError("readiness_path must start with '/'")

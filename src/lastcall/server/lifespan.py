@@ -8,6 +8,15 @@ real startup failures -- we do not); ``off`` skips it.
 A startup failure (``lifespan.startup.failed``, or an exception after the app
 received ``lifespan.startup``) stops the server before it listens, with the
 app's message, and a nonzero exit code.
+
+Every wait here has a deadline (DESIGN.md, "Timing rules"): an app whose
+startup never answers would otherwise hold the process before it listens,
+deaf to SIGTERM, and one whose shutdown never answers would hold it after
+the drain is over. ``lifespan_startup_timeout`` and
+``lifespan_shutdown_timeout`` (config.py) bound the two waits, and the
+server can cut either one short (``stop``: a signal). When we give up, the
+lifespan task is cancelled, so the app's startup or shutdown code unwinds
+rather than running on behind a server that has moved on.
 """
 
 from __future__ import annotations
@@ -18,22 +27,40 @@ from typing import Any
 
 from .asgi import ASGI_VERSION, ASGIApp, Message
 
-__all__ = ["Lifespan", "LifespanFailure"]
+__all__ = ["LIFESPAN_CANCEL_TIMEOUT", "Lifespan", "LifespanFailure"]
 
 logger = logging.getLogger("lastcall.server")
 
+#: Once we give up on the app's lifespan (timeout or signal), how long its
+#: cancelled task gets to unwind before the server goes on without it. A task
+#: that honours cancellation ends within a loop turn; this only bounds one
+#: that does not (the same role as ``QUIC_ENDPOINT_CLOSE_TIMEOUT``).
+LIFESPAN_CANCEL_TIMEOUT = 1.0
+
 
 class LifespanFailure(Exception):
-    """Lifespan startup failed; the message says why (it is shown to the user)."""
+    """Lifespan startup failed, timed out or was interrupted; the message says
+    why (it is shown to the user)."""
 
 
 class Lifespan:
     """Runs the app's lifespan protocol in one task."""
 
-    def __init__(self, app: ASGIApp, mode: str, state: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        mode: str,
+        state: dict[str, Any],
+        *,
+        startup_timeout: float,
+        shutdown_timeout: float,
+    ) -> None:
         self.app = app
         self.mode = mode
         self.state = state
+        #: ``lifespan_startup_timeout`` / ``lifespan_shutdown_timeout`` (config.py).
+        self.startup_timeout = startup_timeout
+        self.shutdown_timeout = shutdown_timeout
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
         self._startup_done: asyncio.Future[str | None] | None = None
         self._shutdown_done: asyncio.Future[str | None] | None = None
@@ -41,8 +68,10 @@ class Lifespan:
         self._received_startup = False
         self._supported = True
 
-    async def startup(self) -> None:
-        """Run startup; raise ``LifespanFailure`` if the app reports a failure."""
+    async def startup(self, stop: asyncio.Future[str] | None = None) -> None:
+        """Run startup; raise ``LifespanFailure`` if the app reports a failure,
+        does not answer within ``startup_timeout``, or ``stop`` resolves first
+        (with the reason, e.g. ``"SIGTERM"``)."""
         if self.mode == "off":
             self._supported = False
             return
@@ -51,22 +80,69 @@ class Lifespan:
         self._shutdown_done = loop.create_future()
         self._task = loop.create_task(self._main())
         await self._inbox.put({"type": "lifespan.startup"})
-        failure = await self._startup_done
-        if failure is not None:
-            raise LifespanFailure(failure)
+        outcome = await self._wait(self._startup_done, self.startup_timeout, stop)
+        if isinstance(outcome, _GaveUp):
+            if outcome.reason is None:
+                raise LifespanFailure(
+                    f"lifespan startup did not complete within {self.startup_timeout:g} s"
+                    " (lifespan_startup_timeout)"
+                )
+            raise LifespanFailure(
+                f"{outcome.reason} before lifespan startup completed; stopping without serving"
+            )
+        if outcome is not None:
+            raise LifespanFailure(outcome)
 
-    async def shutdown(self) -> bool:
-        """Run shutdown; return False if the app reported a failure."""
+    async def shutdown(self, stop: asyncio.Future[str] | None = None) -> bool:
+        """Run shutdown; return False if the app reported a failure, did not
+        answer within ``shutdown_timeout``, or ``stop`` resolved first."""
         if not self._supported or self._task is None or self._shutdown_done is None:
             return True
         if self._task.done():
             return True
         await self._inbox.put({"type": "lifespan.shutdown"})
-        failure = await self._shutdown_done
-        if failure is not None:
-            logger.error("lifespan shutdown failed: %s", failure)
+        outcome = await self._wait(self._shutdown_done, self.shutdown_timeout, stop)
+        if isinstance(outcome, _GaveUp):
+            if outcome.reason is None:
+                logger.error(
+                    "lifespan shutdown did not complete within %g s (lifespan_shutdown_timeout);"
+                    " exiting without it",
+                    self.shutdown_timeout,
+                )
+            else:
+                logger.warning("%s during lifespan shutdown: exiting without it", outcome.reason)
+            return False
+        if outcome is not None:
+            logger.error("lifespan shutdown failed: %s", outcome)
             return False
         return True
+
+    async def _wait(
+        self, done: asyncio.Future[str | None], within: float, stop: asyncio.Future[str] | None
+    ) -> str | _GaveUp | None:
+        """The app's answer (``None`` or a failure message), or ``_GaveUp``
+        after cancelling its task, ``within`` seconds or when ``stop`` resolves."""
+        waits: set[asyncio.Future[Any]] = {done}
+        if stop is not None:
+            waits.add(stop)
+        await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        if done.done():
+            return done.result()
+        reason = stop.result() if stop is not None and stop.done() else None
+        await self._cancel_task()
+        return _GaveUp(reason)
+
+    async def _cancel_task(self) -> None:
+        task = self._task
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=LIFESPAN_CANCEL_TIMEOUT)
+        if not task.done():
+            logger.error(
+                "the lifespan task ignored cancellation for %g s; leaving it behind",
+                LIFESPAN_CANCEL_TIMEOUT,
+            )
 
     async def _receive(self) -> Message:
         message = await self._inbox.get()
@@ -115,6 +191,15 @@ class Lifespan:
                     self._supported = self._received_startup
                     _resolve(self._startup_done, None)
             _resolve(self._shutdown_done, None)
+
+
+class _GaveUp:
+    """We stopped waiting: at the deadline (``reason`` None) or for ``reason``."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str | None) -> None:
+        self.reason = reason
 
 
 def _resolve(future: asyncio.Future[str | None], value: str | None) -> None:

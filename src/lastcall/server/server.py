@@ -13,6 +13,12 @@ With ``quic_bind`` the server also owns UDP endpoints
 registry as TCP ones. Stopping to accept closes an endpoint's socket only
 once its last QUIC connection is gone (the layered close of RFC 9114 §5.2),
 and ``serve()`` waits for those sockets before lifespan shutdown.
+
+The two ASGI lifespan waits are bounded too (``lifespan_startup_timeout``,
+``lifespan_shutdown_timeout``), and a signal cuts either short: SIGTERM or
+SIGINT while startup is still running stops the server without serving
+(exit 3: a startup that did not finish), and one while lifespan shutdown
+runs (the drain is over by then) exits at once, 0.
 """
 
 from __future__ import annotations
@@ -109,6 +115,9 @@ class Server:
         self._timer_at: float | None = None
         self._signals_seen = 0
         self._early: list[tuple[str, float | None]] = []
+        #: While a lifespan wait runs: resolved (with why) by a signal or
+        #: ``cancel()``, so the wait ends at once instead of at its timeout.
+        self._lifespan_stop: asyncio.Future[str] | None = None
 
     # -- public API -------------------------------------------------------------------
 
@@ -160,9 +169,13 @@ class Server:
         self._feed(self.controller.drain(self._loop.time(), reason, grace))
 
     def cancel(self, reason: str = "cancel") -> None:
-        """Skip to the cancel step at once (what a second SIGTERM does)."""
+        """Skip to the cancel step at once (what a second SIGTERM does).
+
+        During lifespan startup or shutdown it also ends that wait at once.
+        """
         if self._loop is None:
             return
+        self._stop_lifespan_wait(reason)
         self._feed(self.controller.force(self._loop.time(), reason))
 
     async def serve(self) -> int:
@@ -173,22 +186,33 @@ class Server:
         self._stopping = loop.create_future()
         state = self.state = ServerState(self.config, self.app, loop, self.observer, self.registry)
         self.registry.on_empty = self._on_connections_gone
-        lifespan = Lifespan(self.app, self.config.lifespan, state.lifespan_state)
-        installed = self._install_signals(loop) if self.config.handle_signals else []
+        config = self.config
+        lifespan = Lifespan(
+            self.app,
+            config.lifespan,
+            state.lifespan_state,
+            startup_timeout=config.lifespan_startup_timeout,
+            shutdown_timeout=config.lifespan_shutdown_timeout,
+        )
+        installed = self._install_signals(loop) if config.handle_signals else []
         try:
             try:
-                await lifespan.startup()
+                self._lifespan_stop = loop.create_future()
+                await lifespan.startup(self._lifespan_stop)
             except LifespanFailure as exc:
                 self.controller.startup_failed()
                 logger.error("application startup failed: %s", exc)
                 self._fail_started(exc)
                 return EXIT_STARTUP_FAILED
+            finally:
+                self._lifespan_stop = None
             try:
                 await self._open_listeners(state)
             except (OSError, ssl.SSLError, ConfigError) as exc:
                 logger.error("cannot listen: %s", exc)
                 self.controller.startup_failed()
-                await lifespan.shutdown()
+                self._lifespan_stop = loop.create_future()
+                await lifespan.shutdown(self._lifespan_stop)
                 self._fail_started(exc)
                 return EXIT_STARTUP_FAILED
             self.observer.emit(
@@ -201,7 +225,9 @@ class Server:
                 self.drain(grace, reason)
             await self._stopping
             await self._close_quic_endpoints()
-            ok = await lifespan.shutdown()
+            # ``_lifespan_stop`` was created with the ShutdownApplication
+            # action, so a signal from then on already counts.
+            ok = await lifespan.shutdown(self._lifespan_stop)
             self.observer.emit(oe.LifespanShutdown(loop.time(), ok))
             self.controller.shutdown_done()
             return EXIT_OK
@@ -310,10 +336,16 @@ class Server:
         assert self._loop is not None
         self._signals_seen += 1
         name = signal.Signals(sig).name
+        self._stop_lifespan_wait(name if self._signals_seen == 1 else f"second {name}")
         if self._signals_seen == 1:
             self._feed(self.controller.drain(self._loop.time(), f"shutdown ({name})"))
         else:
             self._feed(self.controller.force(self._loop.time(), f"second {name}"))
+
+    def _stop_lifespan_wait(self, reason: str) -> None:
+        stop = self._lifespan_stop
+        if stop is not None and not stop.done():
+            stop.set_result(reason)
 
     # -- carrying out the controller's actions ----------------------------------------
 
@@ -378,6 +410,7 @@ class Server:
                 )
             )
             if self._stopping is not None and not self._stopping.done():
+                self._lifespan_stop = loop.create_future()
                 self._stopping.set_result(None)
         else:  # pragma: no cover - a new action type must be handled here
             raise AssertionError(f"unhandled lifecycle action {action!r}")

@@ -22,14 +22,37 @@ class Proc:
         self.log = log
 
     async def wait(self) -> int:
+        try:
+            async with asyncio.timeout(DEADLINE):
+                code = await self.proc.wait()
+                assert self.proc.stderr is not None
+                self.log += (await self.proc.stderr.read()).decode().splitlines()
+                return code
+        except TimeoutError:
+            self.proc.kill()  # a hung server must not outlive the test
+            await self.proc.wait()
+            raise
+
+    async def read_until(self, text: str) -> None:
+        """Read stderr (into ``log``) until a line contains ``text``."""
+        assert self.proc.stderr is not None
         async with asyncio.timeout(DEADLINE):
-            code = await self.proc.wait()
-            assert self.proc.stderr is not None
-            self.log += (await self.proc.stderr.read()).decode().splitlines()
-            return code
+            while True:
+                line = (await self.proc.stderr.readline()).decode()
+                assert line, f"stderr ended before {text!r}"
+                self.log.append(line.rstrip())
+                if text in line:
+                    return
 
 
-async def spawn(*args: str, cwd: Path | None = None) -> Proc:
+SERVING = r"serving on 127\.0\.0\.1:(\d+)"
+
+
+async def spawn(
+    *args: str, cwd: Path | None = None, until: str = SERVING, env: dict[str, str] | None = None
+) -> Proc:
+    """Start ``lastcall serve``; return once a stderr line matches ``until``
+    (its first group, if any, is the port) or stderr ends."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -40,7 +63,7 @@ async def spawn(*args: str, cwd: Path | None = None) -> Proc:
         *args,
         stderr=asyncio.subprocess.PIPE,
         cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stderr is not None
     log: list[str] = []
@@ -50,9 +73,9 @@ async def spawn(*args: str, cwd: Path | None = None) -> Proc:
             if not line:
                 return Proc(proc, 0, log)
             log.append(line.rstrip())
-            match = re.search(r"serving on 127\.0\.0\.1:(\d+)", line)
+            match = re.search(until, line)
             if match:
-                return Proc(proc, int(match.group(1)), log)
+                return Proc(proc, int(match.group(1)) if match.groups() else 0, log)
 
 
 async def test_idle_server_exits_fast_on_sigterm() -> None:
@@ -120,3 +143,66 @@ async def test_environment_configures_the_server(env: dict[str, str]) -> None:
     writer.close()
     server.proc.send_signal(signal.SIGTERM)
     assert await server.wait() == 0
+
+
+#: Lifespan that says so on stderr, then never answers startup (``startup``)
+#: or shutdown (``shutdown``); the phase comes from the environment.
+HANGING_APP = """\
+import asyncio, os, sys
+
+async def app(scope, receive, send):
+    if scope["type"] != "lifespan":
+        return
+    await receive()
+    if os.environ["HANG_IN"] == "startup":
+        print("app: startup begun", file=sys.stderr, flush=True)
+        await asyncio.Event().wait()
+    await send({"type": "lifespan.startup.complete"})
+    await receive()
+    print("app: shutdown begun", file=sys.stderr, flush=True)
+    await asyncio.Event().wait()
+"""
+
+
+async def spawn_hanging(tmp_path: Path, hang_in: str, *args: str, until: str = SERVING) -> Proc:
+    (tmp_path / "hanging_app.py").write_text(HANGING_APP)
+    return await spawn(
+        "hanging_app:app", *args, cwd=tmp_path, until=until, env={"HANG_IN": hang_in}
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_during_lifespan_startup_stops_at_once(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    server = await spawn_hanging(tmp_path, "startup", until="app: startup begun")
+    server.proc.send_signal(sig)
+    assert await server.wait() == 3
+    assert any(f"{sig.name} before lifespan startup completed" in line for line in server.log)
+    assert not any("serving on" in line for line in server.log)
+
+
+async def test_lifespan_startup_timeout_is_a_startup_failure(tmp_path: Path) -> None:
+    server = await spawn_hanging(
+        tmp_path, "startup", "--lifespan-startup-timeout", "0.1", until="app: startup begun"
+    )
+    assert await server.wait() == 3
+    assert any("lifespan_startup_timeout" in line for line in server.log)
+
+
+async def test_second_signal_during_lifespan_shutdown_exits_at_once(tmp_path: Path) -> None:
+    server = await spawn_hanging(tmp_path, "shutdown")
+    server.proc.send_signal(signal.SIGTERM)
+    await server.read_until("app: shutdown begun")
+    server.proc.send_signal(signal.SIGTERM)
+    assert await server.wait() == 0
+    assert any("second SIGTERM during lifespan shutdown" in line for line in server.log)
+
+
+async def test_lifespan_shutdown_timeout_exits_zero_after_the_drain(tmp_path: Path) -> None:
+    server = await spawn_hanging(tmp_path, "shutdown", "--lifespan-shutdown-timeout", "0.1")
+    server.proc.send_signal(signal.SIGTERM)
+    assert await server.wait() == 0
+    drained = next(i for i, line in enumerate(server.log) if "drained in" in line)
+    gave_up = next(i for i, line in enumerate(server.log) if "lifespan_shutdown_timeout" in line)
+    assert drained < gave_up

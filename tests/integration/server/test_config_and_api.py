@@ -59,3 +59,19 @@ def test_public_api_is_pinned() -> None:
             "serve",
         ]
     )
+
+
+def test_lifespan_timeouts_from_every_source(tmp_path: pathlib.Path) -> None:
+    defaults = ServerConfig()
+    assert (defaults.lifespan_startup_timeout, defaults.lifespan_shutdown_timeout) == (60.0, 60.0)
+    toml = tmp_path / "lastcall.toml"
+    toml.write_text("lifespan-shutdown-timeout = 4\n")
+    env = {"LASTCALL_LIFESPAN_STARTUP_TIMEOUT": "5"}
+    config = load_config(config_file=str(toml), environ=env)
+    assert (config.lifespan_startup_timeout, config.lifespan_shutdown_timeout) == (5.0, 4.0)
+    from lastcall.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--lifespan-startup-timeout", "2.5"])
+    assert args.lifespan_startup_timeout == 2.5
+    with pytest.raises(ConfigError, match="lifespan_shutdown_timeout must be > 0"):
+        ServerConfig(lifespan_shutdown_timeout=0)
