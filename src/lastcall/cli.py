@@ -25,7 +25,12 @@ EXIT_USAGE = 2
 
 
 def import_app(spec: str) -> Any:
-    """Import ``module:attribute`` (dots allowed in the attribute). The cwd is importable."""
+    """Import ``module:attribute`` (dots allowed in the attribute). The cwd is importable.
+
+    What is found must be callable: anything else would start, then answer
+    every request with 500. Like a module or attribute that is not there, it
+    is a usage error (exit 2), said before anything starts.
+    """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"app must look like 'module:attribute', got {spec!r}")
@@ -43,6 +48,11 @@ def import_app(spec: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise ConfigError(
+            f"{spec!r} is not an ASGI app: it is a {type(obj).__name__}, not a callable"
+            " (an app is called as app(scope, receive, send))"
+        )
     return obj
 
 

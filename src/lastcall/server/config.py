@@ -1,8 +1,8 @@
 """Every setting of ``lastcall serve``: name, default, and where the number came from.
 
 Settings come, lowest precedence first, from the defaults below, a TOML file
-(``--config lastcall.toml``: keys at top level or under ``[serve]``, dashes
-or underscores), ``LASTCALL_*`` environment variables (``LASTCALL_GRACEFUL_TIMEOUT=10``,
+(``--config lastcall.toml``: keys at top level and under ``[serve]``, the
+table winning; dashes or underscores), ``LASTCALL_*`` environment variables (``LASTCALL_GRACEFUL_TIMEOUT=10``,
 ``LASTCALL_BIND="0.0.0.0:8000 unix:/tmp/s.sock"``) and the command line.
 docs/server/reference.md lists them all; a test checks the two agree.
 """
@@ -161,6 +161,8 @@ class ServerConfig:
         """Raise ``ConfigError`` for any out-of-range value."""
         if not self.bind:
             raise ConfigError("at least one --bind is needed")
+        for value in self.bind:
+            parse_bind(value)  # a bad one is a usage error now, not after lifespan startup
         if self.lifespan not in ("auto", "on", "off"):
             raise ConfigError("lifespan must be auto, on or off")
         if self.loop not in ("auto", "uvloop", "asyncio"):
@@ -270,16 +272,26 @@ def _normalise(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 
 def from_toml(path: str) -> dict[str, Any]:
-    """Settings from a TOML file (top level or a ``[serve]`` table)."""
+    """Settings from a TOML file: top-level keys and a ``[serve]`` table, merged.
+
+    A key in ``[serve]`` wins over the same one at top level. (Top-level keys
+    beside a ``[serve]`` table used to be ignored without a word, so a
+    ``bind`` written above the table silently served on the default port.)
+    """
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    table = data.get("serve", data)
+    table = data.pop("serve", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [serve] must be a table")
-    return _normalise(table, path)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise ConfigError(
+                f"{path}: unknown table [{key}]: settings go at top level or under [serve]"
+            )
+    return _normalise(data, path) | _normalise(table, f"{path} [serve]")
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -30,7 +30,13 @@ class BindAddress:
 
 
 def parse_bind(value: str) -> BindAddress:
-    """Parse ``HOST:PORT``, ``[::1]:PORT``, ``:PORT`` (all interfaces) or ``unix:PATH``."""
+    """Parse ``HOST:PORT``, ``[::1]:PORT``, ``:PORT`` (all interfaces) or ``unix:PATH``.
+
+    Pure (no DNS, no socket), so ``ServerConfig.validate`` can reject a bad
+    value before anything starts: a port is always required (``localhost``
+    alone is an error, not a guess at 8000), and an IPv6 host needs brackets
+    (``::1`` alone is ambiguous: host ``:`` port 1?).
+    """
     if value.startswith("unix:"):
         path = value[5:]
         if not path:
@@ -38,9 +44,14 @@ def parse_bind(value: str) -> BindAddress:
         return BindAddress(None, None, path)
     host, sep, port = value.rpartition(":")
     if not sep:
-        raise ConfigError(f"bad --bind {value!r}: expected HOST:PORT or unix:PATH")
+        raise ConfigError(
+            f"bad --bind {value!r}: expected HOST:PORT (e.g. {value}:8000),"
+            " [IPv6]:PORT or unix:PATH"
+        )
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(f"bad --bind {value!r}: an IPv6 address goes in brackets, [::1]:PORT")
     try:
         number = int(port)
     except ValueError:

@@ -99,6 +99,9 @@ class Server:
             from .demo import demo_app
 
             app = demo_app
+        if not callable(app):
+            # Refused here: served, it would answer every request with 500.
+            raise TypeError(f"app must be an ASGI callable, got a {type(app).__name__}")
         self.app: ASGIApp = app
         self.config = config
         self.observer = observer if observer is not None else Observer()
@@ -194,6 +197,24 @@ class Server:
             startup_timeout=config.lifespan_startup_timeout,
             shutdown_timeout=config.lifespan_shutdown_timeout,
         )
+        if config.http2 and not _http2_available():
+            logger.warning("HTTP/2 engine not available: serving HTTP/1.1 only")
+            config.http2 = False
+        try:
+            tls = self._tls_context()
+        except ConfigError as exc:
+            self._fail_started(exc)
+            raise
+        except ssl.SSLError as exc:
+            logger.error(
+                "cannot load the TLS certificate (--certfile %s, --keyfile %s): %s",
+                config.certfile,
+                config.keyfile,
+                exc,
+            )
+            self.controller.startup_failed()
+            self._fail_started(exc)
+            return EXIT_STARTUP_FAILED
         installed = self._install_signals(loop) if config.handle_signals else []
         try:
             try:
@@ -207,7 +228,7 @@ class Server:
             finally:
                 self._lifespan_stop = None
             try:
-                await self._open_listeners(state)
+                await self._open_listeners(state, tls)
             except (OSError, ssl.SSLError, ConfigError) as exc:
                 logger.error("cannot listen: %s", exc)
                 self.controller.startup_failed()
@@ -249,17 +270,32 @@ class Server:
             self._started.set_exception(RuntimeError(f"server failed to start: {exc}"))
             self._started.exception()  # retrieved: nobody may be awaiting it
 
-    async def _open_listeners(self, state: ServerState) -> None:
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The TCP listeners' TLS context, loaded before lifespan startup.
+
+        So a certificate that cannot be used stops the server before the
+        app's startup runs (migrations, connections) for nothing. A file that
+        cannot be read is a configuration error (``ConfigError``: exit 2)
+        that names it: ``ssl`` itself reports only ``[Errno 2] No such file
+        or directory``. A file that is not a usable certificate or key is a
+        startup failure (``ssl.SSLError``: exit 3, as for QUIC's).
+        """
+        config = self.config
+        if config.certfile is None or config.keyfile is None:
+            return None
+        for option, path in (("--certfile", config.certfile), ("--keyfile", config.keyfile)):
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(f"cannot read {option} {path}: {exc.strerror or exc}") from None
+        return server_context(config.certfile, config.keyfile, http2=config.http2)
+
+    async def _open_listeners(self, state: ServerState, context: ssl.SSLContext | None) -> None:
         config = self.config
         if config.quic_bind:
             # First, so the TCP listeners' very first response can carry Alt-Svc.
             await self._open_quic_endpoints(state)
-        context = None
-        if config.certfile is not None:
-            context = server_context(config.certfile, config.keyfile, http2=config.http2)
-        if config.http2 and not _http2_available():
-            logger.warning("HTTP/2 engine not available: serving HTTP/1.1 only")
-            config.http2 = False
         from .http1 import Http1Connection
 
         registry = self.registry

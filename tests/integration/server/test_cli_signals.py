@@ -206,3 +206,57 @@ async def test_lifespan_shutdown_timeout_exits_zero_after_the_drain(tmp_path: Pa
     drained = next(i for i, line in enumerate(server.log) if "drained in" in line)
     gave_up = next(i for i, line in enumerate(server.log) if "lifespan_shutdown_timeout" in line)
     assert drained < gave_up
+
+
+#: An app that says when its lifespan startup runs, and an attribute that is no app.
+MARKED_APP = """\
+import sys
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await receive()
+        print("app: startup begun", file=sys.stderr, flush=True)
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+
+not_a_function = 42
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bind", "127.0.0.1:99999"], "port out of range"),
+        (["--bind", "localhost"], "expected HOST:PORT"),
+        (["--certfile", "/nonexistent/cert.pem", "--keyfile", "/nonexistent/key.pem"], None),
+    ],
+    ids=["port-out-of-range", "no-port", "missing-certfile"],
+)
+async def test_config_errors_exit_2_before_the_app_starts(
+    tmp_path: Path, args: list[str], message: str | None
+) -> None:
+    (tmp_path / "marked_app.py").write_text(MARKED_APP)
+    server = await spawn("marked_app:app", *args, cwd=tmp_path)
+    assert await server.wait() == 2
+    assert not any("app: startup begun" in line for line in server.log), server.log
+    expected = message or "cannot read --certfile /nonexistent/cert.pem: No such file or directory"
+    assert any(expected in line for line in server.log), server.log
+
+
+async def test_missing_keyfile_is_named(tmp_path: Path) -> None:
+    (tmp_path / "marked_app.py").write_text(MARKED_APP)
+    (tmp_path / "cert.pem").write_text("any readable file\n")
+    missing = tmp_path / "key.pem"
+    server = await spawn(
+        "marked_app:app", "--certfile", "cert.pem", "--keyfile", str(missing), cwd=tmp_path
+    )
+    assert await server.wait() == 2
+    assert any(f"cannot read --keyfile {missing}" in line for line in server.log), server.log
+
+
+async def test_app_that_is_not_callable_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "marked_app.py").write_text(MARKED_APP)
+    server = await spawn("marked_app:not_a_function", cwd=tmp_path)
+    assert await server.wait() == 2
+    assert any("'marked_app:not_a_function' is not an ASGI app" in line for line in server.log)

@@ -9,6 +9,7 @@ import pytest
 
 import lastcall.server
 from lastcall.errors import ConfigError
+from lastcall.server.asgi import Receive, Scope, Send
 from lastcall.server.config import ServerConfig, load_config
 from lastcall.server.listeners import parse_bind
 
@@ -75,3 +76,78 @@ def test_lifespan_timeouts_from_every_source(tmp_path: pathlib.Path) -> None:
     assert args.lifespan_startup_timeout == 2.5
     with pytest.raises(ConfigError, match="lifespan_shutdown_timeout must be > 0"):
         ServerConfig(lifespan_shutdown_timeout=0)
+
+
+def test_bad_binds_are_config_errors_at_construction() -> None:
+    with pytest.raises(ConfigError, match="port out of range"):
+        ServerConfig(bind=["127.0.0.1:99999"])
+    with pytest.raises(ConfigError, match="expected HOST:PORT"):
+        load_config({"bind": ["localhost"]}, environ={})
+    with pytest.raises(ConfigError, match="in brackets"):
+        ServerConfig(bind=["::1"])
+    with pytest.raises(ConfigError, match="port out of range"):
+        load_config(environ={"LASTCALL_BIND": "127.0.0.1:8000 127.0.0.1:70000"})
+
+
+def test_toml_top_level_keys_merge_with_the_serve_table(tmp_path: pathlib.Path) -> None:
+    toml = tmp_path / "lastcall.toml"
+    toml.write_text(
+        'bind = ["127.0.0.1:9000"]\ngraceful-timeout = 5\n'
+        "[serve]\ngraceful_timeout = 7\naccess-log = true\n"
+    )
+    config = load_config(config_file=str(toml), environ={})
+    assert config.bind == ["127.0.0.1:9000"]  # top level: was silently ignored
+    assert config.graceful_timeout == 7.0  # the table wins
+    assert config.access_log
+    toml.write_text("[serve]\nbind = [':8000']\n[server]\nbind = [':9000']\n")
+    with pytest.raises(ConfigError, match=r"unknown table \[server\]"):
+        load_config(config_file=str(toml), environ={})
+
+
+def test_an_app_that_is_not_callable_is_refused_at_load() -> None:
+    from lastcall.cli import import_app
+    from lastcall.server import Server
+
+    with pytest.raises(ConfigError, match="'json:decoder' is not an ASGI app: it is a module"):
+        import_app("json:decoder")
+    assert callable(import_app("json:dumps"))
+    with pytest.raises(TypeError, match="ASGI callable"):
+        Server(42)  # type: ignore[arg-type]
+
+
+class StartupProbe:
+    """An app that records whether its lifespan startup ever ran."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            self.started = True
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+
+
+async def test_certificate_problems_are_found_before_lifespan_startup(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lastcall.server import EXIT_STARTUP_FAILED, Server
+
+    app = StartupProbe()
+    missing = str(tmp_path / "missing.pem")
+    server = Server(app, bind=["127.0.0.1:0"], certfile=missing, keyfile=missing)
+    with pytest.raises(ConfigError, match=f"cannot read --certfile {missing}"):
+        await server.serve()
+    with pytest.raises(RuntimeError, match="server failed to start"):
+        await server.started
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    server = Server(app, bind=["127.0.0.1:0"], certfile=str(garbage), keyfile=str(garbage))
+    assert await server.serve() == EXIT_STARTUP_FAILED
+    assert not app.started
+    assert any(
+        f"cannot load the TLS certificate (--certfile {garbage}" in r.getMessage()
+        for r in caplog.records
+    )
