@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase, next_connection_phase
 from lastcall.observe import events as oe
@@ -27,10 +28,15 @@ from lastcall.observe import events as oe
 from .extension import DrainExtension
 from .state import ServerState
 
-__all__ = ["ConnectionBase"]
+__all__ = ["Address", "ConnectionBase", "ServerAddress"]
 
 logger = logging.getLogger("lastcall.server")
+#: A TCP or UDP address, ours or the peer's: ``(host, port)``.
 Address = tuple[str, int]
+#: ``scope["server"]``: ``(host, port)``, or ``(path, None)`` on a unix socket,
+#: as the ASGI HTTP spec asks (``[path, None]``: a socket has no port), so an app
+#: or middleware can tell a unix-socket peer from a TCP one.
+ServerAddress = tuple[str, int | None]
 
 
 def _address(value: object) -> Address | None:
@@ -54,8 +60,9 @@ class ConnectionBase:
         self.drain_deadline_at: float | None = None
         self.requests = 0
         self.label = ""
+        #: The peer; ``None`` on a unix socket (which has no peer address).
         self.client: Address | None = None
-        self.server: Address | None = None
+        self.server: ServerAddress | None = None
         self.scheme = "https" if state.config.is_tls else "http"
         self._drain_future: asyncio.Future[str] | None = None
         self._extension: DrainExtension | None = None
@@ -69,12 +76,15 @@ class ConnectionBase:
     def attach(self, transport: asyncio.Transport) -> None:
         """Record addresses and register with the lifecycle (from ``connection_made``)."""
         self.transport = transport
-        self.client = _address(transport.get_extra_info("peername"))
-        self.server = _address(transport.get_extra_info("sockname"))
-        if self.server is None:
-            sockname = transport.get_extra_info("sockname")
-            if isinstance(sockname, str):  # unix socket: ASGI wants (path, None)-ish
-                self.server = (sockname, 0)
+        sockname = transport.get_extra_info("sockname")
+        if isinstance(sockname, str | bytes):
+            # AF_UNIX: our side is the socket's path (bytes for Linux's abstract
+            # namespace), and the peer has no address ASGI could carry.
+            self.server = (os.fsdecode(sockname), None)
+            self.client = None
+        else:
+            self.server = _address(sockname)
+            self.client = _address(transport.get_extra_info("peername"))
         peer = f"{self.client[0]}:{self.client[1]}" if self.client else "unix"
         self.label = f"{self.protocol_name}#{self.state.next_connection_id()} {peer}"
         self.register()
