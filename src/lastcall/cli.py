@@ -110,7 +110,11 @@ def _add_serve(sub: Any) -> None:
     )
     p.add_argument("--root-path", metavar="PATH", help="ASGI root_path")
     p.add_argument("--proxy-headers", action="store_true", default=None, help="trust X-Forwarded-*")
-    p.add_argument("--forwarded-allow-ips", metavar="IPS", help="default 127.0.0.1")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="TCP peers trusted with --proxy-headers (default 127.0.0.1; unix-socket peers always)",
+    )
     p.add_argument(
         "--no-http2", dest="http2", action="store_false", default=None, help="HTTP/1.1 only"
     )

@@ -93,9 +93,11 @@ class ServerConfig:
     readiness_path: str | None = None
     #: ASGI root_path, for an app mounted below a prefix by a proxy.
     root_path: str = ""
-    #: Trust X-Forwarded-For/-Proto from ``forwarded_allow_ips`` (off, like hypercorn).
+    #: Trust X-Forwarded-For/-Proto from ``forwarded_allow_ips``, and from
+    #: every unix-socket peer (it has no address to list; see proxy_headers.py).
+    #: Off, like hypercorn.
     proxy_headers: bool = False
-    #: Comma-separated peers trusted for proxy headers; ``*`` trusts all.
+    #: Comma-separated TCP peers trusted for proxy headers; ``*`` trusts all.
     #: 127.0.0.1 like uvicorn.
     forwarded_allow_ips: str = "127.0.0.1"
     #: TLS certificate chain (PEM); with ``keyfile`` enables TLS with ALPN h2, http/1.1.

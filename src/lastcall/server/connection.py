@@ -60,7 +60,9 @@ class ConnectionBase:
         self.drain_deadline_at: float | None = None
         self.requests = 0
         self.label = ""
-        #: The peer; ``None`` on a unix socket (which has no peer address).
+        #: The peer; ``None`` exactly when it came through a unix socket (which
+        #: has no peer address): ``attach`` makes sure a TCP connection has one,
+        #: and ``--proxy-headers`` relies on that to trust unix-socket peers.
         self.client: Address | None = None
         self.server: ServerAddress | None = None
         self.scheme = "https" if state.config.is_tls else "http"
@@ -82,12 +84,26 @@ class ConnectionBase:
             # namespace), and the peer has no address ASGI could carry.
             self.server = (os.fsdecode(sockname), None)
             self.client = None
+            peer_is_gone = False
         else:
             self.server = _address(sockname)
             self.client = _address(transport.get_extra_info("peername"))
-        peer = f"{self.client[0]}:{self.client[1]}" if self.client else "unix"
+            # TCP without a peer address: the peer reset before the transport
+            # could ask (getpeername() failed). Nobody is there to answer, and a
+            # TCP ``client`` of None would pass for a unix-socket peer, which
+            # ``--proxy-headers`` trusts: bytes it had already sent could carry
+            # a forged X-Forwarded-For. Close it unread.
+            peer_is_gone = self.client is None
+        if self.client is not None:
+            peer = f"{self.client[0]}:{self.client[1]}"
+        else:
+            peer = "gone" if peer_is_gone else "unix"
         self.label = f"{self.protocol_name}#{self.state.next_connection_id()} {peer}"
         self.register()
+        if peer_is_gone:
+            logger.debug("%s: TCP peer address unknown (reset before accept); closing", self.label)
+            transport.close()
+            return
         if self.state.drain_deadline_at is not None and self.state.drain_reason is not None:
             # Accepted just as listeners closed: serve what is already on its way.
             self._mark_draining(self.state.drain_deadline_at, self.state.drain_reason)
