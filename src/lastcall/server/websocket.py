@@ -8,7 +8,8 @@ both share; a *carrier* writes its bytes (raw transport, or DATA frames).
 
 Draining (DESIGN.md, "WebSocket"): an accepted WebSocket is sent Close(1001,
 "going away") and we wait for the peer's Close, within the grace period; the
-app then gets ``websocket.disconnect`` with the peer's code. At grace expiry
+app then gets ``websocket.disconnect`` with the peer's code (an ``int``) and
+reason. At grace expiry
 the connection (or stream) is cut and the app gets code 1006.
 """
 
@@ -86,10 +87,14 @@ class WebSocketSession:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def disconnected(self, code: int) -> None:
+    def disconnected(self, code: int, reason: str = "") -> None:
+        """Deliver ``websocket.disconnect`` once: ``code`` a plain ``int`` (never
+        wsproto's ``CloseReason`` enum, which an app comparing types or
+        serialising it would trip on) and the peer's ``reason`` ("" if none),
+        as the ASGI WebSocket spec has it."""
         if not self.closed:
             self.closed = True
-            self._push({"type": "websocket.disconnect", "code": code})
+            self._push({"type": "websocket.disconnect", "code": int(code), "reason": reason})
 
     def feed(self, data: bytes | None) -> None:
         """Bytes from the peer (``None``: the peer closed the carrier)."""
@@ -105,7 +110,7 @@ class WebSocketSession:
                 elif isinstance(event, CloseConnection):
                     if self.ws.state is ConnectionState.REMOTE_CLOSING:
                         self._write(self.ws.send(event.response()))
-                    self.disconnected(event.code)
+                    self.disconnected(event.code, event.reason or "")
                     self._finish()
         except WsRemoteError as exc:
             logger.info("websocket protocol error: %s", exc)
