@@ -10,7 +10,16 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from .events import DrainEvent
+from .events import (
+    ConnectionClosed,
+    ConnectionDraining,
+    DrainEvent,
+    DrainStarted,
+    GoAwaySent,
+    Http3GoAwaySent,
+    ServerStarted,
+    WebSocketClosing,
+)
 
 __all__ = ["EventRecorder", "LoggingSink", "Observer", "Sink"]
 
@@ -41,17 +50,49 @@ class Observer:
                 logger.exception("drain event sink %r failed", sink)
 
 
-class LoggingSink:
-    """Logs each event at INFO as a readable line (with the event attached as ``extra``)."""
+#: Events that put one connection into a drain of its own (``drain_connection()``,
+#: max requests or age, a GOAWAY), so that its close is a drain step too.
+_CONNECTION_DRAIN_STEPS = (ConnectionDraining, GoAwaySent, Http3GoAwaySent, WebSocketClosing)
 
-    __slots__ = ("logger",)
+
+class LoggingSink:
+    """Logs each event as a readable line (with the event attached as ``extra``).
+
+    Drain steps are INFO. ``connection_closed`` is the exception: it is one
+    line per connection, so at production rates INFO would bury the drain
+    in connection churn. It is INFO while it is part of a drain -- from the
+    server's ``drain_started`` on, or for a connection that was itself told
+    to drain -- and DEBUG otherwise. Only the level differs: the event is
+    emitted, counted and recorded the same either way.
+    """
+
+    __slots__ = ("_draining_connections", "_is_server_draining", "logger")
 
     def __init__(self, target: logging.Logger | None = None) -> None:
         self.logger = target or logger
+        self._is_server_draining = False
+        #: Connections (by label) with a drain of their own, until they close.
+        self._draining_connections: set[str] = set()
 
     def __call__(self, event: DrainEvent) -> None:
-        if self.logger.isEnabledFor(logging.INFO):
-            self.logger.info(event.message(), extra={"drain_event": event})
+        level = self.level_of(event)
+        if self.logger.isEnabledFor(level):
+            self.logger.log(level, event.message(), extra={"drain_event": event})
+
+    def level_of(self, event: DrainEvent) -> int:
+        """The level ``event`` is logged at; follows the drain it belongs to."""
+        if isinstance(event, ConnectionClosed):
+            is_draining = self._is_server_draining or event.connection in self._draining_connections
+            self._draining_connections.discard(event.connection)
+            return logging.INFO if is_draining else logging.DEBUG
+        if isinstance(event, _CONNECTION_DRAIN_STEPS):
+            self._draining_connections.add(event.connection)
+        elif isinstance(event, DrainStarted):
+            self._is_server_draining = True
+        elif isinstance(event, ServerStarted):  # a new run of a server: no drain yet
+            self._is_server_draining = False
+            self._draining_connections.clear()
+        return logging.INFO
 
 
 class EventRecorder:
