@@ -26,12 +26,11 @@ import logging
 from typing import cast
 
 from lastcall.engines.http1 import RequestStarted, encode_head
-from lastcall.engines.http2 import Http2Config, Http2Engine, Role
+from lastcall.engines.http2 import ErrorCode, Http2Config, Http2Engine, Role
 from lastcall.engines.http2 import events as h2e
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
-from .access_log import log_access
 from .asgi import Scope
 from .http2_stream import Http2Stream
 from .multiplexed import Headers, MultiplexedConnection
@@ -235,24 +234,14 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         self.engine.acknowledge_received_data(stream_id, n)
         self.flush()
 
-    def stream_failed(self, stream: Http2Stream) -> None:
-        """The app raised or returned early: 500 if nothing was sent, else RST_STREAM."""
-        if stream.response_complete or stream.disconnected:
-            return
-        stream.response_complete = True
-        sid = stream.stream_id
-        if not self.engine.is_stream_open(sid):
-            return
-        if not stream.headers_sent:
-            self.engine.send_headers(
-                sid, [(b":status", b"500"), (b"content-length", b"0")], end_stream=True
-            )
-            if self.state.access_log:
-                log_access(stream.scope, 500)
-        else:
-            self.engine.reset_stream(sid)  # CANCEL: RFC 9113 §8.1 "not complete"
-        self._handle(self.engine.pop_events())
-        self.flush()
+    def is_stream_open(self, stream_id: int) -> bool:
+        return self.engine.is_stream_open(stream_id)
+
+    def reset(self, stream_id: int, internal: bool) -> None:
+        """RST_STREAM: INTERNAL_ERROR when the app failed, else CANCEL (RFC 9113 §7)."""
+        self.engine.reset_stream(
+            stream_id, ErrorCode.INTERNAL_ERROR if internal else ErrorCode.CANCEL
+        )
 
     def write(self, data: bytes) -> None:
         transport = self.transport

@@ -34,6 +34,7 @@ class Http2Stream(MultiplexedStream):
             *self.conn.state.extra_response_headers,  # Alt-Svc when QUIC is bound
             (b"date", date_header()),  # RFC 9110 §6.6.1, as HTTP/1.1 and HTTP/3 send
         ]
-        if end_stream and not any(n == b"content-length" for n, _ in self.headers):
+        if end_stream and self.content_length < 0 and not self.bodiless:
+            # Not for HEAD, 204, 304: their length (if any) is not this body's.
             head.append((b"content-length", b"0"))
         return head

@@ -49,7 +49,6 @@ from lastcall.io.quic_endpoint import EndpointConnection, QuicEndpoint, open_qui
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
-from .access_log import log_access
 from .config import ServerConfig
 from .http3_stream import Http3Stream
 from .listeners import parse_bind
@@ -309,28 +308,17 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
         self._waiting_writers.add(stream)
         self.quic.schedule_flush()
 
-    def stream_failed(self, stream: Http3Stream) -> None:
-        """The app raised or returned early: 500 if nothing was sent, else the
-        stream is reset with H3_INTERNAL_ERROR (RFC 9114 §8.1) so the client
-        never takes a truncated body for a complete one."""
-        if stream.response_complete or stream.disconnected:
-            return
-        stream.response_complete = True
-        sid = stream.stream_id
-        if not self.engine.is_stream_open(sid):
-            return
+    def is_stream_open(self, stream_id: int) -> bool:
+        return self.engine.is_stream_open(stream_id)
+
+    def reset(self, stream_id: int, internal: bool) -> None:
+        """RESET_STREAM + STOP_SENDING: H3_INTERNAL_ERROR when the app failed,
+        else H3_REQUEST_CANCELLED (RFC 9114 §8.1)."""
+        code = ErrorCode.H3_INTERNAL_ERROR if internal else ErrorCode.H3_REQUEST_CANCELLED
         try:
-            if not stream.headers_sent:
-                self.engine.send_headers(
-                    sid, [(b":status", b"500"), (b"content-length", b"0")], end_stream=True
-                )
-                if self.state.access_log:
-                    log_access(stream.scope, 500)
-            else:
-                self.engine.reset_stream(sid, ErrorCode.H3_INTERNAL_ERROR)
+            self.engine.reset_stream(stream_id, code)
         except LocalProtocolError:
-            return
-        self.quic.schedule_flush()
+            pass  # the peer's STOP_SENDING closed our side already
 
     def task_done(self, stream: Http3Stream) -> None:
         self._waiting_writers.discard(stream)

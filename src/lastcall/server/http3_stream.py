@@ -34,7 +34,8 @@ class Http3Stream(MultiplexedStream):
 
     def response_head(self, end_stream: bool) -> Headers:
         head = [(b":status", b"%d" % self.status), *self.headers]
-        if end_stream and not any(n == b"content-length" for n, _ in self.headers):
+        if end_stream and self.content_length < 0 and not self.bodiless:
+            # Not for HEAD, 204, 304: their length (if any) is not this body's.
             head.append((b"content-length", b"0"))
         head.append((b"date", date_header()))
         return head

@@ -24,6 +24,18 @@ What differs stays in the protocol modules: the response head's fields
 peer's window does not allow yet, woken by WINDOW_UPDATE; HTTP/3: bytes not
 yet acknowledged, woken after datagrams), and how a failed stream is ended.
 
+What an application sends is checked before it reaches the engine, since a
+malformed response costs the client the stream (RFC 9113 §8.1.1, RFC 9114
+§4.1.2) and a CR or LF in a field is how responses are smuggled through
+proxies that translate to HTTP/1.1 (RFC 9110 §5.5): field names must be
+tokens and are sent lowercase, never pseudo-headers; values carry no CR, LF
+or NUL; connection-specific fields are dropped (RFC 9113 §8.2.2, RFC 9114
+§4.2); the status is a final one (200-999: 1xx belong to the server); the
+body matches the app's ``content-length``, and 204, 304 and HEAD carry none.
+An app that breaks a rule gets ``RuntimeError`` from ``send()``; the client
+gets a 500 if nothing of the response was sent yet, else a reset stream, so a
+truncated body is never taken for a whole one.
+
 With ``state.access_log`` on, each response that completes writes its line
 (``access_log.py``); off, that costs one attribute test per response.
 
@@ -47,6 +59,8 @@ from lastcall.observe import events as oe
 from .access_log import log_access
 from .asgi import ASGIApp, Message, Scope
 from .connection import ConnectionBase
+from .date import date_header
+from .response_fields import CONTENT_LENGTH, app_fields
 from .state import ServerState
 
 __all__ = ["MultiplexedConnection", "MultiplexedStream"]
@@ -54,12 +68,14 @@ __all__ = ["MultiplexedConnection", "MultiplexedStream"]
 logger = logging.getLogger("lastcall.server")
 Headers = list[tuple[bytes, bytes]]
 
-#: Connection-specific fields are malformed in HTTP/2 (RFC 9113 §8.2.2) and
-#: HTTP/3 (RFC 9114 §4.2): they are dropped from the app's response headers.
-_CONNECTION_SPECIFIC = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
-)
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+#: Responses that never carry content (RFC 9110 §15.3.5, §15.4.5); HEAD's too.
+_NO_CONTENT = frozenset({204, 304})
+
+
+def _bare_head(status: int) -> Headers:
+    """The head of a response the server gives itself (500): no content."""
+    return [(b":status", b"%d" % status), (b"content-length", b"0"), (b"date", date_header())]
 
 
 class MultiplexedStream:
@@ -71,13 +87,16 @@ class MultiplexedStream:
 
     __slots__ = (
         "_body_delivered",
+        "bodiless",
         "body",
         "conn",
+        "content_length",
         "disconnected",
         "expect_trailers",
         "headers",
         "headers_sent",
         "is_head",
+        "length_left",
         "more_body",
         "response_complete",
         "response_started",
@@ -105,6 +124,8 @@ class MultiplexedStream:
         self.unacked = 0
         self.more_body = not end_stream
         self.is_head = scope.get("method") == "HEAD"
+        #: No content in this response whatever the app sends: HEAD, 204, 304.
+        self.bodiless = False
         self.waiter: asyncio.Future[None] | None = None
         self.writer_waiter: asyncio.Future[None] | None = None
         self.disconnected = False
@@ -114,6 +135,10 @@ class MultiplexedStream:
         self.expect_trailers = False
         self.status = 0
         self.headers: Headers = []
+        #: The app's ``content-length`` (-1: none), and what of it is still to
+        #: come (-1: not counted, for no length or no content).
+        self.content_length = -1
+        self.length_left = -1
         self.task: asyncio.Task[None] | None = None
         self._body_delivered = False
 
@@ -154,7 +179,9 @@ class MultiplexedStream:
         self._wake()
 
     def disconnect(self) -> None:
-        """Reset by the peer, connection gone, or grace expired: the app sees ``http.disconnect``."""
+        """Reset by the peer, connection gone, or grace expired: the app sees
+        ``http.disconnect``, and what it sends from now on is dropped without
+        error (ASGI spec 2.4)."""
         self.disconnected = True
         self._wake()
         self.wake_writer()
@@ -181,29 +208,46 @@ class MultiplexedStream:
         kind = message["type"]
         conn = self.conn
         if kind == "http.response.start":
+            if self.disconnected:
+                return  # ASGI spec 2.4: after a disconnect, sends are no-ops
             if self.response_started:
                 raise RuntimeError("http.response.start sent twice")
-            self.response_started = True
-            self.status = int(message["status"])
-            self.headers = [
-                (bytes(n).lower(), bytes(v))
-                for n, v in message.get("headers", ())
-                if bytes(n).lower() not in _CONNECTION_SPECIFIC
-            ]
+            status = message["status"]
+            if type(status) is not int:
+                status = int(status)
+            if not 200 <= status <= 999:
+                # 1xx are the server's to send; :status is three digits (RFC 9113 §8.3.2).
+                raise RuntimeError(f"invalid response status {status} from the application")
+            headers, length = app_fields(message.get("headers", ()))
+            bodiless = self.is_head or status in _NO_CONTENT
+            if status == 204 and length >= 0:
+                # RFC 9110 §8.6: never in a 204; nghttp2 refuses any but "0".
+                headers = [f for f in headers if f[0] is not CONTENT_LENGTH]
+                length = -1
+            self.status = status
+            self.headers = headers
+            self.content_length = length
+            self.length_left = -1 if bodiless else length
+            self.bodiless = bodiless
             self.expect_trailers = bool(message.get("trailers", False))
+            self.response_started = True
             return
         if kind == "http.response.body":
+            if self.disconnected:
+                return
             if not self.response_started or self.response_complete:
                 raise RuntimeError(f"unexpected ASGI message {kind!r} at this point")
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if self.is_head:
-                body = b""
+            if self.bodiless:
+                body = b""  # HEAD, 204, 304: RFC 9113 §8.1.1, no DATA at all
+            else:
+                left = self.length_left
+                if left >= 0:
+                    left = self.length_left = left - len(body)
+                    if left < 0 or (left and not more):
+                        self._length_broken(left)
             ends = not more and not self.expect_trailers
-            if self.disconnected:
-                if not more:
-                    self.response_complete = True
-                return
             if not self.headers_sent:
                 self.headers_sent = True
                 whole = ends and not body
@@ -226,19 +270,34 @@ class MultiplexedStream:
                 await conn.flow.drain()
             return
         if kind == "http.response.trailers":
+            if self.disconnected:
+                return
             if not self.expect_trailers or self.response_complete or not self.headers_sent:
                 raise RuntimeError("http.response.trailers without trailers=True and a body")
             if message.get("more_trailers", False):
                 raise RuntimeError("more_trailers is not supported")
-            if not self.disconnected:
-                trailers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
-                conn.send_trailers(self.stream_id, trailers)
-                conn.flush()
+            if self.length_left > 0:
+                self._length_broken(self.length_left)
+            trailers, length = app_fields(message.get("headers", ()))
+            if length >= 0:
+                # A framing field: never in trailers (RFC 9110 §6.5.1).
+                trailers = [f for f in trailers if f[0] is not CONTENT_LENGTH]
+            conn.send_trailers(self.stream_id, trailers)
+            conn.flush()
             self.response_complete = True
             if conn.state.access_log and not self.disconnected:
                 log_access(self.scope, self.status)
             return
         raise RuntimeError(f"unexpected ASGI message {kind!r} for http")
+
+    def _length_broken(self, left: int) -> None:
+        """The body is longer than the app's ``content-length``, or ended shorter:
+        malformed (RFC 9113 §8.1.1, RFC 9114 §4.1.2). Nothing more of it goes
+        out: a 500 if nothing did yet, else the stream is reset, never ended
+        as if complete. Then the app hears of it."""
+        self.conn.stream_failed(self)
+        how = "longer than" if left < 0 else "shorter than"
+        raise RuntimeError(f"response body {how} its content-length {self.content_length}")
 
     async def run(self, app: ASGIApp) -> None:
         try:
@@ -253,7 +312,14 @@ class MultiplexedStream:
             self.conn.stream_failed(self)
         else:
             if not self.response_complete:
-                logger.error("ASGI app returned without completing the response")
+                if not self.disconnected:
+                    # After http.disconnect returning is what the app should do.
+                    logger.error(
+                        "ASGI app returned without %s the response (%s stream %d)",
+                        "completing" if self.response_started else "starting",
+                        self.conn.label,
+                        self.stream_id,
+                    )
                 self.conn.stream_failed(self)
         finally:
             self.conn.task_done(self)
@@ -335,15 +401,45 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         """Is more of this stream's response buffered than ``send()`` should add to?"""
         raise NotImplementedError
 
+    def is_stream_open(self, stream_id: int) -> bool:  # pragma: no cover
+        """Does the engine still have the stream (neither ended nor reset)?"""
+        raise NotImplementedError
+
+    def reset(self, stream_id: int, internal: bool) -> None:  # pragma: no cover
+        """Reset the stream both ways: ``internal``, the app failed
+        (INTERNAL_ERROR / H3_INTERNAL_ERROR); else we stopped it (CANCEL /
+        H3_REQUEST_CANCELLED)."""
+        raise NotImplementedError
+
     def acknowledge(self, stream_id: int, n: int) -> None:
         """The app consumed ``n`` body bytes: give their flow-control credit back."""
 
     def writer_waiting(self, stream: StreamT) -> None:
         """``stream`` waits in ``send()`` until ``wake_writer()``."""
 
-    def stream_failed(self, stream: StreamT) -> None:  # pragma: no cover
-        """The app raised or returned early: 500 if nothing was sent, else reset."""
-        raise NotImplementedError
+    def stream_failed(self, stream: StreamT) -> None:
+        """The app raised, returned early or broke its response's framing: a 500
+        if nothing was sent yet, else a reset as an internal error, so the
+        client never takes a truncated body for a complete one (RFC 9113
+        §8.1.1, RFC 9114 §4.1.2)."""
+        self._end_early(stream, 500)
+
+    def _end_early(self, stream: StreamT, status: int) -> None:
+        """End a response the app will not finish: ``status`` if nothing was sent, else a reset."""
+        if stream.response_complete or stream.disconnected:
+            return
+        stream.response_complete = True
+        sid = stream.stream_id
+        if not self.is_stream_open(sid):
+            return
+        if not stream.headers_sent:
+            stream.headers_sent = True
+            self.send_headers(sid, _bare_head(status), True)
+            if self.state.access_log:
+                log_access(stream.scope, status)
+        else:
+            self.reset(sid, internal=status >= 500)
+        self.flush()
 
     # -- grace expiry -----------------------------------------------------------------------
 

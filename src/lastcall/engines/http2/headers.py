@@ -20,8 +20,9 @@ Headers = list[tuple[bytes, bytes]]
 _BAD_NAME = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
 #: RFC 9113 §8.2.1: no NUL, CR or LF anywhere, no leading or trailing whitespace.
 _BAD_VALUE = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
-#: RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2.
-_CONNECTION_SPECIFIC = frozenset(
+#: RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2 (and in
+#: HTTP/3, RFC 9114 §4.2). The server adapters drop them from what apps send.
+CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 _REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
@@ -34,10 +35,16 @@ class MalformedMessage(Exception):
     """A message broke §8; the engine turns this into RST_STREAM(PROTOCOL_ERROR)."""
 
 
+def is_field_name(name: bytes) -> bool:
+    """A valid HTTP/2 and HTTP/3 field name: a non-empty token of lowercase
+    characters (RFC 9110 §5.1, RFC 9113 §8.2.1, RFC 9114 §4.2)."""
+    return bool(name) and _BAD_NAME.search(name) is None
+
+
 def _check_regular(name: bytes, value: bytes) -> None:
     if not name or _BAD_NAME.search(name) is not None:
         raise MalformedMessage(f"invalid field name {name!r}")
-    if name in _CONNECTION_SPECIFIC:
+    if name in CONNECTION_SPECIFIC:
         raise MalformedMessage(f"connection-specific field {name!r} (RFC 9113 §8.2.2)")
     if name == b"te" and value != b"trailers":
         raise MalformedMessage("te may only be 'trailers' (RFC 9113 §8.2.2)")
