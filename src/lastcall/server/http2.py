@@ -206,6 +206,10 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
 
             start_h2_websocket(self, stream_id, request.scope, end_stream)
             return
+        if self.body_limit >= 0 and self.refuses_body(
+            stream_id, headers, end_stream, request.scope
+        ):
+            return
         self._run_stream(Http2Stream(self, stream_id, request.scope, end_stream), request.app)
 
     # -- used by streams ------------------------------------------------------------------

@@ -34,7 +34,9 @@ or NUL; connection-specific fields are dropped (RFC 9113 §8.2.2, RFC 9114
 body matches the app's ``content-length``, and 204, 304 and HEAD carry none.
 An app that breaks a rule gets ``RuntimeError`` from ``send()``; the client
 gets a 500 if nothing of the response was sent yet, else a reset stream, so a
-truncated body is never taken for a whole one.
+truncated body is never taken for a whole one. ``max_body_size`` applies as
+for HTTP/1.1: a declared length over it is answered 413 without the app, a
+body that grows past it ends the app's reading with ``http.disconnect``.
 
 With ``state.access_log`` on, each response that completes writes its line
 (``access_log.py``); off, that costs one attribute test per response.
@@ -74,7 +76,7 @@ _NO_CONTENT = frozenset({204, 304})
 
 
 def _bare_head(status: int) -> Headers:
-    """The head of a response the server gives itself (500): no content."""
+    """The head of a response the server gives itself (500, 413): no content."""
     return [(b":status", b"%d" % status), (b"content-length", b"0"), (b"date", date_header())]
 
 
@@ -89,6 +91,7 @@ class MultiplexedStream:
         "_body_delivered",
         "bodiless",
         "body",
+        "body_left",
         "conn",
         "content_length",
         "disconnected",
@@ -123,6 +126,8 @@ class MultiplexedStream:
         #: Flow-control credit of the buffered body, given back as the app takes it.
         self.unacked = 0
         self.more_body = not end_stream
+        #: Request body bytes ``max_body_size`` still allows (-1: no limit).
+        self.body_left = conn.body_limit
         self.is_head = scope.get("method") == "HEAD"
         #: No content in this response whatever the app sends: HEAD, 204, 304.
         self.bodiless = False
@@ -166,9 +171,24 @@ class MultiplexedStream:
 
     def feed_body(self, data: bytes, flow_controlled_length: int, end_stream: bool) -> None:
         """Request body arrived; ``flow_controlled_length`` is the credit it used
-        (HTTP/2 DATA with padding; 0 for HTTP/3, whose windows aioquic extends)."""
-        self.body += data
+        (HTTP/2 DATA with padding; 0 for HTTP/3, whose windows aioquic extends).
+
+        Past ``max_body_size`` the connection refuses the body
+        (``body_too_large``); once disconnected nobody will read what still
+        comes, so its credit goes back at once.
+        """
+        if self.disconnected:
+            if flow_controlled_length:
+                self.conn.acknowledge(self.stream_id, flow_controlled_length)
+            return
         self.unacked += flow_controlled_length
+        left = self.body_left
+        if left >= 0:
+            left = self.body_left = left - len(data)
+            if left < 0:
+                self.conn.body_too_large(self)
+                return
+        self.body += data
         if end_stream:
             self.more_body = False
         self._wake()
@@ -179,9 +199,9 @@ class MultiplexedStream:
         self._wake()
 
     def disconnect(self) -> None:
-        """Reset by the peer, connection gone, or grace expired: the app sees
-        ``http.disconnect``, and what it sends from now on is dropped without
-        error (ASGI spec 2.4)."""
+        """Reset by the peer, connection gone, grace expired, or the body over
+        ``max_body_size``: the app sees ``http.disconnect``, and what it sends
+        from now on is dropped without error (ASGI spec 2.4)."""
         self.disconnected = True
         self._wake()
         self.wake_writer()
@@ -349,6 +369,9 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         #: it sends), so for HTTP/3 this stays open.
         self.flow = WriteFlow(self.loop)
         self._cancelled = False
+        limit = state.config.max_body_size
+        #: ``max_body_size`` per request (-1: none, the config's 0).
+        self.body_limit = limit if limit > 0 else -1
 
     # -- streams ------------------------------------------------------------------------
 
@@ -423,6 +446,44 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         client never takes a truncated body for a complete one (RFC 9113
         §8.1.1, RFC 9114 §4.1.2)."""
         self._end_early(stream, 500)
+
+    def body_too_large(self, stream: StreamT) -> None:
+        """The request body passed ``max_body_size`` while the app read it.
+
+        The client gets a 413 (RFC 9110 §15.5.14) if nothing of the response
+        was sent yet, else the stream is reset; either way we read no more of
+        the request (after a complete 413 the engine stops the client's side:
+        HTTP/2 RST_STREAM(NO_ERROR), RFC 9113 §8.1; HTTP/3 STOP_SENDING with
+        H3_NO_ERROR, RFC 9114 §4.1). The app sees ``http.disconnect``; what it
+        had not read is dropped and its flow-control credit given back.
+        """
+        unacked = stream.unacked
+        if unacked:
+            stream.unacked = 0
+            self.acknowledge(stream.stream_id, unacked)
+        stream.body.clear()
+        self._end_early(stream, 413)
+        stream.disconnect()
+
+    def refuses_body(
+        self, stream_id: int, headers: Headers, end_stream: bool, scope: Scope
+    ) -> bool:
+        """A request whose ``content-length`` is over ``max_body_size`` is answered
+        413 at once and never reaches the app (as HTTP/1.1 does); its body is
+        not read (see ``body_too_large``). The engines checked the value."""
+        limit = self.body_limit
+        if limit < 0 or end_stream:
+            return False
+        for name, value in headers:
+            if name == b"content-length":
+                if int(value) <= limit:
+                    return False
+                self.send_headers(stream_id, _bare_head(413), True)
+                self.flush()
+                if self.state.access_log:
+                    log_access(scope, 413)
+                return True
+        return False
 
     def _end_early(self, stream: StreamT, status: int) -> None:
         """End a response the app will not finish: ``status`` if nothing was sent, else a reset."""

@@ -11,6 +11,9 @@ promise, each a defect an audit found:
 - framing (RFC 9113 §8.1.1, RFC 9114 §4.1.2): no content for 204, 304 or HEAD;
   a body longer or shorter than the app's content-length, or a 1xx status,
   never passes as a complete response;
+- ``max_body_size`` (RFC 9110 §15.5.14): 413 for a declared length over it
+  without running the app; a body that grows past it ends the app's reading
+  with ``http.disconnect``;
 - after ``http.disconnect`` the app's sends are no-ops (ASGI spec 2.4), and an
   app that returns after it logs no error.
 
@@ -588,6 +591,58 @@ async def test_broken_framing_after_the_head_resets_the_stream(
         # §3.2): the head and body, sent in the same flight, may be gone too.
         assert out.body in (sent, b"")
     assert why in app.errors[path]
+
+
+# -- max_body_size ------------------------------------------------------------------------------
+
+
+async def test_declared_length_over_max_body_size_is_413_without_the_app(
+    serve: Serve, proto: str
+) -> None:
+    app = App()
+    peer = await serve(app, max_body_size=1000)
+    sid = peer.request("/read", "POST", headers=[(b"content-length", b"5000")], open_ended=True)
+    out = await peer.outcome(sid)
+    assert out.status == b"413" and out.ended
+    assert await peer.stopped(sid) == STOPPED[proto]  # we read no more of it
+    assert app.paths == []  # the app never saw it
+    fine = peer.request("/read", "POST", open_ended=True)
+    peer.send_body(fine, b"x" * 1000, end=True)  # at the limit: allowed
+    out = await peer.outcome(fine)
+    assert out.status == b"200" and out.body == b"1000"
+
+
+async def test_body_growing_past_max_body_size_is_413_and_a_disconnect(
+    serve: Serve, proto: str
+) -> None:
+    app = App()
+    peer = await serve(app, max_body_size=1000)
+    sid = peer.request("/read", "POST", open_ended=True)
+    peer.send_body(sid, b"x" * 600)
+    peer.send_body(sid, b"x" * 600)
+    out = await peer.outcome(sid)
+    assert out.status == b"413" and out.ended
+    assert await peer.stopped(sid) == STOPPED[proto]
+    await app.wait("/read")
+    assert app.received["/read"][-1] == {"type": "http.disconnect"}
+    assert all(m.get("more_body") for m in app.received["/read"][:-1])  # never a complete body
+    assert app.errors == {}
+
+
+async def test_body_past_max_body_size_after_the_head_resets_the_stream(
+    serve: Serve, proto: str
+) -> None:
+    app = App()
+    peer = await serve(app, max_body_size=1000)
+    sid = peer.request("/answer-then-read", "POST", open_ended=True)
+    await peer.received(sid, b"first")  # the response has begun
+    peer.send_body(sid, b"x" * 1001)
+    out = await peer.outcome(sid)
+    assert out.status == b"200" and out.body == b"first"
+    assert not out.ended and out.reset == CANCELLED[proto]
+    await app.wait("/answer-then-read")
+    assert app.received["/answer-then-read"][-1] == {"type": "http.disconnect"}
+    assert app.errors == {}  # its sends after the disconnect were no-ops
 
 
 # -- after http.disconnect ---------------------------------------------------------------------
