@@ -79,13 +79,16 @@ async def spawn(
 
 
 async def test_idle_server_exits_fast_on_sigterm() -> None:
-    server = await spawn()
+    """With nothing to wait for, no deadline is waited on: a 60 s grace period
+    and 60 s lifespan timeouts are never used. (How fast the exit is -- tens of
+    milliseconds -- is measured by ``bench/server.py``, not asserted here.)"""
+    server = await spawn("--graceful-timeout", "60", "--lifespan-shutdown-timeout", "60")
     t0 = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     code = await server.wait()
     elapsed = time.monotonic() - t0
     assert code == 0
-    assert elapsed < 0.1, f"idle exit took {elapsed * 1000:.1f} ms"
+    assert elapsed < 5.0, f"idle exit took {elapsed:.2f} s: it waited on a deadline"
     assert any("drained in" in line for line in server.log)
 
 
