@@ -59,7 +59,73 @@ STOPPED = {"h2": 0x0, "h3": 0x100}  # NO_ERROR / H3_NO_ERROR: "stop sending, tha
 # -- the application -----------------------------------------------------------------------
 
 
+def start_msg(status: int = 200, headers: Headers | None = None, **kw: Any) -> Message:
+    return {"type": "http.response.start", "status": status, "headers": headers or [], **kw}
+
+
+def body_msg(data: bytes = b"", more: bool = False) -> Message:
+    return {"type": "http.response.body", "body": data, "more_body": more}
+
+
+def trailers_msg(*fields: tuple[bytes, bytes]) -> Message:
+    return {"type": "http.response.trailers", "headers": list(fields)}
+
+
+#: Routes that only send: the messages each sends, in order.
+SCRIPTS: dict[str, list[Message]] = {
+    "/": [start_msg(headers=[(b"content-type", b"text/plain")]), body_msg(b"default")],
+    "/inject": [start_msg(headers=[(b"x-a", b"v\r\nSet-Cookie: evil=1")]), body_msg(b"hi")],
+    "/inject-name": [start_msg(headers=[(b"x-a: b\r\nx-evil", b"1")]), body_msg(b"hi")],
+    "/nul": [start_msg(headers=[(b"x-a", b"a\x00b")]), body_msg(b"hi")],
+    "/pseudo": [start_msg(headers=[(b":status", b"204")]), body_msg(b"hi")],
+    "/inject-trailer": [
+        start_msg(trailers=True),
+        body_msg(b"hi"),
+        trailers_msg((b"grpc-status", b"0\r\n\r\nHTTP/1.1 200 OK\r\nx-smuggled: 1")),
+    ],
+    "/translate": [
+        start_msg(
+            headers=[
+                (b"X-Upper", b"1"),
+                (b"x-padded", b"  padded\t"),
+                (b"Connection", b"close"),
+                (b"keep-alive", b"timeout=5"),
+                (b"transfer-encoding", b"chunked"),
+                (b"upgrade", b"h2c"),
+                (b"te", b"trailers"),
+            ]
+        ),
+        body_msg(b"ok"),
+    ],
+    "/204": [
+        start_msg(204, [(b"content-length", b"9")]),
+        body_msg(b"A", more=True),
+        body_msg(b"BODY-LEAK"),
+    ],
+    "/304": [start_msg(304, [(b"etag", b'"x"'), (b"content-length", b"4")]), body_msg(b"nope")],
+    "/304-no-length": [start_msg(304, [(b"etag", b'"x"')]), body_msg(b"nope")],
+    "/cl-over": [
+        start_msg(headers=[(b"content-length", b"2")]),
+        body_msg(b"hello world, longer than 2"),
+    ],
+    "/cl-over-streamed": [
+        start_msg(headers=[(b"content-length", b"5")]),
+        body_msg(b"abc", more=True),
+        body_msg(b"defgh"),
+    ],
+    "/cl-under": [start_msg(headers=[(b"content-length", b"100")]), body_msg(b"short")],
+    "/cl-under-streamed": [
+        start_msg(headers=[(b"content-length", b"10")]),
+        body_msg(b"abc", more=True),
+        body_msg(b""),
+    ],
+    "/cl-bad": [start_msg(headers=[(b"content-length", b"abc")]), body_msg(b"x")],
+    "/status-101": [start_msg(101), body_msg(b"x")],
+    "/status-1000": [start_msg(1000), body_msg(b"x")],
+}
+
 Route = Callable[["App", Receive, Send], Awaitable[None]]
+#: Routes that also receive.
 ROUTES: dict[str, Route] = {}
 
 
@@ -72,8 +138,9 @@ def route(path: str) -> Callable[[Route], Route]:
 
 
 class App:
-    """Routes below; records the RuntimeError each path's sends raised, what it
-    received, and sets ``finished[path]`` when its handler returns or raises."""
+    """``SCRIPTS`` and ``ROUTES`` below; records the RuntimeError each path's
+    sends raised, what it received, and sets ``finished[path]`` when its
+    handler returns or raises."""
 
     def __init__(self) -> None:
         self.errors: dict[str, str] = {}
@@ -94,7 +161,11 @@ class App:
             return message
 
         try:
-            await ROUTES.get(path, plain)(self, recording_receive, send)
+            if path in ROUTES:
+                await ROUTES[path](self, recording_receive, send)
+            else:
+                for message in SCRIPTS.get(path, SCRIPTS["/"]):
+                    await send(message)
         except RuntimeError as exc:
             self.errors[path] = str(exc)
             raise
@@ -106,127 +177,9 @@ class App:
             await self.finished[path].wait()
 
 
-async def start(send: Send, status: int = 200, headers: Headers | None = None, **kw: Any) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers or [], **kw})
-
-
-async def body(send: Send, data: bytes = b"", more: bool = False) -> None:
-    await send({"type": "http.response.body", "body": data, "more_body": more})
-
-
-async def plain(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b"content-type", b"text/plain")])
-    await body(send, b"default")
-
-
-@route("/inject")
-async def inject(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b"x-a", b"v\r\nSet-Cookie: evil=1")])
-    await body(send, b"hi")
-
-
-@route("/inject-name")
-async def inject_name(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b"x-a: b\r\nx-evil", b"1")])
-    await body(send, b"hi")
-
-
-@route("/nul")
-async def nul(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b"x-a", b"a\x00b")])
-    await body(send, b"hi")
-
-
-@route("/pseudo")
-async def pseudo(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b":status", b"204")])
-    await body(send, b"hi")
-
-
-@route("/inject-trailer")
-async def inject_trailer(app: App, receive: Receive, send: Send) -> None:
-    await start(send, trailers=True)
-    await body(send, b"hi")
-    smuggled = b"0\r\n\r\nHTTP/1.1 200 OK\r\nx-smuggled: 1"
-    await send({"type": "http.response.trailers", "headers": [(b"grpc-status", smuggled)]})
-
-
-@route("/translate")
-async def translate(app: App, receive: Receive, send: Send) -> None:
-    fields = [
-        (b"X-Upper", b"1"),
-        (b"x-padded", b"  padded\t"),
-        (b"Connection", b"close"),
-        (b"keep-alive", b"timeout=5"),
-        (b"transfer-encoding", b"chunked"),
-        (b"upgrade", b"h2c"),
-        (b"te", b"trailers"),
-    ]
-    await start(send, headers=fields)
-    await body(send, b"ok")
-
-
-@route("/204")
-async def no_content(app: App, receive: Receive, send: Send) -> None:
-    await start(send, 204, [(b"content-length", b"9")])
-    await body(send, b"A", more=True)
-    await body(send, b"BODY-LEAK")
-
-
-@route("/304")
-async def not_modified(app: App, receive: Receive, send: Send) -> None:
-    await start(send, 304, [(b"etag", b'"x"'), (b"content-length", b"4")])
-    await body(send, b"nope")
-
-
-@route("/304-no-length")
-async def not_modified_no_length(app: App, receive: Receive, send: Send) -> None:
-    await start(send, 304, [(b"etag", b'"x"')])
-    await body(send, b"nope")
-
-
-@route("/cl-over")
-async def cl_over(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b"content-length", b"2")])
-    await body(send, b"hello world, longer than 2")
-
-
-@route("/cl-over-streamed")
-async def cl_over_streamed(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b"content-length", b"5")])
-    await body(send, b"abc", more=True)
-    await body(send, b"defgh")
-
-
-@route("/cl-under")
-async def cl_under(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b"content-length", b"100")])
-    await body(send, b"short")
-
-
-@route("/cl-under-streamed")
-async def cl_under_streamed(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b"content-length", b"10")])
-    await body(send, b"abc", more=True)
-    await body(send, b"")
-
-
-@route("/cl-bad")
-async def cl_bad(app: App, receive: Receive, send: Send) -> None:
-    await start(send, headers=[(b"content-length", b"abc")])
-    await body(send, b"x")
-
-
-@route("/status-101")
-async def status_101(app: App, receive: Receive, send: Send) -> None:
-    await start(send, 101)
-    await body(send, b"x")
-
-
-@route("/status-1000")
-async def status_1000(app: App, receive: Receive, send: Send) -> None:
-    await start(send, 1000)
-    await body(send, b"x")
+async def until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 @route("/read")
@@ -240,43 +193,39 @@ async def read(app: App, receive: Receive, send: Send) -> None:
         total += len(message["body"])
         if not message["more_body"]:
             break
-    await start(send)
-    await body(send, b"%d" % total)
+    await send(start_msg())
+    await send(body_msg(b"%d" % total))
 
 
 @route("/answer-then-read")
 async def answer_then_read(app: App, receive: Receive, send: Send) -> None:
     """Starts streaming, then reads; after the disconnect it finishes anyway:
     every one of those sends must be a no-op (ASGI spec 2.4)."""
-    await start(send, trailers=True)
-    await body(send, b"first", more=True)
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    await body(send, b"after the disconnect")
-    await send({"type": "http.response.trailers", "headers": [(b"x-t", b"1")]})
+    await send(start_msg(trailers=True))
+    await send(body_msg(b"first", more=True))
+    await until_disconnect(receive)
+    await send(body_msg(b"after the disconnect"))
+    await send(trailers_msg((b"x-t", b"1")))
 
 
 @route("/wait-for-disconnect")
 async def wait_for_disconnect(app: App, receive: Receive, send: Send) -> None:
     """Streams, waits for ``http.disconnect`` (grace expiry), finishes, returns."""
-    await start(send, trailers=True)
-    await body(send, b"first", more=True)
+    await send(start_msg(trailers=True))
+    await send(body_msg(b"first", more=True))
     app.release.set()
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    await body(send, b"late")
-    await send({"type": "http.response.trailers", "headers": [(b"x-t", b"1")]})
+    await until_disconnect(receive)
+    await send(body_msg(b"late"))
+    await send(trailers_msg((b"x-t", b"1")))
 
 
 @route("/never-started")
 async def never_started(app: App, receive: Receive, send: Send) -> None:
     """Waits for ``http.disconnect`` before starting, then sends a whole response."""
     app.release.set()
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    await start(send, trailers=True)
-    await body(send, b"late")
-    await send({"type": "http.response.trailers", "headers": [(b"x-t", b"1")]})
+    await until_disconnect(receive)
+    for message in (start_msg(trailers=True), body_msg(b"late"), trailers_msg((b"x-t", b"1"))):
+        await send(message)
 
 
 # -- the two clients, behind one face -----------------------------------------------------
@@ -306,9 +255,14 @@ class H2Peer:
         self.client = client
 
     def request(
-        self, path: str, method: str = "GET", *, headers: Headers = (), open_ended: bool = False
-    ) -> int:  # type: ignore[assignment]
-        extra = [(n.decode(), v.decode()) for n, v in headers]
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        headers: Headers | None = None,
+        open_ended: bool = False,
+    ) -> int:
+        extra = [(n.decode(), v.decode()) for n, v in headers or []]
         return self.client.request(path, method, extra=extra, open_ended=open_ended)
 
     def send_body(self, stream_id: int, data: bytes, end: bool = False) -> None:
@@ -378,7 +332,12 @@ class H3Peer:
         self.qe = qe
 
     def request(
-        self, path: str, method: str = "GET", *, headers: Headers = (), open_ended: bool = False
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        headers: Headers | None = None,
+        open_ended: bool = False,
     ) -> int:
         client = self.client
         stream_id: int = client._quic.get_next_available_stream_id()
@@ -387,7 +346,7 @@ class H3Peer:
             (b":scheme", b"https"),
             (b":authority", b"localhost"),
             (b":path", path.encode()),
-            *headers,
+            *(headers or []),
         ]
         client.h3.send_headers(stream_id, head, end_stream=not open_ended)
         client.transmit()
