@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from typing import Any
 
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase, next_connection_phase
 from lastcall.observe import events as oe
@@ -68,6 +69,8 @@ class ConnectionBase:
         self.scheme = "https" if state.config.is_tls else "http"
         self._drain_future: asyncio.Future[str] | None = None
         self._extension: DrainExtension | None = None
+        #: HTTP/2 and HTTP/3: the scope keys shared by every request (stream_scope.py).
+        self.stream_scope_base: dict[str, Any] | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
         self._own_cancel_handle: asyncio.TimerHandle | None = None
         self._is_registered = False

@@ -198,9 +198,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
     def _on_request(
         self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
     ) -> None:
-        request = build_stream_scope(
-            self, headers, http_version="2", default_scheme=self.scheme.encode()
-        )
+        request = build_stream_scope(self, headers, http_version="2", default_scheme=self.scheme)
         if request.method == b"CONNECT" and request.protocol == b"websocket":
             from .websocket import start_h2_websocket
 

@@ -260,7 +260,7 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
 
     def _on_request(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         """RFC 9114 §4.3.1: the engine validated the pseudo-header fields."""
-        request = build_stream_scope(self, headers, http_version="3", default_scheme=b"https")
+        request = build_stream_scope(self, headers, http_version="3", default_scheme="https")
         if self.body_limit >= 0 and self.refuses_body(
             stream_id, headers, end_stream, request.scope
         ):

@@ -34,57 +34,76 @@ class StreamRequest:
     protocol: bytes | None
 
 
+#: ``scope["method"]`` / ``scope["scheme"]`` for the common values, without a decode.
+_METHODS = {
+    m.encode("ascii"): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+}
+_SCHEMES = {b"http": "http", b"https": "https"}
+
+
 def build_stream_scope(
     conn: ConnectionBase,
     headers: list[tuple[bytes, bytes]],
     *,
     http_version: str,
-    default_scheme: bytes,
+    default_scheme: str,
 ) -> StreamRequest:
-    """Build the scope for one HTTP/2 or HTTP/3 request on ``conn``."""
+    """Build the scope for one HTTP/2 or HTTP/3 request on ``conn``.
+
+    The keys that are the same for every request on a connection are built
+    once and copied per request (a copy of six keys costs less than building
+    them), like the HTTP/1.1 adapter does.
+    """
     state = conn.state
+    base = conn.stream_scope_base
+    if base is None:
+        base = conn.stream_scope_base = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": http_version,
+            "root_path": state.root_path,
+            "client": conn.client,
+            "server": conn.server,
+        }
     method = path = b""
-    scheme = default_scheme
+    scheme: str | None = None
     authority: bytes | None = None
     protocol: bytes | None = None
+    has_host = False
     regular: list[tuple[bytes, bytes]] = []
     for name, value in headers:
         if name[:1] != b":":
+            if name == b"host":
+                has_host = True
             regular.append((name, value))
         elif name == b":method":
             method = value
         elif name == b":path":
             path = value
         elif name == b":scheme":
-            scheme = value
+            scheme = _SCHEMES.get(value) or value.decode("ascii")
         elif name == b":authority":
             authority = value
         elif name == b":protocol":
             protocol = value
-    if authority is not None and not any(n == b"host" for n, _ in regular):
+    if authority is not None and not has_host:
         regular.insert(0, (b"host", authority))
     raw_path, _, query = path.partition(b"?")
     text_path = raw_path.decode("ascii", "surrogateescape")
     if "%" in text_path:
         text_path = urllib.parse.unquote(text_path)
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": ASGI_VERSION,
-        "http_version": http_version,
-        "method": method.decode("ascii"),
-        "scheme": scheme.decode("ascii"),
-        "path": state.root_path + text_path,
-        "raw_path": raw_path,
-        "query_string": query,
-        "root_path": state.root_path,
-        "headers": regular,
-        "client": conn.client,
-        "server": conn.server,
-        "state": state.lifespan_state.copy(),
-        "extensions": {
-            "http.response.trailers": TRAILERS_EXTENSION,
-            DRAIN_EXTENSION: conn.drain_extension(),
-        },
+    scope = base.copy()
+    scope["method"] = _METHODS.get(method) or method.decode("ascii")
+    scope["scheme"] = scheme or default_scheme
+    scope["path"] = state.root_path + text_path
+    scope["raw_path"] = raw_path
+    scope["query_string"] = query
+    scope["headers"] = regular
+    scope["state"] = state.lifespan_state.copy()
+    scope["extensions"] = {
+        "http.response.trailers": TRAILERS_EXTENSION,
+        DRAIN_EXTENSION: conn._extension or conn.drain_extension(),
     }
     if state.proxies is not None:
         scope["client"], scope["scheme"] = state.proxies.apply(

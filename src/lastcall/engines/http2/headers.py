@@ -4,9 +4,9 @@ A request or response that breaks these rules is *malformed* (§8.1.1): the
 engine answers it with a stream error of type PROTOCOL_ERROR and never hands
 it to the application.
 
-Validation runs for every request, so regular fields that passed once are
-remembered in a bounded set: a connection that repeats ``user-agent`` or
-``accept`` pays one set lookup per field afterwards.
+Validation runs for every request, so fields that passed once are
+remembered in bounded sets: a connection that repeats ``user-agent``,
+``accept`` or ``:authority`` pays one set lookup per field afterwards.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ CONNECTION_SPECIFIC = frozenset(
 _REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
 
 _VALID_FIELDS: set[tuple[bytes, bytes]] = set()
+#: Pseudo-header fields whose value passed (``:method GET``, ``:scheme https``,
+#: ``:authority``): kept apart from ``_VALID_FIELDS``, whose hits count as
+#: regular fields for the "pseudo-headers first" rule.
+_VALID_PSEUDO: set[tuple[bytes, bytes]] = set()
 _VALID_FIELDS_MAX = 4096
 
 
@@ -85,8 +89,12 @@ def validate_request(headers: Headers, allow_extended_connect: bool) -> int:
                 raise MalformedMessage("pseudo-header after a regular field (RFC 9113 §8.3)")
             if name not in _REQUEST_PSEUDO:
                 raise MalformedMessage(f"unknown request pseudo-header {name!r}")
-            if _BAD_VALUE.search(value) is not None:
-                raise MalformedMessage(f"invalid value for {name!r}")
+            if (name, value) not in _VALID_PSEUDO:
+                if _BAD_VALUE.search(value) is not None:
+                    raise MalformedMessage(f"invalid value for {name!r}")
+                if len(_VALID_PSEUDO) >= _VALID_FIELDS_MAX:
+                    _VALID_PSEUDO.clear()
+                _VALID_PSEUDO.add((name, value))
             if name == b":method":
                 if method is not None:
                     raise MalformedMessage("duplicate :method")
