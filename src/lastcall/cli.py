@@ -96,6 +96,12 @@ def _add_serve(sub: Any) -> None:
         help="HTTP/1.1 request head must arrive within S, else 408 (default 20)",
     )
     p.add_argument(
+        "--http2-idle-timeout",
+        type=float,
+        metavar="S",
+        help="drain an HTTP/2 connection idle this long (default 60; 0: never)",
+    )
+    p.add_argument(
         "--max-connections", type=int, metavar="N", help="open at once (default 10000; 0: none)"
     )
     p.add_argument("--goaway-ping-timeout", type=float, metavar="S", help="HTTP/2, default 1")

@@ -64,6 +64,12 @@ class ServerConfig:
     #: timeout (nginx client_header_timeout and Node.js headersTimeout 60 s;
     #: uvicorn and Go: none by default).
     request_head_timeout: float = 20.0
+    #: An HTTP/2 connection with no open stream this long is drained (GOAWAY,
+    #: debug data ``idle_timeout``) and closed; clients then open a new one.
+    #: 60 s (nginx keepalive_timeout 75 s applies to HTTP/2 too, h2o 10 s,
+    #: Apache 5 s, Envoy 1 h, Go: none). 0 for none. HTTP/3 has
+    #: ``quic_idle_timeout``, HTTP/1.1 ``keep_alive_timeout``.
+    http2_idle_timeout: float = 60.0
     #: Connections open at once (TCP and QUIC together); one accepted over it
     #: is closed at once, and those already open are untouched. 10,000: far
     #: above what one Python process serves well, low enough to stop a flood
@@ -175,6 +181,7 @@ class ServerConfig:
             "lingering_close_timeout",
             "keep_alive_timeout",
             "request_head_timeout",
+            "http2_idle_timeout",
             "goaway_ping_timeout",
             "graceful_timeout",
             "pre_stop_delay",

@@ -71,6 +71,7 @@ logger = logging.getLogger("lastcall.server")
 Headers = list[tuple[bytes, bytes]]
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+_TASK_NAME = "lastcall stream request"
 #: Responses that never carry content (RFC 9110 §15.3.5, §15.4.5); HEAD's too.
 _NO_CONTENT = frozenset({204, 304})
 
@@ -378,7 +379,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
     def _run_stream(self, stream: StreamT, app: ASGIApp) -> None:
         """Start the ASGI task of a new request stream."""
         self.streams[stream.stream_id] = stream
-        task = self.loop.create_task(stream.run(app))
+        task = self.loop.create_task(stream.run(app), name=_TASK_NAME)  # no "Task-N" formatting
         stream.task = task
         self.tasks.add(task)
 
