@@ -10,7 +10,13 @@ SIGTERM -> exit for an idle server, and last response byte -> exit.
 Peers: granian, uvicorn (httptools for HTTP/1.1, zttp for HTTP/2), hypercorn --
 each skipped with a note when not installed.
 
-    python bench/server.py [--requests 40000] [--servers lastcall,granian,uvicorn,hypercorn]
+    python bench/server.py [--requests 40000] [--rounds 3] [--servers lastcall,granian,uvicorn,hypercorn]
+
+The machine's own speed drifts (by 25 % between minutes on a shared host), so
+one pass compares figures taken at different speeds. Each of ``--rounds``
+rounds therefore runs every server back to back, in an order rotated per
+round; a server's req/s and p99 are its medians, and its ratio is the median of
+its per-round ratios to lastcall measured in the same round.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -89,34 +96,78 @@ def drain_timings(runs: int = 10) -> tuple[list[float], list[float]]:
     return idle, after_last
 
 
+def combine(
+    names: list[str], rounds: list[dict[str, BenchResult]]
+) -> tuple[list[BenchResult], dict[str, float]]:
+    """Per server: median req/s and p99 over the rounds, failures summed,
+    memory from the round that measured it; and the median per-round ratio
+    of each server's req/s to the first server's in the same round."""
+    combined: list[BenchResult] = []
+    ratios: dict[str, float] = {}
+    base = names[0]
+    for name in names:
+        runs = [r[name] for r in rounds if name in r]
+        good = [r for r in runs if r.error is None and r.requests_per_second]
+        if not good:
+            combined.append(runs[0])
+            continue
+        out = BenchResult(name, good[0].protocol)
+        out.requests_per_second = statistics.median(r.requests_per_second or 0.0 for r in good)
+        p99s = [r.p99_ms for r in good if r.p99_ms is not None]
+        out.p99_ms = statistics.median(p99s) if p99s else None
+        out.failed = sum(r.failed for r in good)
+        out.idle_kib_per_connection = next(
+            (r.idle_kib_per_connection for r in good if r.idle_kib_per_connection is not None),
+            None,
+        )
+        combined.append(out)
+        per_round = [
+            (r[name].requests_per_second or 0.0) / (r[base].requests_per_second or 1.0)
+            for r in rounds
+            if r[name].error is None
+            and r[name].requests_per_second
+            and r[base].error is None
+            and r[base].requests_per_second
+        ]
+        if per_round:
+            ratios[name] = statistics.median(per_round)
+    return combined, ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=40_000)
     parser.add_argument("--servers", default="lastcall,granian,uvicorn,hypercorn")
     parser.add_argument("--idle-connections", type=int, default=1000)
     parser.add_argument("--drain-runs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    names = args.servers.split(",")
 
-    async def run(protocol: str) -> list[BenchResult]:
-        results = []
-        for name in args.servers.split(","):
-            if not is_available(name) or protocol not in KNOWN_TARGETS[name][1]:
-                results.append(BenchResult(name, protocol, error="not installed / not served"))
-                continue
-            results.append(
-                await bench_target(
-                    name,
-                    protocol,
-                    requests=args.requests,
-                    clients=10 if protocol == "h2" else 50,
-                    streams=10 if protocol == "h2" else 1,
-                    idle_connections=args.idle_connections if protocol == "h2" else 0,
-                )
-            )
-        return results
+    async def one(name: str, protocol: str, first_round: bool) -> BenchResult:
+        if not is_available(name) or protocol not in KNOWN_TARGETS[name][1]:
+            return BenchResult(name, protocol, error="not installed / not served")
+        return await bench_target(
+            name,
+            protocol,
+            requests=args.requests,
+            clients=10 if protocol == "h2" else 50,
+            streams=10 if protocol == "h2" else 1,
+            # Memory does not drift with speed: measured once.
+            idle_connections=args.idle_connections if protocol == "h2" and first_round else 0,
+        )
+
+    async def run(protocol: str) -> tuple[list[BenchResult], dict[str, float]]:
+        rounds: list[dict[str, BenchResult]] = []
+        for index in range(max(1, args.rounds)):
+            order = names[index % len(names) :] + names[: index % len(names)]
+            rounds.append({name: await one(name, protocol, index == 0) for name in order})
+        return combine(names, rounds)
 
     for protocol in ("h1", "h2"):
-        print(render(asyncio.run(run(protocol))))
+        results, ratios = asyncio.run(run(protocol))
+        print(render(results, ratios))
+        print(f"({max(1, args.rounds)} rounds; ratio = median of per-round ratios to {names[0]})")
         print()
     if args.drain_runs:
         idle, after_last = drain_timings(args.drain_runs)

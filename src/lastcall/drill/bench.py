@@ -255,8 +255,9 @@ async def bench_target(
     return result
 
 
-def render(results: list[BenchResult]) -> str:
-    """A table with ratios against the first target."""
+def render(results: list[BenchResult], ratios: dict[str, float] | None = None) -> str:
+    """A table with ratios against the first target (or the ``ratios`` given,
+    e.g. medians of per-round ratios)."""
     base = results[0].requests_per_second if results else None
     lines = [
         f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores; server on core 0, h2load on core 1",
@@ -266,7 +267,10 @@ def render(results: list[BenchResult]) -> str:
         if r.error:
             lines.append(f"{r.name:<12} {r.protocol:<5} {r.error}")
             continue
-        ratio = (r.requests_per_second or 0) / base if base else 0.0
+        if ratios is not None and r.name in ratios:
+            ratio = ratios[r.name]
+        else:
+            ratio = (r.requests_per_second or 0) / base if base else 0.0
         p99 = "-" if r.p99_ms is None else f"{r.p99_ms:.2f}"
         mem = "-" if r.idle_kib_per_connection is None else f"{r.idle_kib_per_connection:.1f}"
         lines.append(
