@@ -19,10 +19,8 @@ Timers: each connection has one deadline at a time, either "idle keep-alive"
 (``keep_alive_timeout``, also before the first request) or "request head"
 (``request_head_timeout``, from the first byte of a head until its end, so a
 slowloris client that trickles a head cannot hold a connection: 408, close).
-The deadline is a number moved on every request; the loop timer behind it is
-armed only when none is pending and, when it fires early, re-armed for the
-rest. A busy keep-alive connection so costs one ``call_at`` per timeout
-period instead of a ``call_later`` and a ``cancel`` per request.
+It is a ``lastcall.io.deadline.MovingDeadline``: moved on every request, with
+a loop timer behind it armed about once per timeout period.
 
 Prior-knowledge HTTP/2 (the client preface) and ``Upgrade: h2c`` hand the
 transport over to the HTTP/2 connection; ``Upgrade: websocket`` to the
@@ -48,6 +46,7 @@ from lastcall.engines.http1 import (
 )
 from lastcall.errors import RemoteProtocolError
 from lastcall.io import WriteFlow, negotiated_protocol
+from lastcall.io.deadline import MovingDeadline
 from lastcall.io.tls import ALPN_H2
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
@@ -94,9 +93,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         self.reading: RequestCycle | None = None
         self.pipeline: deque[tuple[RequestCycle, ASGIApp]] = deque()
         self.tasks: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
-        self._deadline_at: float | None = None
+        self._deadline = MovingDeadline(self.loop, self._deadline_expired)
         self._deadline_kind = _KEEP_ALIVE
         self._paused_for_body = False
         self._paused_for_pipeline = False
@@ -141,11 +138,11 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         if self.phase is ConnectionPhase.CLOSING or self.phase is ConnectionPhase.CLOSED:
             return  # lingering close: read and discard
         if self._deadline_kind == _KEEP_ALIVE:
-            self._deadline_at = None  # no longer idle
+            self._deadline.at = None  # no longer idle
         if self._sniff:
             data = self._sniff_preface(data)
             if not data:
-                if self._sniff and self._deadline_at is None:
+                if self._sniff and self._deadline.at is None:
                     # A partial HTTP/2 preface is a request head too (slowloris).
                     self._set_deadline(
                         self.loop.time() + self.state.config.request_head_timeout, _REQUEST_HEAD
@@ -156,7 +153,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         except RemoteProtocolError as exc:
             self._protocol_error(exc)
             return
-        if self.parser.in_head and self._deadline_at is None and self.cycle is None:
+        if self.parser.in_head and self._deadline.at is None and self.cycle is None:
             self._set_deadline(
                 self.loop.time() + self.state.config.request_head_timeout, _REQUEST_HEAD
             )
@@ -228,7 +225,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
 
     def _on_request(self, event: RequestStarted) -> None:
         if self._deadline_kind == _REQUEST_HEAD:
-            self._deadline_at = None  # the head is complete
+            self._deadline.at = None  # the head is complete
         target = event.target
         if target[:1] == b"/" and b"?" not in target and b"#" not in target:
             # Origin-form without a query (RFC 9112 §3.2.1): the common case
@@ -359,11 +356,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         # _arm_idle() inlined for the common case: one frame less per request.
         timeout = self.state.config.keep_alive_timeout
         if timeout > 0.0 and not self.parser.in_head:
-            at = self._deadline_at = self.loop.time() + timeout
             self._deadline_kind = _KEEP_ALIVE
-            if self._timer is None:
-                self._timer_at = at
-                self._timer = self.loop.call_at(at, self._on_timer)
+            self._deadline.set(self.loop.time() + timeout)
         else:
             self._arm_idle()
 
@@ -433,34 +427,18 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         elif config.keep_alive_timeout > 0.0:
             self._set_deadline(self.loop.time() + config.keep_alive_timeout, _KEEP_ALIVE)
         else:
-            self._deadline_at = None
+            self._deadline.at = None
 
     def _set_deadline(self, at: float, kind: int) -> None:
-        self._deadline_at = at
         self._deadline_kind = kind
-        timer = self._timer
-        if timer is None or self._timer_at > at:
-            if timer is not None:
-                timer.cancel()
-            self._timer_at = at
-            self._timer = self.loop.call_at(at, self._on_timer)
+        self._deadline.set(at)
 
     def _stop_timer(self) -> None:
-        self._deadline_at = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline.stop()
 
-    def _on_timer(self) -> None:
-        self._timer = None
-        at = self._deadline_at
-        if at is None or self._handed_over:
+    def _deadline_expired(self) -> None:
+        if self._handed_over:
             return
-        if self.loop.time() < at:  # the deadline moved on since the timer was armed
-            self._timer_at = at
-            self._timer = self.loop.call_at(at, self._on_timer)
-            return
-        self._deadline_at = None
         if self.cycle is not None or self.pipeline:
             return  # serving: response_done() arms the next deadline
         if self._deadline_kind == _REQUEST_HEAD:

@@ -28,6 +28,7 @@ from typing import cast
 from lastcall.engines.http1 import RequestStarted, encode_head
 from lastcall.engines.http2 import ErrorCode, Http2Config, Http2Engine, Role
 from lastcall.engines.http2 import events as h2e
+from lastcall.io.deadline import MovingDeadline
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
@@ -66,11 +67,9 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         )
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        # Idle and preface deadlines (see _arm_idle): one lazily re-armed timer.
-        self._idle_since: float | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._idle_timer_at = 0.0
-        self._preface_by: float | None = None
+        # Idle and preface deadlines: one moving deadline (see _idle_expired).
+        self._idle = MovingDeadline(self.loop, self._idle_expired)
+        self._awaiting_settings = False
         self._finished = False
         self._flush_scheduled = False
 
@@ -85,11 +84,10 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         """Send our SETTINGS; then process what was already read (the preface)."""
         self.engine.initiate()
         self.flush_now()
-        now = self.loop.time()
         # Until the client's SETTINGS arrive, request_head_timeout bounds the
         # wait, as it bounds an HTTP/1.1 head (a preface that never completes).
-        self._preface_by = now + self.state.config.request_head_timeout
-        self._arm_idle(now, self._preface_by)
+        self._awaiting_settings = True
+        self._idle.set(self.loop.time() + self.state.config.request_head_timeout)
         if self.drain_reason is not None:
             self._start_engine_drain()
         if data:
@@ -138,9 +136,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         self.flow.connection_lost()
         if self._timer is not None:
             self._timer.cancel()
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self._idle.stop()
         self.engine.transport_closed()
         self._finished = True
         self._transport_closed()
@@ -207,13 +203,15 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
             elif kind is h2e.GoAwayReceived:
                 # The client is going away: whatever it sent is still answered.
                 self._mark_draining(None, "peer_goaway")
-            elif kind is h2e.SettingsReceived:
-                self._preface_by = None
+            elif kind is h2e.SettingsReceived and self._awaiting_settings:
+                self._awaiting_settings = False
+                if not self.streams:
+                    self._arm_idle()
 
     def _on_request(
         self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
     ) -> None:
-        self._idle_since = None  # busy until its last stream ends (task_done)
+        self._idle.at = None  # busy until its last stream ends (task_done)
         request = build_stream_scope(self, headers, http_version="2", default_scheme=self.scheme)
         if request.method == b"CONNECT" and request.protocol == b"websocket":
             from .websocket import start_h2_websocket
@@ -357,51 +355,27 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
     def task_done(self, stream: Http2Stream) -> None:
         super().task_done(stream)
         if not self.streams and self.phase is ConnectionPhase.OPEN:
-            now = self.loop.time()
-            self._arm_idle(now, now + self.state.config.http2_idle_timeout)
+            self._arm_idle()
 
-    def _arm_idle(self, now: float, at: float) -> None:
-        """No stream is open from ``now``: bound how long that may last.
+    def _arm_idle(self) -> None:
+        """No stream is open from now: drain after ``http2_idle_timeout`` of that."""
+        timeout = self.state.config.http2_idle_timeout
+        if timeout > 0.0:
+            self._idle.set(self.loop.time() + timeout)
+        else:
+            self._idle.at = None
 
-        The deadline is a number moved on every idle period; the loop timer
-        behind it is armed only when none is pending at an earlier time, and
-        re-armed for the rest when it fires early (as for HTTP/1.1 keep-alive),
-        so a busy connection pays no timer per request.
-        """
-        if self.state.config.http2_idle_timeout <= 0.0 and self._preface_by is None:
-            return
-        self._idle_since = now
-        timer = self._idle_timer
-        if timer is None or self._idle_timer_at > at:
-            if timer is not None:
-                timer.cancel()
-            self._idle_timer_at = at
-            self._idle_timer = self.loop.call_at(at, self._on_idle_timer)
-
-    def _on_idle_timer(self) -> None:
-        self._idle_timer = None
+    def _idle_expired(self) -> None:
         if self._finished or self.phase is not ConnectionPhase.OPEN:
             return
-        now = self.loop.time()
-        if self._preface_by is not None:
-            if now >= self._preface_by:
-                logger.info("%s: no HTTP/2 SETTINGS from the client in time", self.label)
-                self._is_clean = False
-                self._finished = True
-                self.close_gracefully()
-                return
-            self._idle_timer_at = self._preface_by
-            self._idle_timer = self.loop.call_at(self._preface_by, self._on_idle_timer)
+        if self._awaiting_settings:
+            logger.info("%s: no HTTP/2 SETTINGS from the client in time", self.label)
+            self._is_clean = False
+            self._finished = True
+            self.close_gracefully()
             return
-        since = self._idle_since
-        timeout = self.state.config.http2_idle_timeout
-        if since is None or timeout <= 0.0:
-            return  # busy: the next idle period arms the timer again
-        at = since + timeout
-        if now < at:
-            self._idle_timer_at = at
-            self._idle_timer = self.loop.call_at(at, self._on_idle_timer)
-            return
+        if self.streams:
+            return  # busy: the next idle period arms it again
         # GOAWAY(2^31-1)+PING, then the final id: a request racing it is still
         # served, and the client knows to open a new connection for the next.
         self.request_drain("idle_timeout")
