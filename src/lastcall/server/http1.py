@@ -67,8 +67,6 @@ logger = logging.getLogger("lastcall.server")
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _TRAILERS_EXTENSION: dict[str, Any] = {}
 
-_TASK_NAME = "lastcall http/1.1 request"
-
 #: What the connection's one deadline stands for.
 _KEEP_ALIVE = 1
 _REQUEST_HEAD = 2
@@ -299,8 +297,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
 
     def _start(self, cycle: RequestCycle, app: ASGIApp) -> None:
         self.cycle = cycle
-        # A fixed name: otherwise each task formats "Task-N" for itself.
-        task = self.loop.create_task(cycle.run(app), name=_TASK_NAME)
+        task = self.loop.create_task(cycle.run(app))
         cycle.task = task
         self.tasks.add(task)
 

@@ -69,6 +69,10 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         self._timer_at: float | None = None
         # Idle and preface deadlines: one moving deadline (see _idle_expired).
         self._idle = MovingDeadline(self.loop, self._idle_expired)
+        if state.config.http2_idle_timeout > 0.0:
+            # Moved by the base class each time the last stream ends.
+            self.idle_deadline = self._idle
+            self.idle_timeout = state.config.http2_idle_timeout
         self._awaiting_settings = False
         self._finished = False
         self._flush_scheduled = False
@@ -351,11 +355,6 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
             self._connection_gone()
 
     # -- idle and preface deadlines ------------------------------------------------------
-
-    def task_done(self, stream: Http2Stream) -> None:
-        super().task_done(stream)
-        if not self.streams and self.phase is ConnectionPhase.OPEN:
-            self._arm_idle()
 
     def _arm_idle(self) -> None:
         """No stream is open from now: drain after ``http2_idle_timeout`` of that."""

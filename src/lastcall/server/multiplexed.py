@@ -55,6 +55,7 @@ import logging
 from typing import Any, ClassVar, Generic, TypeVar
 
 from lastcall.io import WriteFlow
+from lastcall.io.deadline import MovingDeadline
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
@@ -71,7 +72,6 @@ logger = logging.getLogger("lastcall.server")
 Headers = list[tuple[bytes, bytes]]
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
-_TASK_NAME = "lastcall stream request"
 #: Responses that never carry content (RFC 9110 §15.3.5, §15.4.5); HEAD's too.
 _NO_CONTENT = frozenset({204, 304})
 
@@ -373,13 +373,18 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         limit = state.config.max_body_size
         #: ``max_body_size`` per request (-1: none, the config's 0).
         self.body_limit = limit if limit > 0 else -1
+        #: Set by a protocol that bounds idle time itself (HTTP/2: its
+        #: ``http2_idle_timeout``; QUIC has its own): moved to ``idle_timeout``
+        #: from now whenever the last stream ends.
+        self.idle_deadline: MovingDeadline | None = None
+        self.idle_timeout = 0.0
 
     # -- streams ------------------------------------------------------------------------
 
     def _run_stream(self, stream: StreamT, app: ASGIApp) -> None:
         """Start the ASGI task of a new request stream."""
         self.streams[stream.stream_id] = stream
-        task = self.loop.create_task(stream.run(app), name=_TASK_NAME)  # no "Task-N" formatting
+        task = self.loop.create_task(stream.run(app))
         stream.task = task
         self.tasks.add(task)
 
@@ -398,8 +403,11 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         if stream.task is not None:
             self.tasks.discard(stream.task)
         self.streams.pop(stream.stream_id, None)
-        if not self.tasks and self.phase is ConnectionPhase.CLOSED:
-            self._connection_gone()
+        if not self.tasks:
+            if self.phase is ConnectionPhase.CLOSED:
+                self._connection_gone()
+            elif self.idle_deadline is not None and self.phase is ConnectionPhase.OPEN:
+                self.idle_deadline.set(self.loop.time() + self.idle_timeout)
 
     # -- used by streams ------------------------------------------------------------------
 
