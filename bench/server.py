@@ -28,6 +28,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 from lastcall.drill.bench import KNOWN_TARGETS, BenchResult, bench_target, is_available, render
@@ -57,6 +58,18 @@ def _start_lastcall(port: int, demo: bool) -> subprocess.Popen[bytes]:
     return proc
 
 
+def _wait_exact(proc: subprocess.Popen[bytes], limit: float = 10.0) -> None:
+    """Wait for exit in one blocking ``waitpid``: ``Popen.wait(timeout)`` polls with
+    sleeps doubling from 0.5 ms to 50 ms, which rounds every exit up to the next
+    step (31.5, 63.5, 113.5 ms...). A watchdog kills a server that hangs."""
+    watchdog = threading.Timer(limit, proc.kill)
+    watchdog.start()
+    try:
+        proc.wait()
+    finally:
+        watchdog.cancel()
+
+
 def drain_timings(runs: int = 10) -> tuple[list[float], list[float]]:
     """lastcall only: SIGTERM -> exit when idle, and last response byte -> exit.
 
@@ -71,7 +84,7 @@ def drain_timings(runs: int = 10) -> tuple[list[float], list[float]]:
         proc = _start_lastcall(port, demo=False)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
+        _wait_exact(proc)
         idle.append((time.monotonic() - t0) * 1000)
     for _ in range(runs):
         port = free_port()
@@ -91,7 +104,7 @@ def drain_timings(runs: int = 10) -> tuple[list[float], list[float]]:
         # Like curl or httpx after ``Connection: close``: close our side, which
         # ends the server's lingering close (else it lasts lingering_close_timeout).
         sock.close()
-        proc.wait(10)
+        _wait_exact(proc)
         after_last.append((time.monotonic() - t_last) * 1000)
     return idle, after_last
 
