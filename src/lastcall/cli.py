@@ -96,6 +96,12 @@ def _add_serve(sub: Any) -> None:
         help="HTTP/1.1 request head must arrive within S, else 408 (default 20)",
     )
     p.add_argument(
+        "--request-body-timeout",
+        type=float,
+        metavar="S",
+        help="HTTP/1.1: longest gap between body reads while the app waits, else 408 (default 60)",
+    )
+    p.add_argument(
         "--http2-idle-timeout",
         type=float,
         metavar="S",

@@ -64,6 +64,11 @@ class ServerConfig:
     #: timeout (nginx client_header_timeout and Node.js headersTimeout 60 s;
     #: uvicorn and Go: none by default).
     request_head_timeout: float = 20.0
+    #: While an app waits for more of an HTTP/1.1 request body, the longest
+    #: gap between two reads of it; then 408, ``http.disconnect`` and close
+    #: (a client that stalls or trickles a body: slow POST). 60 s like nginx
+    #: client_body_timeout (Apache mod_reqtimeout body 20 s; uvicorn none).
+    request_body_timeout: float = 60.0
     #: An HTTP/2 connection with no open stream this long is drained (GOAWAY,
     #: debug data ``idle_timeout``) and closed; clients then open a new one.
     #: 60 s (nginx keepalive_timeout 75 s applies to HTTP/2 too, h2o 10 s,
@@ -193,6 +198,7 @@ class ServerConfig:
             raise ConfigError("max_connections must be >= 0 (0: no limit)")
         for name in (
             "request_head_timeout",
+            "request_body_timeout",
             "lifespan_startup_timeout",
             "lifespan_shutdown_timeout",
         ):

@@ -16,9 +16,12 @@ Draining (DESIGN.md, "HTTP/1.1", RFC 9112 §9.6):
   ``http.disconnect`` and its task is cancelled right after.
 
 Timers: each connection has one deadline at a time, either "idle keep-alive"
-(``keep_alive_timeout``, also before the first request) or "request head"
+(``keep_alive_timeout``, also before the first request), "request head"
 (``request_head_timeout``, from the first byte of a head until its end, so a
-slowloris client that trickles a head cannot hold a connection: 408, close).
+slowloris client that trickles a head cannot hold a connection: 408, close)
+or "request body" (``request_body_timeout``: while the app waits in
+``receive()``, the longest gap between two reads of body bytes; past it 408,
+``http.disconnect``, close -- the slow-POST variant).
 It is a ``lastcall.io.deadline.MovingDeadline``: moved on every request, with
 a loop timer behind it armed about once per timeout period.
 
@@ -70,6 +73,7 @@ _TRAILERS_EXTENSION: dict[str, Any] = {}
 #: What the connection's one deadline stands for.
 _KEEP_ALIVE = 1
 _REQUEST_HEAD = 2
+_REQUEST_BODY = 3
 
 #: ``scope["method"]`` for the common methods without a decode per request.
 _METHODS = {
@@ -135,8 +139,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.phase is ConnectionPhase.CLOSING or self.phase is ConnectionPhase.CLOSED:
             return  # lingering close: read and discard
-        if self._deadline_kind == _KEEP_ALIVE:
-            self._deadline.at = None  # no longer idle
+        if self._deadline_kind != _REQUEST_HEAD:
+            self._deadline.at = None  # no longer idle, or the body moved on
         if self._sniff:
             data = self._sniff_preface(data)
             if not data:
@@ -433,8 +437,24 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def _stop_timer(self) -> None:
         self._deadline.stop()
 
+    def waiting_for_body(self, cycle: RequestCycle) -> None:
+        """The app waits in ``receive()`` for body bytes not here yet: they must
+        come within ``request_body_timeout`` (each gap between reads)."""
+        if cycle is self.reading and cycle is self.cycle and self._deadline.at is None:
+            self._set_deadline(
+                self.loop.time() + self.state.config.request_body_timeout, _REQUEST_BODY
+            )
+
     def _deadline_expired(self) -> None:
         if self._handed_over:
+            return
+        if self._deadline_kind == _REQUEST_BODY:
+            cycle = self.cycle
+            if cycle is not None and cycle is self.reading and cycle.waiter is not None:
+                timeout = self.state.config.request_body_timeout
+                self._protocol_error(
+                    RemoteProtocolError(f"no request body bytes for {timeout:g} s", status_hint=408)
+                )
             return
         if self.cycle is not None or self.pipeline:
             return  # serving: response_done() arms the next deadline

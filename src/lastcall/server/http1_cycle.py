@@ -155,6 +155,8 @@ class RequestCycle:
                 # waits on receive() waits for exactly this news.
                 return _DISCONNECT
             waiter = self.waiter = self.conn.loop.create_future()
+            if self.more_body:
+                self.conn.waiting_for_body(self)
             await waiter
 
     # -- ASGI send -------------------------------------------------------------------

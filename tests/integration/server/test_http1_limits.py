@@ -111,3 +111,44 @@ async def test_response_header_with_crlf_is_refused_with_500(start_server: Start
     client.send(b"GET /fine HTTP/1.1\r\nHost: x\r\n\r\n")
     status, headers, body = await client.response()
     assert status == b"HTTP/1.1 200 OK" and headers[b"x-a"] == b"ok" and body == b"body"
+
+
+async def test_stalled_request_body_gets_408_and_the_app_a_disconnect(
+    start_server: StartServer,
+) -> None:
+    """Slow POST: the head is complete, the body stops coming while the app waits."""
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def reader(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            while True:
+                message = await receive()
+                seen.append(message["type"])
+                if message["type"] == "http.disconnect" or not message.get("more_body"):
+                    break
+            if seen[-1] != "http.disconnect":
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                await send({"type": "http.response.body", "body": b"read it"})
+        finally:
+            done.set()
+
+    run = await start_server(reader, request_body_timeout=0.6)
+    client = await run.open()
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhal")
+    status, headers, _ = await client.response()
+    assert status.startswith(b"HTTP/1.1 408") and headers[b"connection"] == b"close"
+    await asyncio.wait_for(done.wait(), 5)
+    assert seen[-1] == "http.disconnect"
+    assert await client.eof()
+    # A body that keeps coming, in pieces closer together than the timeout, is read.
+    client = await run.open()
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nab")
+    loop = asyncio.get_running_loop()
+    handles = [loop.call_later(0.05, client.send, b"cd"), loop.call_later(0.1, client.send, b"ef")]
+    status, _, body = await client.response()
+    for handle in handles:
+        handle.cancel()
+    assert status == b"HTTP/1.1 200 OK" and body == b"read it"
