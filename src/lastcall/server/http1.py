@@ -139,8 +139,12 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.phase is ConnectionPhase.CLOSING or self.phase is ConnectionPhase.CLOSED:
             return  # lingering close: read and discard
-        if self._deadline_kind != _REQUEST_HEAD:
-            self._deadline.at = None  # no longer idle, or the body moved on
+        deadline_kind = self._deadline_kind
+        if deadline_kind == _KEEP_ALIVE:
+            self._deadline.at = None  # no longer idle
+        elif deadline_kind == _REQUEST_BODY and self._deadline.at is not None:
+            # Any byte is progress (chunk framing too): the gap starts again.
+            self._deadline.set(self.loop.time() + self.state.config.request_body_timeout)
         if self._sniff:
             data = self._sniff_preface(data)
             if not data:
@@ -494,6 +498,12 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                 cycle.response_complete = True
                 self.requests += 1
             self._write_error(exc.status_hint, str(exc).encode("utf-8", "replace"))
+            self.close_gracefully()
+            return
+        if cycle is broken:
+            # Its response is under way and can never be whole now: close
+            # (the client sees it cut short); the app's sends go nowhere.
+            self.cycle = None
             self.close_gracefully()
             return
         # Answer what is in flight and queued, then close.

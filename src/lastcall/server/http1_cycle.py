@@ -170,9 +170,10 @@ class RequestCycle:
             more = message.get("more_body", False)
             if self.disconnected:
                 # Gone, or cancelled at grace expiry: a silent no-op (ASGI 2.4),
-                # so an app finishing its response logs no error for it.
+                # so an app finishing its response logs no error for it. The
+                # connection cannot carry another response after this one.
                 if not more:
-                    self.response_complete = True
+                    self.conn.response_failed(self)
                 return
             if self.response_complete:
                 raise RuntimeError("http.response.body after the response was complete")
@@ -213,7 +214,7 @@ class RequestCycle:
             self.expect_trailers = bool(message.get("trailers", False))
         elif kind == "http.response.trailers":
             if self.disconnected:
-                self.response_complete = True
+                self.conn.response_failed(self)
                 return
             if not self.expect_trailers or self.response_complete or not self.head_written:
                 raise RuntimeError("http.response.trailers without trailers=True and a body")

@@ -195,3 +195,28 @@ async def test_partial_http2_preface_is_bounded_by_the_head_timeout(
     client.send(b"PRI * HTTP")
     data = await asyncio.wait_for(client.reader.read(), 5)
     assert data.startswith(b"HTTP/1.1 408")
+
+
+async def test_body_going_bad_after_the_response_started_closes(
+    start_server: StartServer,
+) -> None:
+    """The app streams its response while it reads the body; the body goes bad."""
+    started = asyncio.Event()
+
+    async def echoing(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"go", "more_body": True})
+        started.set()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    run = await start_server(echoing, keep_alive_timeout=30.0)
+    client = await run.open()
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n")
+    await asyncio.wait_for(started.wait(), 5)
+    client.send(b"zz\r\nnot a chunk size\r\n")
+    data = await asyncio.wait_for(client.reader.read(), 5)  # to EOF: closed, not stuck
+    assert data.startswith(b"HTTP/1.1 200") and b"0\r\n\r\n" not in data  # visibly cut short

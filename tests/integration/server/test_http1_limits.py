@@ -152,3 +152,25 @@ async def test_stalled_request_body_gets_408_and_the_app_a_disconnect(
     for handle in handles:
         handle.cancel()
     assert status == b"HTTP/1.1 200 OK" and body == b"read it"
+
+
+async def test_chunk_framing_alone_does_not_stop_the_body_timeout(
+    start_server: StartServer,
+) -> None:
+    """Bytes that carry no body (a chunk-size line) still leave the gap bounded."""
+    waiting = asyncio.Event()
+
+    async def reader(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        waiting.set()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    run = await start_server(reader, request_body_timeout=0.3)
+    client = await run.open()
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    await asyncio.wait_for(waiting.wait(), 5)
+    client.send(b"5\r\n")  # framing only, then nothing more
+    status, _, _ = await client.response()
+    assert status.startswith(b"HTTP/1.1 408")
