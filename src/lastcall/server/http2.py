@@ -225,6 +225,8 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         if self.body_limit >= 0 and self.refuses_body(
             stream_id, headers, end_stream, request.scope
         ):
+            if not self.tasks:  # answered 413 without a task: idle again
+                self._arm_idle()
             return
         self._run_stream(Http2Stream(self, stream_id, request.scope, end_stream), request.app)
 

@@ -33,6 +33,9 @@ _VALID_FIELDS: set[tuple[bytes, bytes]] = set()
 #: regular fields for the "pseudo-headers first" rule.
 _VALID_PSEUDO: set[tuple[bytes, bytes]] = set()
 _VALID_FIELDS_MAX = 4096
+#: Only values this short are remembered, so the caches stay under ~2 MiB
+#: however long the fields a peer sends (up to the 64 KiB header limit).
+_CACHED_VALUE_MAX = 256
 
 
 class MalformedMessage(Exception):
@@ -54,9 +57,10 @@ def _check_regular(name: bytes, value: bytes) -> None:
         raise MalformedMessage("te may only be 'trailers' (RFC 9113 §8.2.2)")
     if _BAD_VALUE.search(value) is not None:
         raise MalformedMessage(f"invalid value for field {name!r}")
-    if len(_VALID_FIELDS) >= _VALID_FIELDS_MAX:
-        _VALID_FIELDS.clear()
-    _VALID_FIELDS.add((name, value))
+    if len(value) <= _CACHED_VALUE_MAX:
+        if len(_VALID_FIELDS) >= _VALID_FIELDS_MAX:
+            _VALID_FIELDS.clear()
+        _VALID_FIELDS.add((name, value))
 
 
 def _parse_content_length(value: bytes, current: int) -> int:
@@ -92,9 +96,10 @@ def validate_request(headers: Headers, allow_extended_connect: bool) -> int:
             if (name, value) not in _VALID_PSEUDO:
                 if _BAD_VALUE.search(value) is not None:
                     raise MalformedMessage(f"invalid value for {name!r}")
-                if len(_VALID_PSEUDO) >= _VALID_FIELDS_MAX:
-                    _VALID_PSEUDO.clear()
-                _VALID_PSEUDO.add((name, value))
+                if len(value) <= _CACHED_VALUE_MAX:
+                    if len(_VALID_PSEUDO) >= _VALID_FIELDS_MAX:
+                        _VALID_PSEUDO.clear()
+                    _VALID_PSEUDO.add((name, value))
             if name == b":method":
                 if method is not None:
                     raise MalformedMessage("duplicate :method")
