@@ -31,8 +31,8 @@ from lastcall.engines.http1 import RequestStarted, encode_head
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
+from .asgi import ASGIApp, Scope
 from .asgi import Message as AsgiMessage
-from .asgi import Scope
 from .connection import ConnectionBase
 from .state import ServerState
 
@@ -360,6 +360,13 @@ class _H2WebSocketStream:
             self._finish,
         )
 
+    async def run(self, app: ASGIApp) -> None:
+        """The stream's task, as ``MultiplexedConnection._run_stream`` starts it."""
+        try:
+            await self.session.run(app, self._finish)
+        finally:
+            self.conn.task_done(cast(Any, self))
+
     def _write(self, data: bytes) -> None:
         self.conn.send_data(self.stream_id, data, False)
         self.conn.flush()
@@ -411,19 +418,6 @@ def start_h2_websocket(
 ) -> None:
     """Serve an extended CONNECT (``:protocol websocket``) stream (RFC 8441 §4)."""
     stream = _H2WebSocketStream(conn, stream_id, scope)
-    conn.streams[stream_id] = cast(Any, stream)
-
-    def done() -> None:
-        stream._finish()
-
-    async def run() -> None:
-        try:
-            await stream.session.run(conn.state.app, done)
-        finally:
-            conn.task_done(cast(Any, stream))
-
-    task = conn.loop.create_task(run())
-    stream.task = task
-    conn.tasks.add(task)
+    conn._run_stream(cast(Any, stream), conn.state.app)
     if end_stream:
         stream.session.disconnected(ABNORMAL)
