@@ -150,9 +150,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             if not data:
                 if self._sniff and self._deadline.at is None:
                     # A partial HTTP/2 preface is a request head too (slowloris).
-                    self._set_deadline(
-                        self.loop.time() + self.state.config.request_head_timeout, _REQUEST_HEAD
-                    )
+                    self._bound_head()
                 return
         try:
             events = self.parser.feed(data)
@@ -160,9 +158,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             self._protocol_error(exc)
             return
         if self.parser.in_head and self._deadline.at is None and self.cycle is None:
-            self._set_deadline(
-                self.loop.time() + self.state.config.request_head_timeout, _REQUEST_HEAD
-            )
+            self._bound_head()
         for event in events:
             kind = type(event)
             if kind is BodyReceived:
@@ -197,7 +193,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.flow.connection_lost()
-        self._stop_timer()
+        self._deadline.stop()
         if self._handed_over:
             return
         if self.cycle is not None:
@@ -428,7 +424,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         """Nothing is being served: bound the wait for the rest of a head, or for a request."""
         config = self.state.config
         if self.parser.in_head:
-            self._set_deadline(self.loop.time() + config.request_head_timeout, _REQUEST_HEAD)
+            self._bound_head()
         elif config.keep_alive_timeout > 0.0:
             self._set_deadline(self.loop.time() + config.keep_alive_timeout, _KEEP_ALIVE)
         else:
@@ -438,8 +434,10 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         self._deadline_kind = kind
         self._deadline.set(at)
 
-    def _stop_timer(self) -> None:
-        self._deadline.stop()
+    def _bound_head(self) -> None:
+        """A request head (or HTTP/2 preface) has begun: it must end within
+        ``request_head_timeout``."""
+        self._set_deadline(self.loop.time() + self.state.config.request_head_timeout, _REQUEST_HEAD)
 
     def waiting_for_body(self, cycle: RequestCycle) -> None:
         """The app waits in ``receive()`` for body bytes not here yet: they must
@@ -483,7 +481,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         response head went out yet.
         """
         logger.info("%s: %s", self.label, exc)
-        self._stop_timer()
+        self._deadline.stop()
         if self.transport is not None:
             self.transport.pause_reading()  # nothing after the bad bytes is read
         broken = self.reading
@@ -598,7 +596,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         h2.start(data)
 
     def _hand_over(self, successor: Any) -> None:
-        self._stop_timer()
+        self._deadline.stop()
         self._handed_over = True
         successor.adopt(self)
         assert self.transport is not None
