@@ -87,6 +87,7 @@ class RequestBody:
     """A streaming downstream request body, with the head of it kept for retries."""
 
     __slots__ = (
+        "_first",
         "_kept",
         "_kept_size",
         "_limit",
@@ -98,14 +99,14 @@ class RequestBody:
 
     def __init__(self, receive: Receive, first: bytes, limit: int) -> None:
         self._receive = receive
-        self._kept: list[bytes] = [first] if first else []
-        self._kept_size = len(first)
+        self._kept: list[bytes] = []
+        self._kept_size = 0
         self._limit = limit
         self.is_complete = False
         #: False once a chunk was sent that was not kept: a retry could not resend it.
-        self.is_replayable = len(first) <= limit
-        if not self.is_replayable:
-            self._kept.clear()
+        self.is_replayable = True
+        #: The chunk that came with the first message, until an attempt takes it.
+        self._first: bytes | None = first
         #: Called once the last chunk has been received (the watcher starts then).
         self.on_complete: Any = None
 
@@ -113,10 +114,24 @@ class RequestBody:
         """A response head arrived: no retry from now on, so keep nothing more."""
         self._limit = -1
 
+    def _keep(self, chunk: bytes) -> None:
+        if self._kept_size + len(chunk) <= self._limit:
+            self._kept.append(chunk)
+            self._kept_size += len(chunk)
+        elif self.is_replayable:
+            self.is_replayable = False
+            self._kept.clear()
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body from its start: kept chunks first, then the rest as it arrives."""
         for chunk in list(self._kept):
             yield chunk
+        first = self._first
+        if first is not None:
+            self._first = None
+            if first:
+                self._keep(first)
+                yield first
         receive = self._receive
         while not self.is_complete:
             message = await receive()
@@ -128,12 +143,7 @@ class RequestBody:
                 if self.on_complete is not None:
                     self.on_complete()
             if chunk:
-                if self._kept_size + len(chunk) <= self._limit:
-                    self._kept.append(chunk)
-                    self._kept_size += len(chunk)
-                elif self.is_replayable:
-                    self.is_replayable = False
-                    self._kept.clear()
+                self._keep(chunk)
                 yield chunk
 
 

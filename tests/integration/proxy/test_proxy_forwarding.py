@@ -1,0 +1,89 @@
+"""Forwarding over real sockets: HTTP/1.1 and HTTP/2 downstream, http:// and h2c:// upstream."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from proxy_harness import Stack
+
+from lastcall import Client
+from lastcall.proxy import simple_proxy_config
+
+UPSTREAMS = ["http", "h2c"]
+DOWNSTREAMS = ["h1", "h2"]
+
+
+def _client(downstream: str) -> Client:
+    return Client(http1=downstream == "h1", http2=downstream == "h2")
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+@pytest.mark.parametrize("downstream", DOWNSTREAMS)
+async def test_request_and_headers_are_forwarded(
+    stack: Stack, upstream: str, downstream: str
+) -> None:
+    backend = await stack.backend()
+    proxy, _ = await stack.proxy(simple_proxy_config([f"{upstream}://127.0.0.1:{backend.port}"]))
+    async with _client(downstream) as client:
+        response = await client.get(
+            f"http://127.0.0.1:{proxy.port}/a%20b?x=1",
+            headers={
+                "x-app": "yes",
+                "x-forwarded-for": "192.0.2.1",
+                "connection": "x-hop" if downstream == "h1" else "",
+                "x-hop": "secret",
+                "te": "trailers",
+            },
+        )
+    assert response.status_code == 200
+    assert response.headers["via"] == ("1.1" if upstream == "http" else "2") + " lastcall"
+    if upstream == "http":  # the backend named x-drop in Connection (HTTP/2 drops Connection)
+        assert "x-drop" not in response.headers
+    seen = response.json()
+    headers = dict(seen["headers"])
+    assert seen["target"] == "/a%20b?x=1"
+    assert seen["http_version"] == ("1.1" if upstream == "http" else "2")
+    assert headers["host"] == f"127.0.0.1:{proxy.port}"
+    assert headers["x-app"] == "yes"
+    assert headers["x-forwarded-for"] == "192.0.2.1, 127.0.0.1"
+    assert headers["x-forwarded-proto"] == "http"
+    assert headers["via"] == ("1.1" if downstream == "h1" else "2") + " lastcall"
+    assert headers["te"] == "trailers"
+    if downstream == "h1":
+        assert "x-hop" not in headers
+    assert "connection" not in headers and "transfer-encoding" not in headers
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+@pytest.mark.parametrize("downstream", DOWNSTREAMS)
+async def test_bodies_stream_both_ways(stack: Stack, upstream: str, downstream: str) -> None:
+    backend = await stack.backend()
+    proxy, _ = await stack.proxy(
+        simple_proxy_config([f"{upstream}://127.0.0.1:{backend.port}"], retry_buffer_size=1024)
+    )
+    chunks = [bytes([i]) * 50_000 for i in range(40)]  # 2 MB, far beyond every window
+    async with _client(downstream) as client:
+        async with client.stream(
+            "POST", f"http://127.0.0.1:{proxy.port}/echo-body", stream=list(chunks)
+        ) as response:
+            got = b"".join([chunk async for chunk in response.aiter_bytes()])
+        small = await client.post(f"http://127.0.0.1:{proxy.port}/json", content=b"abc")
+    assert response.status_code == 200
+    assert got == b"".join(chunks)
+    seen = small.json()
+    assert seen["body_length"] == 3
+    assert dict(seen["headers"])["content-length"] == "3"
+
+
+async def test_no_route_is_404_and_status_passes_through(stack: Stack) -> None:
+    from lastcall.proxy import ProxyConfig, RouteConfig, UpstreamConfig
+
+    backend = await stack.backend()
+    group = UpstreamConfig("a", (f"http://127.0.0.1:{backend.port}",))
+    config = ProxyConfig({"a": group}, (RouteConfig("a", path_prefix="/api"),))
+    proxy, _ = await stack.proxy(config)
+    async with Client() as client:
+        assert (await client.get(f"http://127.0.0.1:{proxy.port}/other")).status_code == 404
+        response = await client.get(f"http://127.0.0.1:{proxy.port}/api/x")
+        assert json.loads(response.content)["target"] == "/api/x"
