@@ -461,7 +461,8 @@ async def _respond(
     deadline = exchange.deadline
     assert deadline is not None
     at = loop.time() + idle
-    deadline.at = at if overall_at is None or at < overall_at else overall_at
+    # Maybe earlier than the first-byte deadline the timer was armed for: set() re-arms.
+    deadline.set(at if overall_at is None or at < overall_at else overall_at)
     exchange.head_sent = True
     await send({"type": "http.response.start", "status": status, "headers": fields})
     message: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_body": True}

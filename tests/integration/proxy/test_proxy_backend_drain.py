@@ -57,7 +57,7 @@ async def test_refused_streams_are_retried_post_included(stack: Stack) -> None:
 async def test_goaway_unprocessed_streams_move_promised_ones_finish(stack: Stack) -> None:
     async def goaway_after_two(conn: ServerConn) -> None:
         first, second = await conn.requests_until(2)
-        low, high = sorted((first, second), key=lambda r: r.stream_id)
+        low, _ = sorted((first, second), key=lambda r: r.stream_id)
         conn.goaway(low.stream_id, debug=b"shutdown")
         conn.respond(low.stream_id, b"promised")
 
@@ -85,7 +85,7 @@ async def test_refused_connections_eject_and_retry_elsewhere(stack: Stack) -> No
     group = UpstreamConfig(
         "g", (f"http://127.0.0.1:{dead}", f"http://127.0.0.1:{live.port}"), balancer="round_robin"
     )
-    proxy, app = await stack.proxy(ProxyConfig({"g": group}, (RouteConfig("g"),)))
+    proxy, _ = await stack.proxy(ProxyConfig({"g": group}, (RouteConfig("g"),)))
     async with Client() as client:
         for _ in range(6):
             response = await client.post(f"http://127.0.0.1:{proxy.port}/x", content=b"body")
