@@ -74,11 +74,57 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--json", dest="json_path", default=None, help="also write the report as JSON to this file"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    proxy = parser.add_argument_group(
+        "through a proxy",
+        "aim at a proxy in front of --backends servers (each --start with its own {port}) "
+        "and restart the backends in turn; 502/503/504 count as lost",
+    )
+    proxy.add_argument(
+        "--proxy",
+        metavar="CMD",
+        help='proxy command with {port} and {upstreams}, e.g. "lastcall proxy --bind '
+        '127.0.0.1:{port} {upstreams}"',
+    )
+    proxy.add_argument("--backends", type=int, default=2, help="backends behind it (default 2)")
+    proxy.add_argument(
+        "--backend-scheme", choices=["http", "h2c"], default="h2c", help="default h2c"
+    )
     parser.set_defaults(handler=run_from_args)
+
+
+def _run_through_proxy(args: argparse.Namespace) -> int:
+    from .proxy_target import ProxyDrillConfig, run_proxy_drill
+
+    try:
+        config = ProxyDrillConfig(
+            backend=args.start,
+            proxy=args.proxy,
+            backends=args.backends,
+            backend_scheme=args.backend_scheme,
+            protocol=args.protocol,
+            concurrency=args.concurrency,
+            duration=args.duration,
+            restarts=args.restarts,
+            path=args.path,
+            method=args.method,
+            exit_timeout=args.exit_timeout,
+        )
+    except ValueError as exc:
+        print(f"lastcall drill: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(run_proxy_drill(config))
+    print(report.render())
+    if args.json_path:
+        with open(args.json_path, "w") as fh:
+            fh.write(report.dumps() + "\n")
+    sys.stdout.flush()
+    return 0 if report.passed else 1
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the drill for parsed ``args``; print the table; return the exit status."""
+    if args.proxy:
+        return _run_through_proxy(args)
     try:
         config = DrillConfig(
             start=args.start,

@@ -9,7 +9,9 @@ Outcome of each request, as the drill counts it:
   handshake that timed out); the worker sends it again. The
   client's own transparent replays are added from its counters;
 - **lost**: it failed after the server may have accepted it (a reset, a cut
-  connection, a response that never finished). That is the number the drill
+  connection, a response that never finished), or -- when the drill aims at
+  a proxy -- it was answered with one of ``failing_statuses`` (a 502, 503 or
+  504 is a proxy's way of losing a request). That is the number the drill
   exists to drive to zero.
 """
 
@@ -64,6 +66,7 @@ async def run_load(
     stop: asyncio.Event | None = None,
     retry_pause: float = 0.01,
     verify: bool | str = False,
+    failing_statuses: frozenset[int] = frozenset(),
 ) -> LoadStats:
     """Drive load at ``url`` until ``duration`` has passed (or ``stop`` is set).
 
@@ -101,6 +104,10 @@ async def run_load(
                         stats.lost += 1
                         stats.errors[f"lost:{type(exc).__name__}"] += 1
                     else:
+                        if response.status_code in failing_statuses:
+                            stats.lost += 1
+                            stats.errors[f"lost:HTTP {response.status_code}"] += 1
+                            break
                         stats.succeeded += 1
                         stats.samples.append((started, time.monotonic() - started))
                     break

@@ -48,7 +48,7 @@ from lastcall.observe import events as oe
 
 from .headers import response_headers, upstream_request_headers
 from .hooks import HookResponse, ProxyRequest, ProxyResponse
-from .retry import REFUSED, failure_reason, should_retry
+from .retry import REFUSED, UNPROCESSED, failure_reason, should_retry
 
 if TYPE_CHECKING:
     from lastcall.server.asgi import Receive, Scope, Send
@@ -380,8 +380,11 @@ async def _run(
                     body_replayable=replayable,
                 ):
                     assert reason is not None
-                    if holds_budget or group.budget.try_acquire():
-                        holds_budget = True
+                    if (
+                        reason in UNPROCESSED
+                        or holds_budget
+                        or (holds_budget := group.budget.try_acquire())
+                    ):
                         retries += 1
                         tried.append(backend)
                         state.observer.emit(

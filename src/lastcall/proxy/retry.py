@@ -52,7 +52,7 @@ STALE_CONNECTION = "stale_connection"
 RESET = "reset"
 
 #: Reasons that prove the backend did nothing with the request.
-_UNPROCESSED = frozenset({REFUSED, CONNECT_FAILED})
+UNPROCESSED = frozenset({REFUSED, CONNECT_FAILED})
 
 
 def failure_reason(exc: BaseException) -> str | None:
@@ -81,10 +81,14 @@ def should_retry(
 ) -> bool:
     """Send the request again (to the balancer's next choice)?
 
-    The budget (``retry_budget.py``) is asked only after this says yes.
+    The budget (``retry_budget.py``) is asked only after this says yes, and
+    only for a request that may have been processed: one that was not cost
+    its backend nothing, so retrying it multiplies no work (``max_retries``
+    still bounds it) -- and refusing to would turn every backend restart into
+    errors, the loss this proxy exists to prevent.
     """
     if reason is None or retries_done >= max_retries or not body_replayable:
         return False
-    if reason in _UNPROCESSED:
+    if reason in UNPROCESSED:
         return True
     return is_idempotent and route_allows_idempotent

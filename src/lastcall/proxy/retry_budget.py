@@ -5,8 +5,12 @@ failing backend triple the load on the group exactly when it can least take
 it. Envoy's retry budgets (``budget_percent``, ``min_retry_concurrency``) bound
 the retries *in flight* to a share of the *active* requests, so a handful of
 unlucky requests is retried at once while a group-wide failure is not
-amplified. A retry the budget refuses is answered with the error of the
-attempt that failed.
+amplified. A retry the budget refuses is answered 503.
+
+Only retries of requests a backend may have processed (``reset``,
+``stale_connection``) draw on the budget: one a backend never processed
+(``refused``, ``connect_failed``) cost it nothing, and bounding those would
+turn each backend restart into errors (``retry.py``).
 
 Pure bookkeeping: the caller says when a request or a retry starts and ends.
 """

@@ -118,8 +118,13 @@ async def test_maybe_processed_requests_are_retried_only_when_idempotent(stack: 
         assert [r.reason for r in proxy.recorder.of_type(oe.UpstreamRetry)] == ["reset"]
 
 
-async def test_retry_budget_bounds_retries(stack: Stack) -> None:
-    async with ScriptedH2Server([_refuse_all]) as backend:
+async def test_retry_budget_bounds_maybe_processed_retries_only(stack: Stack) -> None:
+    async def reset_all(conn: ServerConn) -> None:
+        while True:
+            req = await conn.next_request()
+            conn.reset(req.stream_id, INTERNAL_ERROR)
+
+    async with ScriptedH2Server([_refuse_first, reset_all]) as backend:
         group = UpstreamConfig(
             "g",
             (_h2c(backend),),
@@ -127,9 +132,12 @@ async def test_retry_budget_bounds_retries(stack: Stack) -> None:
         )
         proxy, _ = await stack.proxy(ProxyConfig({"g": group}, (RouteConfig("g"),)))
         async with Client() as client:
-            response = await client.get(f"http://127.0.0.1:{proxy.port}/")
-        assert response.status_code == 503
-    assert [e.reason for e in proxy.recorder.of_type(oe.RetryBudgetExhausted)] == ["refused"]
+            refused = await client.get(f"http://127.0.0.1:{proxy.port}/a")  # not processed: retried
+            assert refused.status_code == 200
+            await backend.conns[0].close()
+            reset = await client.get(f"http://127.0.0.1:{proxy.port}/b")  # maybe processed: budget
+            assert reset.status_code == 503
+    assert [e.reason for e in proxy.recorder.of_type(oe.RetryBudgetExhausted)] == ["reset"]
 
 
 async def test_downstream_reset_cancels_the_upstream_stream(stack: Stack) -> None:
