@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from server_harness import TEST_DEADLINE, EventWaiter, Running, start_in_process, stop
 
 from lastcall.observe import EventRecorder, Observer
 from lastcall.proxy import ProxyApp, ProxyConfig, ProxyHooks
 from lastcall.server import Server
 
-__all__ = ["TEST_DEADLINE", "Stack", "echo_app"]
+__all__ = ["TEST_DEADLINE", "Stack", "echo_app", "stack"]
 
 
 class Stack:
@@ -51,6 +53,16 @@ class Stack:
     async def aclose(self) -> None:
         for run in reversed(self.running):
             await stop(run)
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[Stack]:
+    """A ``Stack`` stopped at the end of the test."""
+    running = Stack()
+    try:
+        yield running
+    finally:
+        await running.aclose()
 
 
 async def _read_body(receive: Any) -> bytes:
