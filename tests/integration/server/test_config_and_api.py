@@ -7,7 +7,6 @@ import pathlib
 
 import pytest
 
-import lastcall.server
 from lastcall.errors import ConfigError
 from lastcall.server.asgi import Receive, Scope, Send
 from lastcall.server.config import ServerConfig, load_config
@@ -45,21 +44,6 @@ def test_bind_forms() -> None:
     assert str(parse_bind("[::1]:8000")) == "[::1]:8000"
     assert parse_bind(":80").host == "0.0.0.0"
     assert parse_bind("unix:/tmp/x.sock").path == "/tmp/x.sock"
-
-
-def test_public_api_is_pinned() -> None:
-    assert sorted(lastcall.server.__all__) == sorted(
-        [
-            "DRAIN_EXTENSION",
-            "EXIT_OK",
-            "EXIT_STARTUP_FAILED",
-            "DrainExtension",
-            "Server",
-            "ServerConfig",
-            "load_config",
-            "serve",
-        ]
-    )
 
 
 def test_lifespan_timeouts_from_every_source(tmp_path: pathlib.Path) -> None:
