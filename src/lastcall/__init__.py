@@ -15,8 +15,9 @@ and with them asyncio, socket and ssl -- along (tests/unit/test_import_weight.py
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lastcall._lazy import lazy_attributes
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see __getattr__
     from lastcall import errors
@@ -53,37 +54,23 @@ __all__ = [
     "serve",
 ]
 
-#: Where each lazily loaded public name lives (a module itself when it is the name).
-_LAZY: dict[str, str] = {
-    "Client": "lastcall.client",
-    "ClientConfig": "lastcall.client",
-    "ClosingNotice": "lastcall.client",
-    "Headers": "lastcall.client",
-    "Lifetime": "lastcall.client",
-    "Limits": "lastcall.client",
-    "Request": "lastcall.client",
-    "Response": "lastcall.client",
-    "RetryPolicy": "lastcall.client",
-    "Timeouts": "lastcall.client",
-    "Server": "lastcall.server",
-    "serve": "lastcall.server",
-    "errors": "lastcall.errors",
-}
-
-
-if not TYPE_CHECKING:
-    # Hidden from type checkers, which see the imports above: with a visible
-    # module ``__getattr__`` they would accept any name (``lastcall.Clinet``).
-
-    def __getattr__(name: str) -> Any:
-        """Import a public name's module on first access, then cache the name here."""
-        module_name = _LAZY.get(name)
-        if module_name is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        module = importlib.import_module(module_name)
-        value = module if module_name.endswith("." + name) else getattr(module, name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+if not TYPE_CHECKING:  # type checkers see the imports above, so a misspelt name is an error
+    __getattr__, __dir__ = lazy_attributes(
+        __name__,
+        __all__,
+        {
+            "Client": "lastcall.client",
+            "ClientConfig": "lastcall.client",
+            "ClosingNotice": "lastcall.client",
+            "Headers": "lastcall.client",
+            "Lifetime": "lastcall.client",
+            "Limits": "lastcall.client",
+            "Request": "lastcall.client",
+            "Response": "lastcall.client",
+            "RetryPolicy": "lastcall.client",
+            "Timeouts": "lastcall.client",
+            "Server": "lastcall.server",
+            "serve": "lastcall.server",
+            "errors": "lastcall.errors",
+        },
+    )

@@ -29,13 +29,15 @@ IO_MODULES = {"asyncio", "socket", "ssl", "selectors"}
 ROOT = pathlib.Path(lastcall.__file__).parent
 SANS_IO_PACKAGES = ["engines", "lifecycle"]
 
-#: What every import may load: the root package (lazy, see lastcall/__init__.py) and the errors.
-BASE = ("lastcall", "lastcall.errors")
+#: What importing the root package loads: itself and its lazy-attribute helper.
+ROOT_PACKAGE = ("lastcall", "lastcall._lazy")
+#: What every sans-IO part may load: the root package and the exception tree.
+BASE = (*ROOT_PACKAGE, "lastcall.errors")
 #: An engine may use the shared engine vocabulary (a prefix ending in "." is a package).
 ENGINES = (*BASE, "lastcall.engines", "lastcall.engines.")
 #: import target -> the lastcall modules it may load.
 CASES: dict[str, tuple[str, ...]] = {
-    "lastcall": ("lastcall",),
+    "lastcall": ROOT_PACKAGE,
     "lastcall.errors": BASE,
     "lastcall.lifecycle": (*BASE, "lastcall.lifecycle", "lastcall.lifecycle."),
     "lastcall.engines.http1": ENGINES,
