@@ -33,8 +33,10 @@ from typing import TYPE_CHECKING, Any
 from lastcall.errors import ConfigError
 from lastcall.io import server_context
 from lastcall.lifecycle import (
+    PRE_STOP_REASON,
     AbortConnections,
     Action,
+    AnnouncePreStop,
     CancelConnections,
     ConnectionRegistry,
     DrainConnections,
@@ -406,6 +408,8 @@ class Server:
                     len(self.registry),
                 )
             )
+        elif isinstance(action, AnnouncePreStop):
+            state.announce_drain(PRE_STOP_REASON, action.deadline_at)
         elif isinstance(action, PreStopElapsed):
             emit(oe.PreStopElapsed(now, action.delay))
         elif isinstance(action, StopAccepting):
