@@ -115,7 +115,7 @@ class ServerInput(enum.Enum):
     PRE_STOP_REQUESTED = "pre_stop_requested"
     PRE_STOP_ELAPSED = "pre_stop_elapsed"
     GRACE_EXPIRED = "grace_expired"
-    #: A second SIGTERM/SIGINT: skip to the cancel step at once.
+    #: A second SIGTERM/SIGINT/SIGHUP: skip to the cancel step at once.
     FORCED = "forced"
     CONNECTIONS_GONE = "connections_gone"
     SHUTDOWN_DONE = "shutdown_done"
