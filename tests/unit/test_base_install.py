@@ -30,6 +30,7 @@ BASE_MODULES = [
     "lastcall",
     "lastcall.cli",
     "lastcall.client",
+    "lastcall.observe",
     "lastcall.server",
     "lastcall.testing",
 ]

@@ -78,7 +78,14 @@ PUBLIC: dict[str, list[str]] = {
         "load_config",
         "serve",
     ],
-    "lastcall.observe": ["EventRecorder", "LoggingSink", "Observer", "Sink", "events"],
+    "lastcall.observe": [
+        "EventRecorder",
+        "LoggingSink",
+        "Observer",
+        "PrometheusSink",
+        "Sink",
+        "events",
+    ],
     "lastcall.testing": ["Frame", "RawH2Client"],
 }
 
