@@ -11,7 +11,7 @@ the one absolute deadline the shell must wake up at (aioquic's ``get_timer`` /
 ``handle_timer`` pattern). The shell never sleeps for a fixed time; it waits
 for either the next event or that deadline.
 
-The sequence (DESIGN.md, "Server shutdown sequence")::
+The sequence (docs/server/draining.md, "The server sequence")::
 
     SERVING --drain--> [PRE_STOP: readiness fails, the application is told
                         (reason "pre_stop"), still accepting, pre_stop_delay]
