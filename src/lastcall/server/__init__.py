@@ -35,7 +35,7 @@ def serve(
 ) -> int:
     """Serve ``app`` (the demo app if ``None``) until drained; return the exit code.
 
-    Runs its own event loop (uvloop when installed) and handles SIGTERM/SIGINT:
+    Runs its own event loop (uvloop when installed) and handles SIGTERM/SIGINT/SIGHUP:
     the first drains, a second skips to the cancel step. Keyword settings are
     the fields of ``ServerConfig`` (``bind=["0.0.0.0:8000"]``, ``graceful_timeout=10``...);
     ``observer`` receives the drain events (the proxy shares its own with the server).
