@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import sys
 
+from .proxy_target import ProxyDrillConfig, ProxyDrillReport, run_proxy_drill
+from .report import DrillReport
 from .runner import DrillConfig, run_drill
 
 
@@ -93,8 +95,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _run_through_proxy(args: argparse.Namespace) -> int:
-    from .proxy_target import ProxyDrillConfig, run_proxy_drill
-
     try:
         config = ProxyDrillConfig(
             backend=args.start,
@@ -112,13 +112,7 @@ def _run_through_proxy(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lastcall drill: {exc}", file=sys.stderr)
         return 2
-    report = asyncio.run(run_proxy_drill(config))
-    print(report.render())
-    if args.json_path:
-        with open(args.json_path, "w") as fh:
-            fh.write(report.dumps() + "\n")
-    sys.stdout.flush()
-    return 0 if report.passed else 1
+    return _print(asyncio.run(run_proxy_drill(config)), args)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -146,7 +140,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lastcall drill: {exc}", file=sys.stderr)
         return 2
-    report = asyncio.run(run_drill(config))
+    return _print(asyncio.run(run_drill(config)), args)
+
+
+def _print(report: DrillReport | ProxyDrillReport, args: argparse.Namespace) -> int:
+    """Print the report (and write its JSON); the exit status: 0 only if it passed."""
     print(report.render())
     if args.json_path:
         with open(args.json_path, "w") as fh:
