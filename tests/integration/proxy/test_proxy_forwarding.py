@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from proxy_harness import Stack
@@ -87,3 +88,26 @@ async def test_no_route_is_404_and_status_passes_through(stack: Stack) -> None:
         assert (await client.get(f"http://127.0.0.1:{proxy.port}/other")).status_code == 404
         response = await client.get(f"http://127.0.0.1:{proxy.port}/api/x")
         assert json.loads(response.content)["target"] == "/api/x"
+
+
+async def test_http3_and_tls_downstream(stack: Stack, tmp_path: Path) -> None:
+    """The server's options work on the proxy: TLS (ALPN h2) and --quic-bind (HTTP/3)."""
+    pytest.importorskip("aioquic")
+    from lastcall.testing.quic_certs import write_self_signed
+
+    certfile, keyfile = write_self_signed(tmp_path)
+    backend = await stack.backend()
+    proxy, _ = await stack.proxy(
+        simple_proxy_config([f"h2c://127.0.0.1:{backend.port}"]),
+        certfile=str(certfile),
+        keyfile=str(keyfile),
+        quic_bind=["127.0.0.1:0"],
+    )
+    async with Client(http3=True, verify=str(certfile)) as client:
+        h3 = await client.post(f"https://127.0.0.1:{proxy.server.quic_port}/x", content=b"abc")
+    async with Client(http2=True, verify=str(certfile)) as client:
+        h2 = await client.get(f"https://127.0.0.1:{proxy.port}/y")
+    assert h3.http_version == "HTTP/3" and h2.http_version == "HTTP/2"
+    assert h3.json()["body_length"] == 3
+    assert dict(h3.json()["headers"])["via"] == "3 lastcall"
+    assert dict(h2.json()["headers"])["x-forwarded-proto"] == "https"
