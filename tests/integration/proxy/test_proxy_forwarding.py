@@ -111,3 +111,20 @@ async def test_http3_and_tls_downstream(stack: Stack, tmp_path: Path) -> None:
     assert h3.json()["body_length"] == 3
     assert dict(h3.json()["headers"])["via"] == "3 lastcall"
     assert dict(h2.json()["headers"])["x-forwarded-proto"] == "https"
+
+
+@pytest.mark.parametrize("alpn", ["h2", "http/1.1"])
+async def test_https_upstream_with_alpn(stack: Stack, tmp_path: Path, alpn: str) -> None:
+    """``https://`` backends: TLS verified against the group's CA bundle, ALPN picks the protocol."""
+    from lastcall.proxy import ProxyConfig, RouteConfig, UpstreamConfig
+    from lastcall.testing.quic_certs import write_self_signed
+
+    certfile, keyfile = write_self_signed(tmp_path)
+    backend = await stack.backend(certfile=str(certfile), keyfile=str(keyfile), http2=alpn == "h2")
+    group = UpstreamConfig("g", (f"https://127.0.0.1:{backend.port}",), verify=str(certfile))
+    proxy, _ = await stack.proxy(ProxyConfig({"g": group}, (RouteConfig("g"),)))
+    async with Client() as client:
+        response = await client.get(f"http://127.0.0.1:{proxy.port}/tls")
+    assert response.status_code == 200
+    assert response.json()["http_version"] == ("2" if alpn == "h2" else "1.1")
+    assert response.headers["via"] == ("2" if alpn == "h2" else "1.1") + " lastcall"
