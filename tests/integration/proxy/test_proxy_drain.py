@@ -97,3 +97,31 @@ async def test_backend_close_codes_reach_the_client(stack: Stack) -> None:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
+
+
+async def test_rfc8441_websocket_downstream_is_relayed(stack: Stack) -> None:
+    """An HTTP/2 extended CONNECT WebSocket (RFC 8441) reaches an HTTP/1.1 backend's."""
+    from lastcall.testing.h2_raw_client import DATA, HEADERS, RawH2Client
+
+    backend = await stack.backend()
+    proxy, _ = await stack.proxy(simple_proxy_config([f"http://127.0.0.1:{backend.port}"]))
+    client = await RawH2Client.connect("127.0.0.1", proxy.port)
+    try:
+        sid = client.request(
+            "/ws",
+            "CONNECT",
+            extra=[(":protocol", "websocket"), ("sec-websocket-version", "13")],
+            open_ended=True,
+        )
+        await client.read_until(HEADERS, stream_id=sid)
+        assert client.status(sid) == b"200"
+        payload = b"over h2"
+        mask = b"\x01\x02\x03\x04"
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        client.send_frame(DATA, 0, sid, bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        async with asyncio.timeout(TEST_DEADLINE):
+            while client.body(sid)[2:] != payload:
+                await client.read_until(DATA, stream_id=sid)
+        assert client.body(sid)[:2] == bytes([0x81, len(payload)])  # a text frame, unmasked
+    finally:
+        await client.aclose()
