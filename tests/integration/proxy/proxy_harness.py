@@ -8,6 +8,7 @@ for an event (``EventWaiter``) and bounded by ``TEST_DEADLINE``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -107,18 +108,16 @@ async def echo_app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": code, "headers": []})
         await send({"type": "http.response.body", "body": b"status"})
         return
-    if path == "/echo-body":
+    if path == "/download":
+        # n chunks of 64 KiB, each byte its chunk's index
+        await _read_body(receive)
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            more = message.get("more_body", False)
+        for i in range(int(scope["query_string"] or b"1")):
             await send(
-                {"type": "http.response.body", "body": message.get("body", b""), "more_body": more}
+                {"type": "http.response.body", "body": bytes([i % 256]) * 65536, "more_body": True}
             )
-            if not more:
-                return
+        await send({"type": "http.response.body", "body": b""})
+        return
     body = await _read_body(receive)
     seen = {
         "method": scope["method"],
@@ -126,6 +125,7 @@ async def echo_app(scope: Any, receive: Any, send: Any) -> None:
         + ("?" + scope["query_string"].decode() if scope["query_string"] else ""),
         "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]],
         "body_length": len(body),
+        "body_sha256": hashlib.sha256(body).hexdigest(),
         "http_version": scope["http_version"],
     }
     payload = json.dumps(seen).encode()
