@@ -137,6 +137,8 @@ class ProxyApp:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         kind = scope["type"]
+        if not self._started and kind != "lifespan":
+            await self.startup()  # ``--lifespan off``: the first request starts the checks
         if kind == "http":
             await forward_http(self.state, scope, receive, send)
         elif kind == "websocket":
