@@ -316,6 +316,8 @@ async def forward_http(state: ProxyState, scope: Scope, receive: Receive, send: 
             await _answer(send, 504, why + b"\n", grpc=grpc)
         elif exchange.reason == "timeout":
             raise _Cut("the idle timeout ran out mid-response") from None
+    except DownstreamGone:
+        pass  # mid-body: the client already reset the upstream stream; nobody to answer
     finally:
         group.budget.active_requests -= 1
         exchange.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
 from proxy_harness import Stack
 from scripted_h2 import CANCEL, REFUSED_STREAM, ScriptedH2Server, ServerConn, serve_forever
 
@@ -159,3 +160,28 @@ async def test_downstream_reset_cancels_the_upstream_stream(stack: Stack) -> Non
             async with asyncio.timeout(10):
                 await conn.wait_for(lambda c: bool(c.resets))
         assert conn.resets == [(1, CANCEL)]
+
+
+async def test_client_gone_mid_body_cancels_upstream_quietly(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The downstream resets its stream while the request body streams: the upstream
+    stream is reset with CANCEL and nothing is logged as an application error."""
+    from lastcall.testing.h2_raw_client import RST_STREAM, RawH2Client
+
+    async with ScriptedH2Server([serve_forever]) as backend:
+        proxy, _ = await stack.proxy(simple_proxy_config([_h2c(backend)]))
+        client = await RawH2Client.connect("127.0.0.1", proxy.port)
+        try:
+            sid = client.request("/up", "POST", body=b"first", open_ended=True)
+            await backend.new_conn.wait()
+            conn = backend.conns[0]
+            async with asyncio.timeout(10):
+                await conn.wait_for(lambda c: bool(c.requests) and c.requests[1].body == b"first")
+            client.send_frame(RST_STREAM, 0, sid, CANCEL.to_bytes(4, "big"))
+            async with asyncio.timeout(10):
+                await conn.wait_for(lambda c: bool(c.resets))
+            assert conn.resets == [(1, CANCEL)]
+        finally:
+            await client.aclose()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
