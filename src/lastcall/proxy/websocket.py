@@ -37,7 +37,6 @@ from wsproto.events import (
     CloseConnection,
     Ping,
     RejectConnection,
-    RejectData,
     TextMessage,
 )
 from wsproto.events import Request as WsRequest
@@ -72,6 +71,8 @@ _HANDSHAKE = frozenset(
         b"content-length",
     }
 )
+#: Close codes that never appear on the wire (RFC 6455 §7.4.1).
+_NEVER_SENT = frozenset({1005, 1006, 1015})
 #: Bytes read from a backend socket at once.
 _READ_SIZE = 65_536
 
@@ -221,7 +222,7 @@ async def _client_to_backend(receive: Receive, upstream: _Upstream) -> None:
                 await upstream.write(ws.send(event))
             elif kind == "websocket.disconnect":
                 code = int(message.get("code", 1000))
-                if code in (1005, 1006, 1015):
+                if code in _NEVER_SENT:
                     code = 1001  # never sent on the wire (RFC 6455 §7.4.1): the client went away
                 await upstream.write(ws.send(CloseConnection(code, message.get("reason") or "")))
                 return
@@ -232,37 +233,39 @@ async def _client_to_backend(receive: Receive, upstream: _Upstream) -> None:
 async def _backend_to_client(upstream: _Upstream, send: Send) -> None:
     ws = upstream.ws
     parts: list[Any] = []
+    data = b"-"  # events first: the handshake's read may have brought messages along
     while True:
         try:
-            data = await upstream.reader.read(_READ_SIZE)
-        except OSError:
-            data = b""
-        try:
-            ws.receive_data(data or None)
+            for event in ws.events():
+                if isinstance(event, TextMessage | BytesMessage):
+                    parts.append(event.data)
+                    if event.message_finished:
+                        if isinstance(event, TextMessage):
+                            await send({"type": "websocket.send", "text": "".join(parts)})
+                        else:
+                            await send({"type": "websocket.send", "bytes": b"".join(parts)})
+                        parts = []
+                elif isinstance(event, Ping):
+                    await upstream.write(ws.send(event.response()))
+                elif isinstance(event, CloseConnection):
+                    with contextlib.suppress(WsLocalError, OSError):
+                        await upstream.write(ws.send(event.response()))
+                    code = int(event.code)
+                    if code in _NEVER_SENT:
+                        code = 1011  # the backend's side broke: tell the client so
+                    await send(
+                        {"type": "websocket.close", "code": code, "reason": event.reason or ""}
+                    )
+                    return
         except WsRemoteError as exc:
             logger.info("proxy: WebSocket protocol error from backend: %s", exc)
             await send({"type": "websocket.close", "code": 1011})
             return
-        for event in ws.events():
-            if isinstance(event, TextMessage | BytesMessage):
-                parts.append(event.data)
-                if event.message_finished:
-                    if isinstance(event, TextMessage):
-                        await send({"type": "websocket.send", "text": "".join(parts)})
-                    else:
-                        await send({"type": "websocket.send", "bytes": b"".join(parts)})
-                    parts = []
-            elif isinstance(event, Ping):
-                await upstream.write(ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                with contextlib.suppress(WsLocalError, OSError):
-                    await upstream.write(ws.send(event.response()))
-                await send(
-                    {"type": "websocket.close", "code": event.code, "reason": event.reason or ""}
-                )
-                return
-            elif isinstance(event, RejectData):  # pragma: no cover - only before accept
-                continue
         if not data:
             await send({"type": "websocket.close", "code": 1011})
             return
+        try:
+            data = await upstream.reader.read(_READ_SIZE)
+        except OSError:
+            data = b""
+        ws.receive_data(data or None)

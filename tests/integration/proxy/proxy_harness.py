@@ -87,6 +87,8 @@ async def echo_app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "websocket":
         await receive()
         await send({"type": "websocket.accept"})
+        if scope["path"] == "/greet":  # a message right behind the 101
+            await send({"type": "websocket.send", "text": "hello"})
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":

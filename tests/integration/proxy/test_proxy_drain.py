@@ -125,3 +125,11 @@ async def test_rfc8441_websocket_downstream_is_relayed(stack: Stack) -> None:
         assert client.body(sid)[:2] == bytes([0x81, len(payload)])  # a text frame, unmasked
     finally:
         await client.aclose()
+
+
+async def test_a_message_right_behind_the_backends_101_is_relayed(stack: Stack) -> None:
+    backend = await stack.backend()
+    proxy, _ = await stack.proxy(simple_proxy_config([f"http://127.0.0.1:{backend.port}"]))
+    async with websockets.connect(f"ws://127.0.0.1:{proxy.port}/greet") as ws:
+        async with asyncio.timeout(TEST_DEADLINE):
+            assert await ws.recv() == "hello"
