@@ -28,6 +28,7 @@ Two parts, one invocation:
 
     python bench/proxy.py [--requests 40000] [--rounds 5] [--restart-seconds 10] [--upstream h1|h2c]
     python bench/proxy.py --requests 2000 --rounds 1 --restart-seconds 3   # does it run?
+    python bench/proxy.py --skip-throughput --tuned   # restarts: defaults, then tuned peers
 
 Throughput figures need a quiet machine; the failure counts do not.
 """
@@ -86,8 +87,17 @@ def backend_nginx(workdir: str, port: int, h2c_port: int) -> str:
     return _pin(1, _nginx_conf(workdir, "backend", body))
 
 
-def proxy_command(name: str, workdir: str, port: int, backends: list[str], h2c: bool) -> str:
-    """The command of proxy ``name`` on ``port`` in front of ``backends`` (host:port)."""
+def proxy_command(
+    name: str, workdir: str, port: int, backends: list[str], h2c: bool, tuned: bool = False
+) -> str:
+    """The command of proxy ``name`` on ``port`` in front of ``backends`` (host:port).
+
+    ``tuned`` lifts the two defaults that turn a rolling restart into errors:
+    nginx's ``max_fails=1 fail_timeout=10s`` (a restarting backend is marked
+    down for 10 s, and when the other restarts within them there is no live
+    upstream) and Envoy's ``max_retries`` circuit breaker (3 retries in flight
+    per cluster).
+    """
     if name == "lastcall":
         scheme = "h2c" if h2c else "http"
         ups = " ".join(f"--upstream {scheme}://{b}" for b in backends)
@@ -96,7 +106,8 @@ def proxy_command(name: str, workdir: str, port: int, backends: list[str], h2c: 
             f"{sys.executable} -m lastcall proxy --bind 127.0.0.1:{port} {ups} --log-level warning",
         )
     if name == "nginx":
-        servers = " ".join(f"server {b};" for b in backends)
+        fails = " max_fails=0" if tuned else ""
+        servers = " ".join(f"server {b}{fails};" for b in backends)
         body = (
             f"  upstream b {{ {servers} keepalive 64; }}\n"
             f"  server {{ listen 127.0.0.1:{port} http2; location / {{ proxy_pass http://b;"
@@ -108,6 +119,9 @@ def proxy_command(name: str, workdir: str, port: int, backends: list[str], h2c: 
         for b in backends
     )
     protocol = "http2_protocol_options: {}" if h2c else "http_protocol_options: {}"
+    breakers = (
+        "    circuit_breakers: { thresholds: [ { max_retries: 100000 } ] }\n" if tuned else ""
+    )
     yaml = f"""static_resources:
   listeners:
   - address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}
@@ -141,7 +155,7 @@ def proxy_command(name: str, workdir: str, port: int, backends: list[str], h2c: 
   - name: backends
     type: STATIC
     connect_timeout: 5s
-    typed_extension_protocol_options:
+{breakers}    typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
         explicit_http_config: {{ {protocol} }}
@@ -151,6 +165,10 @@ def proxy_command(name: str, workdir: str, port: int, backends: list[str], h2c: 
       - lb_endpoints:
 {endpoints}
 """
+    breakers = (
+        "    circuit_breakers: { thresholds: [ { max_retries: 100000 } ] }\n" if tuned else ""
+    )
+    yaml = yaml.replace("{breakers}", breakers)
     path = os.path.join(workdir, f"envoy-{port}.yaml")
     with open(path, "w") as fh:
         fh.write(yaml)
@@ -271,7 +289,7 @@ async def throughput(requests: int, rounds: int, upstream: str) -> None:
     print("(added = the proxy's percentile minus the backend's alone, in the same round)")
 
 
-async def restarts(seconds: float, concurrency: int) -> None:
+async def restarts(seconds: float, concurrency: int, tuned: bool) -> None:
     workdir = tempfile.mkdtemp(prefix="lastcall-bench-proxy-restart-")
     print(
         f"\nRolling restart of 2 lastcall backends under load ({seconds:g} s, "
@@ -290,7 +308,10 @@ async def restarts(seconds: float, concurrency: int) -> None:
         port = free_port()
         h2c = name != "nginx"
         proxy = ServerProcess(
-            proxy_command(name, workdir, port, [f"127.0.0.1:{p}" for p in ports], h2c=h2c), port
+            proxy_command(
+                name, workdir, port, [f"127.0.0.1:{p}" for p in ports], h2c=h2c, tuned=tuned
+            ),
+            port,
         )
         await proxy.start(os.path.join(workdir, f"{name}.log"))
         try:
@@ -341,6 +362,9 @@ def main() -> None:
         help="throughput part: what lastcall and Envoy speak to the backend (nginx: always h1)",
     )
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--tuned", action="store_true", help="restart part: also run Envoy and nginx tuned"
+    )
     parser.add_argument("--skip-restarts", action="store_true")
     args = parser.parse_args()
     for tool in ("h2load", "nginx", "envoy"):
@@ -349,7 +373,10 @@ def main() -> None:
     if not args.skip_throughput:
         asyncio.run(throughput(args.requests, args.rounds, args.upstream))
     if not args.skip_restarts:
-        asyncio.run(restarts(args.restart_seconds, args.concurrency))
+        asyncio.run(restarts(args.restart_seconds, args.concurrency, tuned=False))
+        if args.tuned:
+            print("\nThe same with nginx max_fails=0 and Envoy's max_retries breaker lifted:")
+            asyncio.run(restarts(args.restart_seconds, args.concurrency, tuned=True))
 
 
 if __name__ == "__main__":
