@@ -399,7 +399,13 @@ async def _run(
                     state.emit_request(group.name, backend.url, 503, retries)
                     await _answer(send, 503, b"retry budget exhausted\n", grpc=grpc)
                     return
-                logger.info("proxy: %s %s to %s failed: %s", method, target, backend.url, exc)
+                logger.info(
+                    "proxy: %s %s to %s failed: %s",
+                    method,
+                    target.decode("latin-1"),
+                    backend.url,
+                    exc,
+                )
                 state.emit_request(group.name, backend.url, 502, retries)
                 await _answer(send, 502, b"bad gateway\n", grpc=grpc)
                 return
