@@ -279,11 +279,13 @@ _SCRIPT = r"""
     g.append(el("title", {}, m.label + "\n" + m.start.toFixed(3) + " s \u2192 " + end.toFixed(3) + " s"));
     bands.append(g);
   }
-  for (const m of data.markers.filter(m => m.kind === "exit")) {
-    const g = el("g", { class: "exit-marker" });
-    g.append(el("line", { x1: x(m.start), x2: x(m.start), y1: 2, y2: H - 20,
-      stroke: m.ok ? "var(--restart)" : "var(--lost)", "stroke-width": 1.5 }));
-    g.append(el("title", {}, "old server exited: " + m.label));
+  for (const m of data.markers.filter(m => m.kind === "exit" || m.kind === "ready")) {
+    const ready = m.kind === "ready";
+    const g = el("g", { class: m.kind + "-marker" });
+    g.append(el("line", { x1: x(m.start), x2: x(m.start), y1: 18, y2: H - 20,
+      stroke: ready ? "var(--ok)" : m.ok ? "var(--restart)" : "var(--lost)", "stroke-width": 1.5,
+      "stroke-dasharray": ready ? "2 3" : "" }));
+    g.append(el("title", {}, (ready ? "restart " + (m.restart + 1) + ": " : "old server exited: ") + m.label));
     bands.append(g);
   }
 
@@ -393,7 +395,7 @@ _SCRIPT = r"""
   document.getElementById("chart").append(svg);
   const thinned = data.ok_stride > 1 ? " One in " + data.ok_stride + " successful requests is drawn as a dot; every failed one is." : "";
   document.getElementById("chart-note").textContent =
-    "Bands: restarts (signal or restart command \u2192 exit or command end). Hover any mark for details." + thinned;
+    "Bands: restarts (signal \u2192 the old server's exit, or the restart command's run). Hover any mark for details." + thinned;
 
   // legend
   const legend = document.getElementById("legend");
@@ -403,13 +405,16 @@ _SCRIPT = r"""
     sw.style.background = color;
     if (shape === "diamond") sw.style.transform = "rotate(45deg) scale(.8)";
     if (shape === "band") { sw.style.opacity = ".35"; sw.style.border = "1px dashed var(--restart)"; }
+    if (shape === "dash") { sw.style.height = "3px"; }
     it.append(sw, document.createTextNode(label));
     legend.append(it);
   };
   item("var(--ok)", "succeeded");
   item("var(--retried)", "safely retried / REFUSED");
   item("var(--lost)", "lost / reset");
-  item("var(--restart)", "restart", "band");
+  const started = data.markers.some(m => m.kind === "exit");
+  item("var(--restart)", started ? "restart \u2192 old server's exit" : "restart command", "band");
+  if (data.markers.some(m => m.kind === "ready")) item("var(--ok)", "replacement answers", "dash");
   item("var(--goaway)", "GOAWAY (id)", "diamond");
   item("var(--conn)", "connections open");
   item("var(--drain)", "draining");

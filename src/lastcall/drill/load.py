@@ -129,6 +129,7 @@ async def run_load(
                 stats.sent += 1
                 pause = retry_pause
                 while True:
+                    attempt = time.monotonic()
                     try:
                         response = await client.request(method, url, content=body)
                         await response.aread()
@@ -138,7 +139,7 @@ async def run_load(
                             stats.errors[f"retried:{type(exc).__name__}"] += 1
                             if timeline is not None:
                                 timeline.request(
-                                    started, time.monotonic(), "retried", type(exc).__name__
+                                    attempt, time.monotonic(), "retried", type(exc).__name__
                                 )
                             # Nothing to wait on but the replacement server: a short,
                             # bounded pause between attempts.

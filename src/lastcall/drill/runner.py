@@ -263,6 +263,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
                 await listener_closed(config.exit_timeout)
                 await replacement.start(log_path())
             await answers(config.start_timeout)
+            timeline.mark("ready", "the replacement answers", time.monotonic(), restart=k)
             current = replacement
 
             async def finish(

@@ -77,7 +77,9 @@ class Marker:
 
     start: float
     end: float | None
-    #: ``restart`` (the whole k-th restart), ``signal``, ``exit``.
+    #: ``restart`` (the k-th restart: from the signal, or the restart command's
+    #: start, to the command's end), ``ready`` (the replacement answers),
+    #: ``exit`` (the old server exited).
     kind: str
     label: str
     #: Which restart (0-based) it belongs to.
@@ -131,7 +133,9 @@ class Timeline:
         return self.since(time.monotonic())
 
     def request(self, started: float, ended: float, outcome: str, error: str = "") -> None:
-        """Record one attempt (monotonic start and end)."""
+        """Record one attempt (monotonic start and end). A ``retried`` attempt is
+        stamped from its own start; ``ok`` and ``lost`` from the request's first
+        attempt, so their duration is what the caller waited in all."""
         self.requests.append(RequestRecord(self.since(started), ended - started, outcome, error))
 
     def mark(
