@@ -29,6 +29,7 @@ Nothing here does I/O; ``load.py`` and the runners fill it in, and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -178,14 +179,7 @@ class Timeline:
             reason = debug.decode("utf-8", "replace")
             detail = f"GOAWAY last_stream_id={last_id} {h2_code_name(code)}"
             self.wire(at, "probe", "goaway", detail + (f" {reason!r}" if reason else ""), last_id)
-        for stream in probe.streams.values():
-            if stream.reset_code is not None:
-                kind = "refused" if stream.reset_code == 0x7 else "reset"
-                detail = (
-                    f"RST_STREAM({h2_code_name(stream.reset_code)}) on stream {stream.stream_id}"
-                )
-                at = stream.reset_at or probe.closed_at or stream.sent_at
-                self.wire(at, "probe", kind, detail, stream.stream_id)
+        self._resets(probe.streams.values(), probe.closed_at, 0x7, "RST_STREAM", h2_code_name)
         if probe.closed_at is not None:
             how = "TCP reset" if probe.close_was_reset else "FIN"
             self.wire(probe.closed_at, "probe", "closed", f"connection closed with {how}")
@@ -194,14 +188,7 @@ class Timeline:
         """GOAWAYs, stream resets and the CONNECTION_CLOSE of one HTTP/3 probe connection."""
         for at, identifier in probe.goaways:
             self.wire(at, "probe", "goaway", f"GOAWAY first_rejected_id={identifier}", identifier)
-        for stream in probe.streams.values():
-            if stream.reset_code is not None:
-                kind = "refused" if stream.reset_code == 0x10B else "reset"
-                detail = (
-                    f"RESET_STREAM({h3_code_name(stream.reset_code)}) on stream {stream.stream_id}"
-                )
-                at = stream.reset_at or probe.closed_at or stream.sent_at
-                self.wire(at, "probe", kind, detail, stream.stream_id)
+        self._resets(probe.streams.values(), probe.closed_at, 0x10B, "RESET_STREAM", h3_code_name)
         if probe.closed_at is not None:
             if probe.close_code is not None:
                 frame = "application" if probe.close_is_application else "transport"
@@ -210,6 +197,22 @@ class Timeline:
             else:
                 detail = "connection ended without CONNECTION_CLOSE"
             self.wire(probe.closed_at, "probe", "closed", detail)
+
+    def _resets(
+        self,
+        streams: Iterable[Any],
+        closed_at: float | None,
+        refused_code: int,
+        frame: str,
+        name: Callable[[int], str],
+    ) -> None:
+        """The probe's streams the server reset; ``refused_code`` means "not processed"."""
+        for stream in streams:
+            if stream.reset_code is not None:
+                kind = "refused" if stream.reset_code == refused_code else "reset"
+                detail = f"{frame}({name(stream.reset_code)}) on stream {stream.stream_id}"
+                at = stream.reset_at or closed_at or stream.sent_at
+                self.wire(at, "probe", kind, detail, stream.stream_id)
 
     def add_h1_probe(self, probe: H1ProbeResult, at: float) -> None:
         """What one HTTP/1.1 probe saw; it keeps no times, so ``at`` is when it ended."""

@@ -32,7 +32,8 @@ import os
 import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .load import LoadStats, run_load
 from .probe_h1 import H1ProbeResult, run_h1_probe
@@ -230,25 +231,28 @@ async def _one_restart(
 
 def _grade_h2_observed(result: H2ProbeResult, cut_off: bool, settle: float) -> dict[str, Check]:
     """``grade_h2`` if the connection was drained; ``n/a`` lines if it was never touched."""
-    if result.connected and not result.goaways and result.closed_at is None:
-        card = {name: Check(NA, NOT_DRAINED) for name in H2_CHECKS}
-        first = result.streams.get(1)
-        card["inflight_completed"] = (
-            Check(PASS, f"in-flight response complete ({first.body_bytes} bytes)")
-            if first is not None and first.completed
-            else Check(FAIL, "in-flight response cut or never finished")
-        )
-        return card
-    if cut_off and result.closed_at is None:
-        result.error = f"still open {settle:g} s after the restart command ended (--settle)"
-    return grade_h2(result)
+    return _grade_multiplexed(result, cut_off, settle, H2_CHECKS, 1, grade_h2)
 
 
 def _grade_h3_observed(result: H3ProbeResult, cut_off: bool, settle: float) -> dict[str, Check]:
     """``grade_h3`` if the connection was drained; ``n/a`` lines if it was never touched."""
+    return _grade_multiplexed(result, cut_off, settle, H3_CHECKS, 0, grade_h3)
+
+
+def _grade_multiplexed(
+    result: Any,
+    cut_off: bool,
+    settle: float,
+    checks: list[str],
+    first_stream: int,
+    grade: Callable[[Any], dict[str, Check]],
+) -> dict[str, Check]:
+    """HTTP/2 and HTTP/3 alike: a connection that saw no GOAWAY and is still
+    open was not drained, so only its in-flight request (stream
+    ``first_stream``) is graded; otherwise ``grade`` judges the whole drain."""
     if result.connected and not result.goaways and result.closed_at is None:
-        card = {name: Check(NA, NOT_DRAINED) for name in H3_CHECKS}
-        first = result.streams.get(0)
+        card = {name: Check(NA, NOT_DRAINED) for name in checks}
+        first = result.streams.get(first_stream)
         card["inflight_completed"] = (
             Check(PASS, f"in-flight response complete ({first.body_bytes} bytes)")
             if first is not None and first.completed
@@ -257,7 +261,7 @@ def _grade_h3_observed(result: H3ProbeResult, cut_off: bool, settle: float) -> d
         return card
     if cut_off and result.closed_at is None:
         result.error = f"still open {settle:g} s after the restart command ended (--settle)"
-    return grade_h3(result)
+    return grade(result)
 
 
 def grade_h1_observed(result: H1ProbeResult) -> dict[str, Check]:
