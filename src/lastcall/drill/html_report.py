@@ -31,7 +31,7 @@ import html
 import json
 from typing import Any
 
-from .report import DrillReport
+from .report import GOAWAY_ID_NAMES, DrillReport
 from .timeline import OUTCOMES, Timeline
 
 #: Most successful requests drawn as latency dots; beyond it every n-th one is
@@ -40,9 +40,6 @@ MAX_PLOTTED_REQUESTS = 20_000
 
 #: About how many time slices the request lane has.
 TARGET_BINS = 120
-
-#: The first GOAWAY ids of a graceful drain (RFC 9113 §6.8, RFC 9114 §5.2), by name.
-_ID_NAMES = {2**31 - 1: "2^31-1", 2**62 - 4: "2^62-4"}
 
 _NICE_WIDTHS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
@@ -83,7 +80,7 @@ def page_data(report: DrillReport) -> dict[str, Any]:
     del data["requests"]
     for signal in data["signals"]:
         # JavaScript numbers cannot hold 2^62-4 exactly: name the ids here.
-        signal["id_label"] = _ID_NAMES.get(signal["ident"], str(signal["ident"]))
+        signal["id_label"] = GOAWAY_ID_NAMES.get(signal["ident"], str(signal["ident"]))
     data.update(
         span=span,
         bin_width=width,

@@ -27,6 +27,9 @@ _H3_NO_ERROR, _H3_REQUEST_REJECTED = 0x100, 0x10B
 
 PASS, FAIL, NA = "pass", "fail", "n/a"
 
+#: The first GOAWAY ids of a graceful drain (RFC 9113 §6.8, RFC 9114 §5.2), by name.
+GOAWAY_ID_NAMES = {MAX_ID: "2^31-1", H3_MAX_ID: "2^62-4"}
+
 
 @dataclass
 class Check:
@@ -318,7 +321,31 @@ class DrillReport:
         data["report_card_detail"] = {
             name: check.detail for name, check in self.report_card.items()
         }
+        # What the probes and the load's client saw on the wire, in time order
+        # (seconds since the drill began): the drain as seen from outside.
+        signals = self.timeline.signals if self.timeline is not None else []
+        data["wire_signals"] = [
+            {"at": round(s.at, 4), "source": s.source, "kind": s.kind, "detail": s.detail}
+            for s in sorted(signals, key=lambda s: s.at)
+        ]
         return data
+
+    def wire_summary(self) -> str:
+        """One line: how many of each wire signal were seen, and the GOAWAY ids."""
+        if self.timeline is None or not self.timeline.signals:
+            return "none"
+        counts: dict[str, int] = {}
+        ids: list[str] = []
+        for signal in self.timeline.signals:
+            counts[signal.kind] = counts.get(signal.kind, 0) + 1
+            if signal.kind == "goaway" and signal.source == "probe":
+                name = GOAWAY_ID_NAMES.get(signal.ident or 0, str(signal.ident))
+                if name not in ids:
+                    ids.append(name)
+        names = {"goaway": "GOAWAY", "refused": "refused", "reset": "reset",
+                 "connection_close": "Connection: close", "closed": "closed"}  # fmt: skip
+        parts = [f"{names.get(kind, kind)} {n}" for kind, n in counts.items()]
+        return ", ".join(parts) + (f"  (probe GOAWAY ids {', '.join(ids)})" if ids else "")
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=False)
@@ -354,6 +381,7 @@ class DrillReport:
             f"  restart commands   {restarts}"
             if self.restart_seconds
             else f"  SIGTERM -> exit    {exits}",
+            f"  wire signals       {self.wire_summary()}",
             "",
             "  report card",
         ]

@@ -164,6 +164,9 @@ def test_chromium_shows_restarts_losses_goaways_and_legend(tmp_path: pathlib.Pat
     embedded = json.loads(page.split('type="application/json">', 1)[1].split("</script>", 1)[0])
     goaways = [s for s in embedded["signals"] if s["kind"] == "goaway"]
     assert len([s for s in goaways if s["source"] == "probe"]) >= 2
+    # The JSON and the table carry the same wire signals as the page.
+    assert len(report["wire_signals"]) == len(embedded["signals"])
+    assert "probe GOAWAY ids 2^31-1" in drill.stdout
 
     with tempfile.TemporaryDirectory(prefix="lastcall-chromium-") as profile:
         shown = subprocess.run(
