@@ -1,28 +1,39 @@
 """lastcall: a Python HTTP stack in which draining a connection is a phase of its life.
 
 The public surface: ``serve`` and ``Server`` (an ASGI server for HTTP/1.1,
-HTTP/2 and WebSocket that drains by the book), ``Client`` (an asyncio connection pool for HTTP/1.1 and
-HTTP/2 that finishes what a server promised and retries what it refused),
-``lastcall.httpx.AsyncTransport`` (the same for httpx users; imported on its
-own so httpx stays optional) and the exception tree in ``lastcall.errors``.
+HTTP/2, HTTP/3 and WebSocket that drains by the book), ``Client`` (an asyncio
+connection pool for HTTP/1.1, HTTP/2 and HTTP/3 that finishes what a server
+promised and retries what it refused), ``lastcall.httpx.AsyncTransport`` (the
+same for httpx users; imported on its own so httpx stays optional) and the
+exception tree in ``lastcall.errors``.
+
+The names are loaded on first use (PEP 562 module ``__getattr__``): importing
+a sans-IO part such as ``lastcall.engines.http2`` or ``lastcall.lifecycle``
+imports this package first, and must not drag the client and the server --
+and with them asyncio, socket and ssl -- along (tests/unit/test_import_weight.py).
 """
 
 from __future__ import annotations
 
-from lastcall import errors
-from lastcall.client import (
-    Client,
-    ClientConfig,
-    ClosingNotice,
-    Headers,
-    Lifetime,
-    Limits,
-    Request,
-    Response,
-    RetryPolicy,
-    Timeouts,
-)
-from lastcall.server import Server, serve
+from typing import TYPE_CHECKING
+
+from lastcall._lazy import lazy_attributes
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see __getattr__
+    from lastcall import errors
+    from lastcall.client import (
+        Client,
+        ClientConfig,
+        ClosingNotice,
+        Headers,
+        Lifetime,
+        Limits,
+        Request,
+        Response,
+        RetryPolicy,
+        Timeouts,
+    )
+    from lastcall.server import Server, serve
 
 __version__ = "0.1.0.dev0"
 
@@ -42,3 +53,24 @@ __all__ = [
     "errors",
     "serve",
 ]
+
+if not TYPE_CHECKING:  # type checkers see the imports above, so a misspelt name is an error
+    __getattr__, __dir__ = lazy_attributes(
+        __name__,
+        __all__,
+        {
+            "Client": "lastcall.client",
+            "ClientConfig": "lastcall.client",
+            "ClosingNotice": "lastcall.client",
+            "Headers": "lastcall.client",
+            "Lifetime": "lastcall.client",
+            "Limits": "lastcall.client",
+            "Request": "lastcall.client",
+            "Response": "lastcall.client",
+            "RetryPolicy": "lastcall.client",
+            "Timeouts": "lastcall.client",
+            "Server": "lastcall.server",
+            "serve": "lastcall.server",
+            "errors": "lastcall.errors",
+        },
+    )

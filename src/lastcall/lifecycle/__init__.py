@@ -6,8 +6,10 @@ sequence is tested without a loop or a clock.
 """
 
 from .drain import (
+    PRE_STOP_REASON,
     AbortConnections,
     Action,
+    AnnouncePreStop,
     CancelConnections,
     DrainConnections,
     DrainController,
@@ -28,8 +30,10 @@ from .phases import (
 from .registry import ConnectionRegistry, Drainable
 
 __all__ = [
+    "PRE_STOP_REASON",
     "AbortConnections",
     "Action",
+    "AnnouncePreStop",
     "CancelConnections",
     "ConnectionInput",
     "ConnectionPhase",

@@ -11,13 +11,19 @@ the one absolute deadline the shell must wake up at (aioquic's ``get_timer`` /
 ``handle_timer`` pattern). The shell never sleeps for a fixed time; it waits
 for either the next event or that deadline.
 
-The sequence (DESIGN.md, "Server shutdown sequence")::
+The sequence (docs/server/draining.md, "The server sequence")::
 
-    SERVING --drain--> [PRE_STOP: readiness fails, still accepting, pre_stop_delay]
+    SERVING --drain--> [PRE_STOP: readiness fails, the application is told
+                        (reason "pre_stop"), still accepting, pre_stop_delay]
             --> DRAINING: stop accepting, every connection begin_drain(deadline)
             --grace expired / second signal--> CANCELLING: cancel every connection,
                 then abort what is still there after close_timeout
             --last connection gone--> STOPPING: lifespan shutdown --> STOPPED
+
+The application learns of the drain at the moment the load balancer does
+(``AnnouncePreStop`` follows ``FailReadiness``): a long-lived handler can tell
+its client to go elsewhere while the balancer stops routing here. Only the
+application is told; on the wire nothing changes until ``DrainConnections``.
 
 ``drain()`` records intent and is idempotent; a shorter grace given to a
 later call shortens the deadline (a longer one never extends it), as a second
@@ -34,8 +40,10 @@ from .phases import ServerInput, ServerPhase, next_server_phase
 from .registry import ConnectionRegistry
 
 __all__ = [
+    "PRE_STOP_REASON",
     "AbortConnections",
     "Action",
+    "AnnouncePreStop",
     "CancelConnections",
     "DrainConnections",
     "DrainController",
@@ -58,6 +66,9 @@ DEFAULT_PRE_STOP_DELAY = 0.0
 #: before their transports are aborted. 2 s = the 1 s lingering close plus
 #: margin for a slow writer.
 DEFAULT_CLOSE_TIMEOUT = 2.0
+#: The drain reason the application sees during the pre-stop delay (readiness
+#: already fails; its connection is not draining yet).
+PRE_STOP_REASON = ServerPhase.PRE_STOP.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +102,17 @@ class FailReadiness(Action):
     """Readiness answers 503 with ``reason`` from now on."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncePreStop(Action):
+    """Tell the application a drain is coming (reason ``PRE_STOP_REASON``); change
+    nothing on the wire. Repeated with an earlier ``deadline_at`` if the grace is
+    tightened before the pre-stop delay ends."""
+
+    #: When what is left will be cancelled if nothing tightens it: the end of the
+    #: pre-stop delay plus the graceful timeout.
+    deadline_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +233,7 @@ class DrainController:
         if self.settings.pre_stop_delay > 0.0:
             self._go(ServerInput.PRE_STOP_REQUESTED)
             self._pre_stop_until = now + self.settings.pre_stop_delay
-            return actions
+            return [*actions, AnnouncePreStop(self._pre_stop_until + self._grace)]
         self._go(ServerInput.DRAIN_REQUESTED)
         return actions + self._enter_draining(now)
 
@@ -219,9 +241,11 @@ class DrainController:
         self._go(ServerInput.DRAIN_REQUESTED)
         if grace is None:
             return []
-        if self.phase is ServerPhase.PRE_STOP:
-            self._grace = min(self._grace, grace)
-        elif self.phase is ServerPhase.DRAINING and self._grace_deadline_at is not None:
+        if self.phase is ServerPhase.PRE_STOP and grace < self._grace:
+            self._grace = grace
+            assert self._pre_stop_until is not None
+            return [AnnouncePreStop(self._pre_stop_until + grace)]
+        if self.phase is ServerPhase.DRAINING and self._grace_deadline_at is not None:
             self._grace_deadline_at = min(self._grace_deadline_at, now + grace)
         return []
 

@@ -3,8 +3,8 @@
 Theory of operation
 -------------------
 A *server* starts (``STARTING``: ASGI lifespan startup), serves (``SERVING``),
-and on SIGTERM or ``Server.drain()`` walks one sequence (DESIGN.md, "Server
-shutdown sequence"): readiness fails at once; with a pre-stop delay it keeps
+and on SIGTERM or ``Server.drain()`` walks one sequence (docs/server/draining.md,
+"The server sequence"): readiness fails at once; with a pre-stop delay it keeps
 accepting for a while (``PRE_STOP``) so load balancers notice; then listeners
 close and every connection is told to drain (``DRAINING``). When the grace
 period ends, or a second signal arrives, what is left is cancelled
@@ -94,7 +94,7 @@ def next_connection_phase(phase: ConnectionPhase, event: ConnectionInput) -> Con
 
 
 class ServerPhase(enum.Enum):
-    """Where the server is in its life (DESIGN.md, "Server shutdown sequence")."""
+    """Where the server is in its life (docs/server/draining.md, "The server sequence")."""
 
     STARTING = "starting"
     SERVING = "serving"
@@ -115,7 +115,7 @@ class ServerInput(enum.Enum):
     PRE_STOP_REQUESTED = "pre_stop_requested"
     PRE_STOP_ELAPSED = "pre_stop_elapsed"
     GRACE_EXPIRED = "grace_expired"
-    #: A second SIGTERM/SIGINT: skip to the cancel step at once.
+    #: A second SIGTERM/SIGINT/SIGHUP: skip to the cancel step at once.
     FORCED = "forced"
     CONNECTIONS_GONE = "connections_gone"
     SHUTDOWN_DONE = "shutdown_done"

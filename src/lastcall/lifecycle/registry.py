@@ -1,9 +1,9 @@
 """The registry of live connections: what the drain controller acts on.
 
-Every connection, whatever its protocol, offers the same small surface
-(DESIGN.md, "Lifecycle"): a ``phase``, ``begin_drain(deadline_at, reason)``,
-``cancel(reason)`` for grace expiry, ``abort()`` as the very last resort, and
-a count of active streams. The registry is plain bookkeeping: it never waits.
+Every connection, whatever its protocol, offers the same small surface: a
+``phase``, ``begin_drain(deadline_at, reason)``, ``cancel(reason)`` for grace
+expiry, ``abort()`` as the very last resort, and a count of active streams.
+The registry is plain bookkeeping: it never waits.
 The asyncio shell learns that the last connection went away through the
 ``on_empty`` callback, so nothing ever polls the count (uvicorn's 100 ms loop
 is what we avoid).

@@ -28,7 +28,7 @@ __all__ = [
 def serve(app: ASGIApp | None = None, config: ServerConfig | None = None, **settings: Any) -> int:
     """Serve ``app`` (the demo app if ``None``) until drained; return the exit code.
 
-    Runs its own event loop (uvloop when installed) and handles SIGTERM/SIGINT:
+    Runs its own event loop (uvloop when installed) and handles SIGTERM/SIGINT/SIGHUP:
     the first drains, a second skips to the cancel step. Keyword settings are
     the fields of ``ServerConfig`` (``bind=["0.0.0.0:8000"]``, ``graceful_timeout=10``...).
     """

@@ -164,7 +164,7 @@ class ServerConfig:
     loop: str = "auto"
     #: listen() backlog. 2048 like uvicorn and hypercorn.
     backlog: int = 2048
-    #: Install SIGTERM/SIGINT handlers (off when embedding in another program).
+    #: Install SIGTERM/SIGINT/SIGHUP handlers (off when embedding in another program).
     handle_signals: bool = True
 
     def __post_init__(self) -> None:

@@ -162,11 +162,28 @@ class ConnectionBase:
             ext = self._extension = DrainExtension(self)
         return ext
 
+    @property
+    def notice_reason(self) -> str | None:
+        """What ``lastcall.drain`` reports: this connection's drain reason, else the
+        server's pre-stop notice (readiness fails, this connection does not drain yet)."""
+        if self.drain_reason is not None:
+            return self.drain_reason
+        return self.state.drain_notice
+
+    @property
+    def notice_deadline_at(self) -> float | None:
+        if self.drain_reason is not None:
+            return self.drain_deadline_at
+        return self.state.drain_notice_deadline_at
+
     def drain_waiter(self) -> asyncio.Future[str]:
         if self._drain_future is None:
-            self._drain_future = self.loop.create_future()
-            if self.drain_reason is not None:
-                self._drain_future.set_result(self.drain_reason)
+            waiter = self._drain_future = self.loop.create_future()
+            reason = self.notice_reason
+            if reason is not None:
+                waiter.set_result(reason)
+            else:
+                self.state.notify_on_announce(waiter)
         return self._drain_future
 
     def _mark_draining(self, deadline_at: float | None, reason: str) -> bool:

@@ -15,8 +15,8 @@ once its last QUIC connection is gone (the layered close of RFC 9114 §5.2),
 and ``serve()`` waits for those sockets before lifespan shutdown.
 
 The two ASGI lifespan waits are bounded too (``lifespan_startup_timeout``,
-``lifespan_shutdown_timeout``), and a signal cuts either short: SIGTERM or
-SIGINT while startup is still running stops the server without serving
+``lifespan_shutdown_timeout``), and a signal cuts either short: SIGTERM,
+SIGINT or SIGHUP while startup is still running stops the server without serving
 (exit 3: a startup that did not finish), and one while lifespan shutdown
 runs (the drain is over by then) exits at once, 0.
 """
@@ -33,8 +33,10 @@ from typing import TYPE_CHECKING, Any
 from lastcall.errors import ConfigError
 from lastcall.io import server_context
 from lastcall.lifecycle import (
+    PRE_STOP_REASON,
     AbortConnections,
     Action,
+    AnnouncePreStop,
     CancelConnections,
     ConnectionRegistry,
     DrainConnections,
@@ -67,6 +69,16 @@ EXIT_OK = 0
 #: Exit code when lifespan startup failed or a listener could not be opened
 #: (3 like uvicorn's startup failure).
 EXIT_STARTUP_FAILED = 3
+
+_SIGHUP: int | None = getattr(signal, "SIGHUP", None)  # absent on Windows
+#: Signals that start the drain; a second one of any skips to the cancel step.
+#: SIGHUP asks for a reload by convention; its default action would kill the
+#: process at once (exit 129, nothing drained), so a lone server drains instead.
+DRAIN_SIGNALS: tuple[int, ...] = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    *((_SIGHUP,) if _SIGHUP is not None else ()),
+)
 
 #: Bounds the wait for UDP sockets to report closed (one loop turn after
 #: ``close()``), so a broken event loop cannot hold the exit forever.
@@ -360,7 +372,7 @@ class Server:
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
         installed: list[int] = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in DRAIN_SIGNALS:
             try:
                 loop.add_signal_handler(sig, self._on_signal, sig)
             except (NotImplementedError, RuntimeError, ValueError):
@@ -373,6 +385,10 @@ class Server:
         self._signals_seen += 1
         name = signal.Signals(sig).name
         self._stop_lifespan_wait(name if self._signals_seen == 1 else f"second {name}")
+        if sig == _SIGHUP and self._signals_seen == 1:
+            # Reload means a new generation taking over the listening sockets,
+            # which takes a supervisor; one process alone can only drain.
+            logger.warning("SIGHUP: a single process cannot reload; draining as on SIGTERM")
         if self._signals_seen == 1:
             self._feed(self.controller.drain(self._loop.time(), f"shutdown ({name})"))
         else:
@@ -406,6 +422,8 @@ class Server:
                     len(self.registry),
                 )
             )
+        elif isinstance(action, AnnouncePreStop):
+            state.announce_drain(PRE_STOP_REASON, action.deadline_at)
         elif isinstance(action, PreStopElapsed):
             emit(oe.PreStopElapsed(now, action.delay))
         elif isinstance(action, StopAccepting):

@@ -39,6 +39,11 @@ class ServerState:
         self.drain_reason: str | None = None
         #: When the server will cancel what is left (``loop.time()``), once known.
         self.drain_deadline_at: float | None = None
+        #: During the pre-stop delay: ``PRE_STOP_REASON`` and the expected deadline.
+        #: Only the application is told (``lastcall.drain``); connections do not drain.
+        self.drain_notice: str | None = None
+        self.drain_notice_deadline_at: float | None = None
+        self._notice_waiters: set[asyncio.Future[str]] = set()
         self.http1_limits: Http1Limits = config.http1_limits()
         self.readiness_path: str | None = config.readiness_path
         self.root_path = config.root_path
@@ -50,6 +55,23 @@ class ServerState:
         #: starts: ``Alt-Svc`` advertising HTTP/3 once QUIC is bound (RFC 7838).
         self.extra_response_headers: list[tuple[bytes, bytes]] = []
         self._ids = itertools.count(1)
+
+    def announce_drain(self, reason: str, deadline_at: float) -> None:
+        """Tell every application waiting on ``lastcall.drain`` that a drain is coming.
+
+        Again with an earlier ``deadline_at`` if the grace is tightened.
+        """
+        self.drain_notice = reason
+        self.drain_notice_deadline_at = deadline_at
+        for waiter in list(self._notice_waiters):
+            if not waiter.done():
+                waiter.set_result(reason)
+
+    def notify_on_announce(self, waiter: asyncio.Future[str]) -> None:
+        """Resolve ``waiter`` with the reason when ``announce_drain`` runs, unless it
+        is done (its connection drained or closed) first: then it is forgotten."""
+        self._notice_waiters.add(waiter)
+        waiter.add_done_callback(self._notice_waiters.discard)
 
     def next_connection_id(self) -> int:
         """A small number that names a connection in logs and events."""

@@ -174,7 +174,7 @@ async def spawn_hanging(tmp_path: Path, hang_in: str, *args: str, until: str = S
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 async def test_signal_during_lifespan_startup_stops_at_once(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
@@ -263,3 +263,36 @@ async def test_app_that_is_not_callable_is_a_usage_error(tmp_path: Path) -> None
     server = await spawn("marked_app:not_a_function", cwd=tmp_path)
     assert await server.wait() == 2
     assert any("'marked_app:not_a_function' is not an ASGI app" in line for line in server.log)
+
+
+#: An app whose request says on stderr that it arrived, then answers once the
+#: drain begins, with the reason its ``lastcall.drain`` extension gives.
+DRAIN_AWARE_APP = """\
+import sys
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    print("app: request in flight", file=sys.stderr, flush=True)
+    reason = await scope["extensions"]["lastcall.drain"].wait()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": reason.encode()})
+"""
+
+
+async def test_sighup_drains_like_sigterm(tmp_path: Path) -> None:
+    """A single process cannot reload itself: SIGHUP drains (it used to kill the
+    server at once, exit 129, the request lost) and the log says why."""
+    (tmp_path / "drain_aware_app.py").write_text(DRAIN_AWARE_APP)
+    server = await spawn("drain_aware_app:app", "--graceful-timeout", "60", cwd=tmp_path)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await server.read_until("app: request in flight")
+    server.proc.send_signal(signal.SIGHUP)
+    async with asyncio.timeout(DEADLINE):
+        response = await reader.read()
+    writer.close()
+    assert response.startswith(b"HTTP/1.1 200") and b"connection: close" in response
+    assert response.endswith(b"shutdown (SIGHUP)")
+    assert await server.wait() == 0
+    assert any("SIGHUP" in line and "draining as on SIGTERM" in line for line in server.log)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from lastcall.errors import ConfigError
 from lastcall.lifecycle import (
     AbortConnections,
+    AnnouncePreStop,
     CancelConnections,
     ConnectionInput,
     ConnectionPhase,
@@ -129,8 +130,8 @@ def test_second_signal_skips_to_cancel() -> None:
 
 
 def test_pre_stop_delay_keeps_accepting_first() -> None:
-    controller, _ = started(DrainSettings(pre_stop_delay=5.0))
-    assert controller.drain(0.0, "shutdown") == [FailReadiness("shutdown")]
+    controller, _ = started(DrainSettings(pre_stop_delay=5.0, graceful_timeout=30.0))
+    assert controller.drain(0.0, "shutdown") == [FailReadiness("shutdown"), AnnouncePreStop(35.0)]
     assert controller.phase is ServerPhase.PRE_STOP and controller.get_timer() == 5.0
     actions = controller.handle_timer(5.0)
     assert [type(a) for a in actions] == [
@@ -139,6 +140,18 @@ def test_pre_stop_delay_keeps_accepting_first() -> None:
         DrainConnections,
         ShutdownApplication,
     ]
+
+
+def test_pre_stop_announcement_follows_a_tightened_grace() -> None:
+    """The application is told the deadline it can expect, and an earlier one if a
+    later drain() shortens the grace before the pre-stop delay ends."""
+    controller, registry = started(DrainSettings(graceful_timeout=30.0, pre_stop_delay=5.0))
+    registry.add(FakeConnection())
+    assert controller.drain(1.0, "deploy") == [FailReadiness("deploy"), AnnouncePreStop(36.0)]
+    assert controller.drain(2.0, "again", grace=10.0) == [AnnouncePreStop(16.0)]
+    assert controller.drain(3.0, "longer", grace=20.0) == []
+    actions = controller.handle_timer(6.0)
+    assert DrainConnections(16.0, "deploy") in actions
 
 
 def test_shorter_grace_tightens_longer_never_extends() -> None:
@@ -195,6 +208,8 @@ def test_any_sequence_ends_stopped_and_never_raises(
         for action in actions:
             if isinstance(action, StopAccepting):
                 accepting = False
+            if isinstance(action, AnnouncePreStop):
+                assert accepting  # told while listeners still accept, never after
             if isinstance(action, ShutdownApplication):
                 shutdowns += 1
                 assert not registry or controller.phase is ServerPhase.STOPPING
