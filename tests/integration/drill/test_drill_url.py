@@ -59,13 +59,22 @@ def service(tmp_path: pathlib.Path) -> Iterator[Service]:
     svc.stop()
 
 
-@pytest.mark.parametrize("protocol", ["h1", "h2"])
-async def test_url_drill_of_lastcall_serve_loses_nothing(service: Service, protocol: str) -> None:
+@pytest.mark.parametrize("protocol", ["h1", "h2", "h3"])
+async def test_url_drill_of_lastcall_serve_loses_nothing(
+    service: Service, protocol: str, tmp_path: pathlib.Path
+) -> None:
     server = serve(service.port)
+    url = service.url
+    if protocol == "h3":
+        from lastcall.testing.quic_certs import write_self_signed
+
+        cert, key = write_self_signed(tmp_path)
+        server += f" --quic-bind 127.0.0.1:{service.port} --certfile {cert} --keyfile {key}"
+        url = url.replace("http://", "https://")
     service.start(server)
     report = await run_drill(
         DrillConfig(
-            url=service.url,
+            url=url,
             restart_commands=[service.restart_command(server)],
             protocol=protocol,
             concurrency=6,
@@ -82,7 +91,7 @@ async def test_url_drill_of_lastcall_serve_loses_nothing(service: Service, proto
     assert FAIL not in verdicts.values(), report.render()
     assert verdicts["restart_command"] == PASS
     assert verdicts["inflight_completed"] == PASS
-    if protocol == "h2":
+    if protocol in ("h2", "h3"):
         # The restart reached the probe's own server: the whole drain is graded.
         assert set(verdicts.values()) == {PASS}, report.render()
     assert len(report.restart_seconds) == 2
