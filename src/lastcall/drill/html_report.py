@@ -44,9 +44,15 @@ TARGET_BINS = 120
 _NICE_WIDTHS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
-def bin_width(span: float) -> float:
-    """A round slice width giving about ``TARGET_BINS`` slices over ``span`` seconds."""
-    wanted = span / TARGET_BINS
+#: Fewest time slices, however slow the requests.
+MIN_BINS = 20
+
+
+def bin_width(span: float, typical_latency: float = 0.0) -> float:
+    """A round slice width giving about ``TARGET_BINS`` slices over ``span`` seconds,
+    and no narrower than a typical request (else workers that send in lockstep
+    leave every other slice empty), unless that leaves fewer than ``MIN_BINS``."""
+    wanted = max(span / TARGET_BINS, min(typical_latency, span / MIN_BINS))
     return next((w for w in _NICE_WIDTHS if w >= wanted), _NICE_WIDTHS[-1])
 
 
@@ -60,7 +66,8 @@ def page_data(report: DrillReport) -> dict[str, Any]:
         + [s.at for s in timeline.signals]
         + [0.001]
     )
-    width = bin_width(span)
+    ok = sorted(r.duration for r in timeline.requests if r.outcome == "ok")
+    width = bin_width(span, ok[len(ok) // 2] if ok else 0.0)
     count = int(span / width) + 1
     bins = {outcome: [0] * count for outcome in OUTCOMES}
     ok_total = sum(1 for r in timeline.requests if r.outcome == "ok")

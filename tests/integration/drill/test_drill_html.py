@@ -66,7 +66,9 @@ def test_every_attempt_is_counted_and_only_successes_are_thinned() -> None:
     plotted = Counter(p[2] for p in data["points"])
     assert plotted["lost"] == 50 and plotted["retried"] == 50
     assert plotted["ok"] == total_ok // data["ok_stride"] <= MAX_PLOTTED_REQUESTS
-    assert data["bin_width"] == bin_width(7.0) == 0.1
+    assert data["bin_width"] == bin_width(7.0, 0.01) == 0.1
+    # Slices are no narrower than a typical request, within limits.
+    assert bin_width(7.0, 0.2) == 0.2 and bin_width(7.0, 30.0) == 0.5
 
 
 def test_goaway_ids_are_named_in_python_and_script_cannot_end_early() -> None:
