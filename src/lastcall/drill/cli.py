@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import sys
 
+from .html_report import render_html
 from .proxy_target import ProxyDrillConfig, ProxyDrillReport, run_proxy_drill
 from .report import DrillReport
 from .runner import DrillConfig, run_drill
+from .target import DEFAULT_RESTART_TIMEOUT, DEFAULT_SETTLE_PERIOD
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,15 +19,44 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "drill",
         help="prove zero lost requests through restarts of any server",
         description=(
-            "Start a server command, drive load at it with lastcall's GOAWAY-aware client, "
-            "SIGTERM and replace it K times, and report lost requests and a report card of "
-            "its drain behaviour. Exit status 0 only if nothing was lost and no check failed."
+            "Start a server command (--start), or aim at a deployment you run (--url with "
+            "--restart), drive load at it with lastcall's GOAWAY-aware client, restart it K "
+            "times, and report lost requests and a report card of its drain behaviour. Exit "
+            "status 0 only if nothing was lost and no check failed."
         ),
     )
-    parser.add_argument(
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument(
         "--start",
-        required=True,
         help='server command with {port}, e.g. "lastcall serve --bind 127.0.0.1:{port}"',
+    )
+    target.add_argument(
+        "--url",
+        help="a deployment the drill does not start, e.g. http://web.internal:8000/slow?ms=200 "
+        "(its path is the load's; needs --restart)",
+    )
+    parser.add_argument(
+        "--restart",
+        dest="restart_commands",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help='--url: shell command that restarts the deployment, e.g. "kubectl rollout restart '
+        'deploy/web && kubectl rollout status deploy/web"; repeat it to alternate commands',
+    )
+    parser.add_argument(
+        "--restart-timeout",
+        type=float,
+        default=DEFAULT_RESTART_TIMEOUT,
+        help="--url: longest wait for one restart command, then it is killed "
+        f"(default {DEFAULT_RESTART_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=DEFAULT_SETTLE_PERIOD,
+        help="--url: seconds of load and observation after each restart command ends "
+        f"(default {DEFAULT_SETTLE_PERIOD:g})",
     )
     parser.add_argument(
         "--protocol",
@@ -75,6 +106,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--json", dest="json_path", default=None, help="also write the report as JSON to this file"
     )
+    parser.add_argument(
+        "--html",
+        dest="html_path",
+        default=None,
+        help="also write a self-contained page with the timeline to this file",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     proxy = parser.add_argument_group(
         "through a proxy",
@@ -95,6 +132,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _run_through_proxy(args: argparse.Namespace) -> int:
+    if not args.start or args.url or args.html_path:
+        print(
+            "lastcall drill: --proxy needs --start (the backend command) and takes no --url "
+            "or --html",
+            file=sys.stderr,
+        )
+        return 2
     try:
         config = ProxyDrillConfig(
             backend=args.start,
@@ -121,7 +165,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         return _run_through_proxy(args)
     try:
         config = DrillConfig(
-            start=args.start,
+            start=args.start or "",
+            url=args.url,
+            restart_commands=args.restart_commands,
+            restart_timeout=args.restart_timeout,
+            settle_period=args.settle,
             protocol=args.protocol,
             concurrency=args.concurrency,
             duration=args.duration,
@@ -149,5 +197,8 @@ def _print(report: DrillReport | ProxyDrillReport, args: argparse.Namespace) -> 
     if args.json_path:
         with open(args.json_path, "w") as fh:
             fh.write(report.dumps() + "\n")
+    if args.html_path and isinstance(report, DrillReport):
+        with open(args.html_path, "w", encoding="utf-8") as fh:
+            fh.write(render_html(report))
     sys.stdout.flush()
     return 0 if report.passed else 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -91,13 +92,20 @@ async def run_h1_probe(
     *,
     warm_path: str = "/",
     observe_timeout: float = 60.0,
+    authority: str | None = None,
+    tls: ssl.SSLContext | None = None,
+    result: H1ProbeResult | None = None,
 ) -> H1ProbeResult:
-    """Run the probe; ``signal`` is awaited once both connections are in place."""
-    result = H1ProbeResult()
-    authority = f"{host}:{port}"
+    """Run the probe; ``signal`` is awaited once both connections are in place.
+
+    ``result`` may be passed in so that a caller who ends the observation
+    early (by cancelling) still has what was seen until then.
+    """
+    result = result if result is not None else H1ProbeResult()
+    authority = authority or f"{host}:{port}"
     try:
-        ra, wa = await asyncio.wait_for(asyncio.open_connection(host, port), 5.0)
-        rb, wb = await asyncio.wait_for(asyncio.open_connection(host, port), 5.0)
+        ra, wa = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=tls), 5.0)
+        rb, wb = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=tls), 5.0)
     except (OSError, TimeoutError) as exc:
         result.error = f"probe could not connect: {exc}"
         await signal()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,8 @@ class StreamOutcome:
     body_bytes: int = 0
     completed: bool = False
     reset_code: int | None = None
+    #: When the RST_STREAM arrived.
+    reset_at: float | None = None
 
 
 @dataclass
@@ -83,11 +86,15 @@ class H2Probe:
         *,
         authority: str | None = None,
         observe_timeout: float = 60.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.path = path.encode()
         self.authority = (authority or f"{host}:{port}").encode()
+        #: TLS (with ALPN "h2") for an https:// target; None for h2c prior knowledge.
+        self.tls = tls
+        self._scheme = b"https" if tls is not None else b"http"
         #: Longest the probe waits for the server to close after the signal.
         self.observe_timeout = observe_timeout
         self.result = H2ProbeResult()
@@ -102,7 +109,7 @@ class H2Probe:
         block = self._encoder.encode(
             [
                 (b":method", b"GET"),
-                (b":scheme", b"http"),
+                (b":scheme", self._scheme),
                 (b":authority", self.authority),
                 (b":path", path or self.path),
                 (b"user-agent", b"lastcall-drill-probe"),
@@ -118,7 +125,7 @@ class H2Probe:
         result = self.result
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), timeout=5.0
+                asyncio.open_connection(self.host, self.port, ssl=self.tls), timeout=5.0
             )
         except (OSError, TimeoutError) as exc:
             result.error = f"probe could not connect: {exc}"
@@ -204,6 +211,7 @@ class H2Probe:
                 writer.write(_frame(0x8, 0, 0, struct.pack(">L", len(payload))))
         elif ftype == 0x3 and stream is not None:  # RST_STREAM
             stream.reset_code = struct.unpack(">L", payload[:4])[0]
+            stream.reset_at = now
         elif ftype == 0x4 and not flags & 0x1:  # SETTINGS
             writer.write(_frame(0x4, 0x1, 0))
         elif ftype == 0x6 and not flags & 0x1:  # PING from the server

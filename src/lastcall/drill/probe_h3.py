@@ -87,6 +87,8 @@ class H3StreamOutcome:
     body_bytes: int = 0
     completed: bool = False
     reset_code: int | None = None
+    #: When the RESET_STREAM arrived.
+    reset_at: float | None = None
     stop_sending_code: int | None = None
 
 
@@ -344,6 +346,7 @@ class H3Probe(asyncio.DatagramProtocol):
             stream = result.streams.get(event.stream_id)
             if stream is not None:
                 stream.reset_code = event.error_code
+                stream.reset_at = time.monotonic()
                 self._note_activity(event.stream_id)
         elif isinstance(event, qe.StopSendingReceived):
             stream = result.streams.get(event.stream_id)

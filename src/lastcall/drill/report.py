@@ -8,11 +8,13 @@ that a defect shows up as a named line and not as a vague total. A check is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from .load import LoadStats
 from .probe_h1 import H1ProbeResult
 from .probe_h2 import MAX_ID, H2ProbeResult
+from .timeline import Timeline
 
 if TYPE_CHECKING:  # probe_h3 imports aioquic, an optional dependency
     from .probe_h3 import H3ProbeResult
@@ -24,6 +26,9 @@ H3_MAX_ID = 2**62 - 4
 _H3_NO_ERROR, _H3_REQUEST_REJECTED = 0x100, 0x10B
 
 PASS, FAIL, NA = "pass", "fail", "n/a"
+
+#: The first GOAWAY ids of a graceful drain (RFC 9113 §6.8, RFC 9114 §5.2), by name.
+GOAWAY_ID_NAMES = {MAX_ID: "2^31-1", H3_MAX_ID: "2^62-4"}
 
 
 @dataclass
@@ -286,15 +291,61 @@ class DrillReport:
     exit_seconds: list[float | None] = field(default_factory=list)
     restarts: int = 0
     report_card: dict[str, Check] = field(default_factory=dict)
+    #: ``--url`` targets: how long each restart command ran.
+    restart_seconds: list[float | None] = field(default_factory=list)
+    #: Everything stamped along the way, for ``--html`` (not part of the JSON).
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)
+
+    def add_load(self, stats: LoadStats, drain_windows: list[tuple[float, float]]) -> None:
+        """Counts and latency percentiles from the load; "during drains" means a
+        request that started or ended inside one of ``drain_windows`` (monotonic)."""
+        self.sent = stats.sent
+        self.succeeded = stats.succeeded
+        self.lost = stats.lost
+        self.safely_retried = stats.safely_retried
+        self.errors = dict(stats.errors)
+        latencies = [lat * 1000 for _, lat in stats.samples]
+        in_drain = [
+            lat * 1000
+            for start, lat in stats.samples
+            if any(a <= start <= b or a <= start + lat <= b for a, b in drain_windows)
+        ]
+        self.latency_ms = _summary(latencies)
+        self.drain_latency_ms = _summary(in_drain)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form: ``lost`` and ``report_card`` (name -> verdict) at the top level."""
-        data = asdict(self)
+        data = asdict(replace(self, timeline=None))
+        del data["timeline"]
         data["report_card"] = {name: check.verdict for name, check in self.report_card.items()}
         data["report_card_detail"] = {
             name: check.detail for name, check in self.report_card.items()
         }
+        # What the probes and the load's client saw on the wire, in time order
+        # (seconds since the drill began): the drain as seen from outside.
+        signals = self.timeline.signals if self.timeline is not None else []
+        data["wire_signals"] = [
+            {"at": round(s.at, 4), "source": s.source, "kind": s.kind, "detail": s.detail}
+            for s in sorted(signals, key=lambda s: s.at)
+        ]
         return data
+
+    def wire_summary(self) -> str:
+        """One line: how many of each wire signal were seen, and the GOAWAY ids."""
+        if self.timeline is None or not self.timeline.signals:
+            return "none"
+        counts: dict[str, int] = {}
+        ids: list[str] = []
+        for signal in self.timeline.signals:
+            counts[signal.kind] = counts.get(signal.kind, 0) + 1
+            if signal.kind == "goaway" and signal.source == "probe":
+                name = GOAWAY_ID_NAMES.get(signal.ident or 0, str(signal.ident))
+                if name not in ids:
+                    ids.append(name)
+        names = {"goaway": "GOAWAY", "refused": "refused", "reset": "reset",
+                 "connection_close": "Connection: close", "closed": "closed"}  # fmt: skip
+        parts = [f"{names.get(kind, kind)} {n}" for kind, n in counts.items()]
+        return ", ".join(parts) + (f"  (probe GOAWAY ids {', '.join(ids)})" if ids else "")
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=False)
@@ -311,6 +362,7 @@ class DrillReport:
             return "-" if value is None else f"{value:.1f}"
 
         exits = ", ".join("-" if e is None else f"{e * 1000:.0f} ms" for e in self.exit_seconds)
+        restarts = ", ".join("-" if e is None else f"{e:.2f} s" for e in self.restart_seconds)
         lines = [
             f"drill: {self.command}  [{self.protocol}, {self.restarts} restart(s)]",
             "",
@@ -326,10 +378,22 @@ class DrillReport:
             f"  max {ms(self.latency_ms.get('max'))}",
             f"  ... during drains  p50 {ms(self.drain_latency_ms.get('p50'))}  p99 {ms(self.drain_latency_ms.get('p99'))}"
             f"  max {ms(self.drain_latency_ms.get('max'))}",
-            f"  SIGTERM -> exit    {exits}",
+            f"  restart commands   {restarts}"
+            if self.restart_seconds
+            else f"  SIGTERM -> exit    {exits}",
+            f"  wire signals       {self.wire_summary()}",
             "",
             "  report card",
         ]
         for name, check in self.report_card.items():
             lines.append(f"    {check.verdict.upper():<5} {name:<24} {check.detail}")
         return "\n".join(lines)
+
+
+def _summary(values: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(values, 0.50),
+        "p90": percentile(values, 0.90),
+        "p99": percentile(values, 0.99),
+        "max": max(values) if values else None,
+    }

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .load import LoadStats, run_load
 from .probe_h1 import run_h1_probe
@@ -54,8 +54,9 @@ from .report import (
     grade_h2,
     grade_h3,
     merge_cards,
-    percentile,
 )
+from .target import DEFAULT_RESTART_TIMEOUT, DEFAULT_SETTLE_PERIOD, UrlTarget
+from .timeline import Timeline
 
 #: ``DrillConfig.protocol`` values.
 PROTOCOLS = ("h1", "h2", "h3")
@@ -66,8 +67,9 @@ class DrillConfig:
     """Settings of one drill run; the CLI flags map one to one."""
 
     #: Command line of the server, with ``{port}`` where the port goes (and,
-    #: for h3, optionally ``{quic_port}`` where its UDP port goes).
-    start: str
+    #: for h3, optionally ``{quic_port}`` where its UDP port goes). Empty for
+    #: a ``url`` target.
+    start: str = ""
     #: "h1", "h2" (cleartext, prior knowledge) or "h3" (QUIC, TLS).
     protocol: str = "h2"
     #: Concurrent load workers.
@@ -104,10 +106,28 @@ class DrillConfig:
     #: verification (the drill grades drain behaviour, and test servers use
     #: self-signed certificates).
     cafile: str | None = None
+    #: A deployment the drill does not start (``url_drill.py``): load this URL
+    #: instead of ``start``, and restart it with ``restart_commands``.
+    url: str | None = None
+    #: ``url`` target: the shell commands that restart it, run in turn (cycling)
+    #: for each of the ``restarts``.
+    restart_commands: list[str] = field(default_factory=list)
+    #: ``url`` target: longest wait for one restart command (then it is killed).
+    restart_timeout: float = DEFAULT_RESTART_TIMEOUT
+    #: ``url`` target: how long load and probe go on after a restart command ends.
+    settle_period: float = DEFAULT_SETTLE_PERIOD
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}")
+        if bool(self.start) == bool(self.url):
+            raise ValueError("give either a server command to start or a --url, not both")
+        if self.url:
+            UrlTarget.parse(self.url, self.protocol)  # raises ValueError with the reason
+            if not self.restart_commands:
+                raise ValueError("--url needs a --restart command")
+            if self.restart_timeout <= 0 or self.settle_period < 0:
+                raise ValueError("--restart-timeout must be > 0 and --settle >= 0")
         if self.protocol == "h3" and self.reuse_port:
             raise ValueError(
                 "--reuse-port does not work for h3: a second UDP socket in an SO_REUSEPORT "
@@ -117,6 +137,10 @@ class DrillConfig:
 
 async def run_drill(config: DrillConfig) -> DrillReport:
     """Run the drill and return its report."""
+    if config.url:
+        from .url_drill import run_url_drill
+
+        return await run_url_drill(config)
     h3 = config.protocol == "h3"
     if h3:
         # Imported now, not at the first restart: importing aioquic's TLS stack
@@ -130,6 +154,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
     log_dir = config.log_dir or tempfile.mkdtemp(prefix="lastcall-drill-")
     progress = sys.stderr.isatty() if config.progress is None else config.progress
     report = DrillReport(protocol=config.protocol, command=config.start, restarts=config.restarts)
+    timeline = report.timeline = Timeline()
     generation = 0
 
     def log_path() -> str:
@@ -166,13 +191,16 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             method=config.method,
             stop=stop,
             verify=config.cafile or False,
+            timeline=timeline,
         )
     )
     cards = []
     drain_windows: list[tuple[float, float]] = []
     started = time.monotonic()
     old_servers: list[asyncio.Task[None]] = []
-    progress_task = asyncio.create_task(_progress(started, config.duration)) if progress else None
+    progress_task = (
+        asyncio.create_task(progress_bar(started, config.duration)) if progress else None
+    )
     try:
         for k in range(config.restarts):
             at = started + config.duration * (k + 1) / (config.restarts + 1)
@@ -186,9 +214,15 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             signalled = asyncio.Event()
 
             async def signal(
-                old: ServerProcess = old, signalled: asyncio.Event = signalled
+                old: ServerProcess = old, signalled: asyncio.Event = signalled, k: int = k
             ) -> None:
                 old.terminate(_signal_number(config.stop_signal))
+                timeline.mark(
+                    "restart",
+                    f"restart {k + 1}: SIG{config.stop_signal.removeprefix('SIG')}",
+                    old.signalled_at or time.monotonic(),
+                    restart=k,
+                )
                 signalled.set()
 
             async def probe_and_grade(
@@ -198,14 +232,18 @@ async def run_drill(config: DrillConfig) -> DrillReport:
                     probe = H2Probe(
                         config.host, port, config.path, observe_timeout=config.exit_timeout
                     )
-                    return grade_h2(await probe.run(signal))
+                    h2_result = await probe.run(signal)
+                    timeline.add_h2_probe(h2_result)
+                    return grade_h2(h2_result)
                 if h3:
                     from .probe_h3 import H3Probe  # aioquic: an optional dependency
 
                     h3_probe = H3Probe(
                         config.host, quic_port, config.path, observe_timeout=config.exit_timeout
                     )
-                    return grade_h3(await h3_probe.run(signal))
+                    h3_result = await h3_probe.run(signal)
+                    timeline.add_h3_probe(h3_result)
+                    return grade_h3(h3_result)
                 result = await run_h1_probe(
                     config.host,
                     port,
@@ -214,6 +252,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
                     warm_path=config.warm_path,
                     observe_timeout=config.exit_timeout,
                 )
+                timeline.add_h1_probe(result, time.monotonic())
                 return grade_h1(result)
 
             probe_task = asyncio.create_task(probe_and_grade())
@@ -224,6 +263,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
                 await listener_closed(config.exit_timeout)
                 await replacement.start(log_path())
             await answers(config.start_timeout)
+            timeline.mark("ready", "the replacement answers", time.monotonic(), restart=k)
             current = replacement
 
             async def finish(
@@ -243,6 +283,13 @@ async def run_drill(config: DrillConfig) -> DrillReport:
                 report.exit_seconds.append(old.exit_seconds)
                 if old.signalled_at is not None and old.exited_at is not None:
                     drain_windows.append((old.signalled_at, old.exited_at))
+                    timeline.mark(
+                        "exit",
+                        card["exit"].detail,
+                        old.exited_at,
+                        restart=len(report.exit_seconds) - 1,
+                        ok=card["exit"].verdict == PASS,
+                    )
 
             old_servers.append(asyncio.create_task(finish()))
         stats: LoadStats = await load_task
@@ -258,19 +305,8 @@ async def run_drill(config: DrillConfig) -> DrillReport:
         if not load_task.done():
             load_task.cancel()
 
-    report.sent = stats.sent
-    report.succeeded = stats.succeeded
-    report.lost = stats.lost
-    report.safely_retried = stats.safely_retried
-    report.errors = dict(stats.errors)
-    latencies = [lat * 1000 for _, lat in stats.samples]
-    in_drain = [
-        lat * 1000
-        for start, lat in stats.samples
-        if any(a <= start <= b or a <= start + lat <= b for a, b in drain_windows)
-    ]
-    report.latency_ms = _summary(latencies)
-    report.drain_latency_ms = _summary(in_drain)
+    timeline.ended = timeline.now()
+    report.add_load(stats, drain_windows)
     report.report_card = merge_cards(cards)
     return report
 
@@ -282,16 +318,7 @@ def _signal_number(name: str) -> int:
     return int(getattr(signal, name if name.startswith("SIG") else "SIG" + name))
 
 
-def _summary(values: list[float]) -> dict[str, float | None]:
-    return {
-        "p50": percentile(values, 0.50),
-        "p90": percentile(values, 0.90),
-        "p99": percentile(values, 0.99),
-        "max": max(values) if values else None,
-    }
-
-
-async def _progress(started: float, duration: float) -> None:
+async def progress_bar(started: float, duration: float) -> None:
     """A progress bar on stderr while the load runs."""
     width = 30
     while True:
