@@ -1,4 +1,4 @@
-"""The ``lastcall`` command: ``serve`` now; ``drill`` and ``bench`` join as subcommands.
+"""The ``lastcall`` command: ``serve``, ``proxy``, ``drill`` and ``bench``.
 
 ``lastcall serve [MODULE:APP] [--bind HOST:PORT ...] [--quic-bind HOST:PORT ...] [--graceful-timeout S] ...``
 Options follow hypercorn/gunicorn names so users feel at home. Settings may
@@ -19,21 +19,20 @@ from typing import Any
 from lastcall import __version__
 from lastcall.errors import ConfigError
 
-__all__ = ["build_parser", "import_app", "main"]
+__all__ = ["add_server_options", "build_parser", "import_app", "import_object", "main"]
 
 EXIT_USAGE = 2
 
 
-def import_app(spec: str) -> Any:
+def import_object(spec: str, what: str = "app") -> Any:
     """Import ``module:attribute`` (dots allowed in the attribute). The cwd is importable.
 
-    What is found must be callable: anything else would start, then answer
-    every request with 500. Like a module or attribute that is not there, it
-    is a usage error (exit 2), said before anything starts.
+    A module or attribute that is not there is a usage error (``ConfigError``,
+    exit 2) that says ``what`` was looked for, before anything starts.
     """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ConfigError(f"app must look like 'module:attribute', got {spec!r}")
+        raise ConfigError(f"{what} must look like 'module:attribute', got {spec!r}")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -48,6 +47,17 @@ def import_app(spec: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def import_app(spec: str) -> Any:
+    """Import an ASGI app from ``module:attribute`` (see ``import_object``).
+
+    What is found must be callable: anything else would start, then answer
+    every request with 500. Like a module or attribute that is not there, it
+    is a usage error (exit 2), said before anything starts.
+    """
+    obj = import_object(spec)
     if not callable(obj):
         raise ConfigError(
             f"{spec!r} is not an ASGI app: it is a {type(obj).__name__}, not a callable"
@@ -67,6 +77,11 @@ def _add_serve(sub: Any) -> None:
     )
     p.add_argument("app", nargs="?", default=None, help="MODULE:APP (default: built-in demo app)")
     p.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file")
+    add_server_options(p)
+
+
+def add_server_options(p: argparse.ArgumentParser) -> None:
+    """The options of the server itself, shared by ``serve`` and ``proxy``: one definition."""
     p.add_argument(
         "-b",
         "--bind",
@@ -180,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_serve(sub)
     from lastcall.drill import bench_cli
+    from lastcall.proxy import run as proxy_run
+
+    proxy_run.add_parser(sub)
     from lastcall.drill import cli as drill_cli
 
     drill_cli.add_parser(sub)

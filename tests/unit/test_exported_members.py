@@ -87,6 +87,21 @@ PUBLIC: dict[str, list[str]] = {
         "events",
     ],
     "lastcall.testing": ["Frame", "RawH2Client"],
+    "lastcall.proxy": [
+        "BudgetSettings",
+        "EjectionSettings",
+        "HealthCheckSettings",
+        "HookResponse",
+        "ProxyApp",
+        "ProxyConfig",
+        "ProxyHooks",
+        "ProxyRequest",
+        "ProxyResponse",
+        "RouteConfig",
+        "UpstreamConfig",
+        "load_proxy_file",
+        "simple_proxy_config",
+    ],
 }
 
 

@@ -7,6 +7,8 @@ import asyncio
 import sys
 
 from .html_report import render_html
+from .proxy_target import ProxyDrillConfig, ProxyDrillReport, run_proxy_drill
+from .report import DrillReport
 from .runner import DrillConfig, run_drill
 from .target import DEFAULT_RESTART_TIMEOUT, DEFAULT_SETTLE_PERIOD
 
@@ -111,11 +113,56 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="also write a self-contained page with the timeline to this file",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    proxy = parser.add_argument_group(
+        "through a proxy",
+        "aim at a proxy in front of --backends servers (each --start with its own {port}) "
+        "and restart the backends in turn; 502/503/504 count as lost",
+    )
+    proxy.add_argument(
+        "--proxy",
+        metavar="CMD",
+        help='proxy command with {port} and {upstreams}, e.g. "lastcall proxy --bind '
+        '127.0.0.1:{port} {upstreams}"',
+    )
+    proxy.add_argument("--backends", type=int, default=2, help="backends behind it (default 2)")
+    proxy.add_argument(
+        "--backend-scheme", choices=["http", "h2c"], default="h2c", help="default h2c"
+    )
     parser.set_defaults(handler=run_from_args)
+
+
+def _run_through_proxy(args: argparse.Namespace) -> int:
+    if not args.start or args.url or args.html_path:
+        print(
+            "lastcall drill: --proxy needs --start (the backend command) and takes no --url "
+            "or --html",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        config = ProxyDrillConfig(
+            backend=args.start,
+            proxy=args.proxy,
+            backends=args.backends,
+            backend_scheme=args.backend_scheme,
+            protocol=args.protocol,
+            concurrency=args.concurrency,
+            duration=args.duration,
+            restarts=args.restarts,
+            path=args.path,
+            method=args.method,
+            exit_timeout=args.exit_timeout,
+        )
+    except ValueError as exc:
+        print(f"lastcall drill: {exc}", file=sys.stderr)
+        return 2
+    return _print(asyncio.run(run_proxy_drill(config)), args)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the drill for parsed ``args``; print the table; return the exit status."""
+    if args.proxy:
+        return _run_through_proxy(args)
     try:
         config = DrillConfig(
             start=args.start or "",
@@ -141,12 +188,16 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lastcall drill: {exc}", file=sys.stderr)
         return 2
-    report = asyncio.run(run_drill(config))
+    return _print(asyncio.run(run_drill(config)), args)
+
+
+def _print(report: DrillReport | ProxyDrillReport, args: argparse.Namespace) -> int:
+    """Print the report (and write its JSON); the exit status: 0 only if it passed."""
     print(report.render())
     if args.json_path:
         with open(args.json_path, "w") as fh:
             fh.write(report.dumps() + "\n")
-    if args.html_path:
+    if args.html_path and isinstance(report, DrillReport):
         with open(args.html_path, "w", encoding="utf-8") as fh:
             fh.write(render_html(report))
     sys.stdout.flush()

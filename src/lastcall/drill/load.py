@@ -9,7 +9,9 @@ Outcome of each request, as the drill counts it:
   handshake that timed out); the worker sends it again. The
   client's own transparent replays are added from its counters;
 - **lost**: it failed after the server may have accepted it (a reset, a cut
-  connection, a response that never finished). That is the number the drill
+  connection, a response that never finished), or -- when the drill aims at
+  a proxy -- it was answered with one of ``failing_statuses`` (a 502, 503 or
+  504 is a proxy's way of losing a request). That is the number the drill
   exists to drive to zero.
 """
 
@@ -76,11 +78,12 @@ def _make_client(protocol: str, verify: bool | str, timeline: Timeline | None = 
     return Client(http1=True, http2=False, verify=verify, on_notice=hook)
 
 
-def _lost(stats: LoadStats, timeline: Timeline | None, started: float, exc: Exception) -> None:
+def _lost(stats: LoadStats, timeline: Timeline | None, started: float, why: str) -> None:
+    """Count one lost request; ``why`` is the exception's name, or ``HTTP 502``."""
     stats.lost += 1
-    stats.errors[f"lost:{type(exc).__name__}"] += 1
+    stats.errors[f"lost:{why}"] += 1
     if timeline is not None:
-        timeline.request(started, time.monotonic(), "lost", type(exc).__name__)
+        timeline.request(started, time.monotonic(), "lost", why)
 
 
 async def _sample_connections(client: Any, timeline: Timeline) -> None:
@@ -107,6 +110,7 @@ async def run_load(
     retry_pause: float = 0.01,
     verify: bool | str = False,
     timeline: Timeline | None = None,
+    failing_statuses: frozenset[int] = frozenset(),
 ) -> LoadStats:
     """Drive load at ``url`` until ``duration`` has passed (or ``stop`` is set).
 
@@ -146,10 +150,13 @@ async def run_load(
                             await asyncio.sleep(pause)
                             pause = min(pause * 2, MAX_RETRY_PAUSE)
                             continue
-                        _lost(stats, timeline, started, exc)
+                        _lost(stats, timeline, started, type(exc).__name__)
                     except OSError as exc:
-                        _lost(stats, timeline, started, exc)
+                        _lost(stats, timeline, started, type(exc).__name__)
                     else:
+                        if response.status_code in failing_statuses:
+                            _lost(stats, timeline, started, f"HTTP {response.status_code}")
+                            break
                         ended = time.monotonic()
                         stats.succeeded += 1
                         stats.samples.append((started, ended - started))

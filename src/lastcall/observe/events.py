@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 __all__ = [
+    "BackendEjected",
+    "BackendHealthChanged",
+    "BackendRestored",
     "ConnectionClosed",
     "ConnectionDraining",
     "DrainEvent",
@@ -29,8 +32,12 @@ __all__ = [
     "QuicConnectionTerminated",
     "QuicEndpointClosed",
     "RequestCancelled",
+    "RetryBudgetExhausted",
     "ServerStarted",
     "StreamRefused",
+    "UpstreamGoAway",
+    "UpstreamRequest",
+    "UpstreamRetry",
     "WebSocketClosing",
 ]
 
@@ -262,3 +269,86 @@ class LifespanShutdown(DrainEvent):
 
     ok: bool
     name = "lifespan_shutdown"
+
+
+# -- the reverse proxy (``lastcall.proxy``) -------------------------------------------
+#
+# ``upstream`` is the name of a group of backends; ``backend`` one backend's URL
+# as configured (``h2c://10.0.0.1:50051``).
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest(DrainEvent):
+    """A proxied request got its answer: the backend's status, or the proxy's own
+    (502, 503, 504) when no backend answered (``backend`` is then ""). One per
+    request, so the logging sink writes it at DEBUG."""
+
+    upstream: str
+    backend: str
+    status: int
+    retries: int
+    name = "upstream_request"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRetry(DrainEvent):
+    """A proxied request is sent again; ``reason`` is ``refused``,
+    ``connect_failed``, ``stale_connection`` or ``reset`` (``proxy/retry.py``)."""
+
+    upstream: str
+    backend: str
+    reason: str
+    name = "upstream_retry"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudgetExhausted(DrainEvent):
+    """A retry was not made: the group's retry budget was used up."""
+
+    upstream: str
+    backend: str
+    reason: str
+    name = "retry_budget_exhausted"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamGoAway(DrainEvent):
+    """A backend connection began closing (HTTP/2 or HTTP/3 GOAWAY, HTTP/1.1
+    ``Connection: close``): it takes no new request from now on."""
+
+    backend: str
+    http_version: str
+    reason: str
+    last_processed_id: int | None
+    name = "upstream_goaway"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendEjected(DrainEvent):
+    """Passive ejection: a backend is set aside until ``until`` (``loop.time()``)."""
+
+    upstream: str
+    backend: str
+    reason: str
+    until: float
+    name = "backend_ejected"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendRestored(DrainEvent):
+    """An ejected backend is back (``reason``: ``health_check`` or ``ejection_ended``)."""
+
+    upstream: str
+    backend: str
+    reason: str
+    name = "backend_restored"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendHealthChanged(DrainEvent):
+    """An active health check moved a backend to healthy or unhealthy."""
+
+    upstream: str
+    backend: str
+    healthy: bool
+    name = "backend_health_changed"

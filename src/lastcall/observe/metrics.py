@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .events import (
+    BackendEjected,
     ConnectionClosed,
     Drained,
     DrainEvent,
@@ -17,13 +18,17 @@ from .events import (
     Http3GoAwaySent,
     RequestCancelled,
     StreamRefused,
+    UpstreamGoAway,
+    UpstreamRequest,
+    UpstreamRetry,
 )
 
 __all__ = ["PrometheusSink"]
 
 
 class PrometheusSink:
-    """Counts every drain step; histograms the drain duration."""
+    """Counts every drain step; histograms the drain duration; counts the proxy's
+    requests, retries (by reason), ejections and upstream GOAWAYs."""
 
     def __init__(self, registry: Any = None, namespace: str = "lastcall") -> None:
         try:
@@ -51,6 +56,31 @@ class PrometheusSink:
         self.grace_expired = prom.Counter(
             "grace_expired_total", "Drains that reached the cancel step", **kwargs
         )
+        # The reverse proxy's (lastcall.proxy).
+        self.upstream_requests = prom.Counter(
+            "proxy_upstream_requests_total",
+            "Proxied requests by upstream group, backend and status",
+            ["upstream", "backend", "status"],
+            **kwargs,
+        )
+        self.upstream_retries = prom.Counter(
+            "proxy_upstream_retries_total",
+            "Proxied requests sent again, by reason",
+            ["upstream", "reason"],
+            **kwargs,
+        )
+        self.backend_ejections = prom.Counter(
+            "proxy_backend_ejections_total",
+            "Backends set aside by passive ejection",
+            ["upstream", "backend"],
+            **kwargs,
+        )
+        self.upstream_goaways = prom.Counter(
+            "proxy_upstream_goaways_total",
+            "Backend connections that began closing (GOAWAY, Connection: close)",
+            ["backend"],
+            **kwargs,
+        )
         self.drain_seconds = prom.Histogram(
             "drain_duration_seconds",
             "From drain start until the last connection closed",
@@ -72,3 +102,11 @@ class PrometheusSink:
             self.grace_expired.inc()
         elif isinstance(event, Drained):
             self.drain_seconds.observe(event.duration)
+        elif isinstance(event, UpstreamRequest):
+            self.upstream_requests.labels(event.upstream, event.backend, str(event.status)).inc()
+        elif isinstance(event, UpstreamRetry):
+            self.upstream_retries.labels(event.upstream, event.reason).inc()
+        elif isinstance(event, BackendEjected):
+            self.backend_ejections.labels(event.upstream, event.backend).inc()
+        elif isinstance(event, UpstreamGoAway):
+            self.upstream_goaways.labels(event.backend).inc()

@@ -18,6 +18,7 @@ from .events import (
     GoAwaySent,
     Http3GoAwaySent,
     ServerStarted,
+    UpstreamRequest,
     WebSocketClosing,
 )
 
@@ -63,7 +64,8 @@ class LoggingSink:
     in connection churn. It is INFO while it is part of a drain -- from the
     server's ``drain_started`` on, or for a connection that was itself told
     to drain -- and DEBUG otherwise. Only the level differs: the event is
-    emitted, counted and recorded the same either way.
+    emitted, counted and recorded the same either way. The proxy's
+    ``upstream_request`` (one per proxied request) is always DEBUG.
     """
 
     __slots__ = ("_draining_connections", "_is_server_draining", "logger")
@@ -81,6 +83,8 @@ class LoggingSink:
 
     def level_of(self, event: DrainEvent) -> int:
         """The level ``event`` is logged at; follows the drain it belongs to."""
+        if isinstance(event, UpstreamRequest):
+            return logging.DEBUG  # one per proxied request: counted, not logged
         if isinstance(event, ConnectionClosed):
             is_draining = self._is_server_draining or event.connection in self._draining_connections
             self._draining_connections.discard(event.connection)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from lastcall.io import loop_factory
+from lastcall.observe import Observer
 
 from .asgi import ASGIApp
 from .config import ServerConfig, load_config
@@ -25,18 +26,25 @@ __all__ = [
 ]
 
 
-def serve(app: ASGIApp | None = None, config: ServerConfig | None = None, **settings: Any) -> int:
+def serve(
+    app: ASGIApp | None = None,
+    config: ServerConfig | None = None,
+    *,
+    observer: Observer | None = None,
+    **settings: Any,
+) -> int:
     """Serve ``app`` (the demo app if ``None``) until drained; return the exit code.
 
     Runs its own event loop (uvloop when installed) and handles SIGTERM/SIGINT/SIGHUP:
     the first drains, a second skips to the cancel step. Keyword settings are
-    the fields of ``ServerConfig`` (``bind=["0.0.0.0:8000"]``, ``graceful_timeout=10``...).
+    the fields of ``ServerConfig`` (``bind=["0.0.0.0:8000"]``, ``graceful_timeout=10``...);
+    ``observer`` receives the drain events (the proxy shares its own with the server).
     """
     if config is None:
         config = ServerConfig(**settings)
     elif settings:
         raise TypeError("pass either config= or keyword settings, not both")
     logging.getLogger("lastcall").setLevel(config.log_level.upper())
-    server = Server(app, config)
+    server = Server(app, config, observer=observer)
     with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
         return runner.run(server.serve())

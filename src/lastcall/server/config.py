@@ -325,12 +325,19 @@ def load_config(
     *,
     config_file: str | None = None,
     environ: Mapping[str, str] | None = None,
+    file_settings: Mapping[str, Any] | None = None,
 ) -> ServerConfig:
-    """Defaults < TOML file < ``LASTCALL_*`` environment < ``overrides`` (the command line)."""
+    """Defaults < TOML file < ``LASTCALL_*`` environment < ``overrides`` (the command line).
+
+    ``file_settings`` stands for the file when a caller has read it already
+    (``lastcall proxy`` reads its ``[serve]`` table beside its own).
+    """
     env = os.environ if environ is None else environ
     merged: dict[str, Any] = {}
+    if file_settings is not None:
+        merged.update(_normalise(file_settings, "config file [serve]"))
     config_file = config_file or env.get(ENV_PREFIX + "CONFIG")
-    if config_file:
+    if config_file and file_settings is None:
         merged.update(from_toml(config_file))
     merged.update(from_env(env))
     if overrides:

@@ -90,3 +90,18 @@ def test_any_bytes_parse_or_raise_remote_protocol_error(data: bytes, one_at_a_ti
                     return
     except RemoteProtocolError:
         pass
+
+
+def test_trailer_fields_never_join_the_request_head() -> None:
+    """A chunked body's trailer section (RFC 9112 §7.1.2) is not part of the head:
+    llhttp reports its fields through the same callback as the head's, and they
+    used to be appended to the head's list, so an app (or a proxy) reading the
+    headers after the body saw ``X-Injected`` as a request header."""
+    events = Http1Parser().feed(
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\nX-Injected: 1\r\nHost: evil\r\n\r\n"
+    )
+    started = events[0]
+    assert isinstance(started, RequestStarted)
+    assert started.headers == [(b"host", b"x"), (b"transfer-encoding", b"chunked")]
+    assert kinds(events)[-1] == "RequestEnded"

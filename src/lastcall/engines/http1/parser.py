@@ -236,6 +236,11 @@ class Http1Parser:
             or self._header_count > self.limits.max_header_count
         ):
             self._fail(RemoteProtocolError("request header fields too large", status_hint=431))
+        if not self.in_head:
+            # A chunked body's trailer section (RFC 9112 §7.1.2): counted
+            # against the limits, never added to the head (ASGI has no request
+            # trailers, and a field here must not pass for a header).
+            return
         if name == b"expect" and value.lower() == b"100-continue":
             self._expect = True
         elif name == b"upgrade":

@@ -1,0 +1,177 @@
+"""``ProxyApp``: the reverse proxy as an ASGI application served by lastcall's own ``Server``.
+
+Why an ASGI app: downstream the proxy must be exactly the server -- HTTP/1.1,
+HTTP/2, HTTP/3, WebSocket and RFC 8441, TLS, workers, readiness, and the
+drain contract (DESIGN.md) -- so it *is* the server, and every ``serve``
+option works the same on ``lastcall proxy``. What it needs beyond plain ASGI
+the server already offers: response trailers (the ``http.response.trailers``
+extension) and the drain notice (``lastcall.drain``).
+
+Drain on both sides:
+
+* the proxy's own SIGTERM is the server's drain: readiness fails, listeners
+  close, every downstream connection drains by its protocol (GOAWAY, final
+  GOAWAY, ``Connection: close``, WebSocket Close 1001); proxied exchanges in
+  flight keep running until they end or the grace period does; only then does
+  lifespan shutdown run, which is where the upstream pools close
+  (``upstream_close_timeout``): last, as DESIGN.md "Proxy" asks;
+* a backend's drain is the client's business: an upstream connection that
+  receives GOAWAY takes no new stream at once, streams it promised finish,
+  those it refused come back as ``UnprocessedRequest`` and are retried by
+  ``forward.py`` on another connection or backend; each GOAWAY is reported
+  (``upstream_goaway``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+from lastcall.client import ClosingNotice, Timeouts
+from lastcall.observe import Observer
+from lastcall.observe import events as oe
+
+from .config import ProxyConfig, RouteConfig
+from .forward import forward_http
+from .headers import ForwardingPolicy
+from .health import HealthChecker
+from .hooks import ProxyHooks, load_hooks
+from .routing import Router
+from .upstream import UpstreamClients, UpstreamGroup
+from .websocket import relay_websocket
+
+__all__ = ["ProxyApp", "ProxyState"]
+
+logger = logging.getLogger("lastcall.proxy")
+
+
+class ProxyState:
+    """Everything an exchange reads: routes, groups, policy, hooks, the observer."""
+
+    def __init__(
+        self, config: ProxyConfig, observer: Observer, hooks: ProxyHooks | None, rng: random.Random
+    ) -> None:
+        self.config = config
+        self.observer = observer
+        self.hooks = hooks
+        self.router = Router(config.routes)
+        mode = config.forwarded
+        self.policy = ForwardingPolicy(
+            x_forwarded=mode in ("x-forwarded", "both"),
+            rfc7239=mode in ("rfc7239", "both"),
+            via_name=config.via_name.encode("ascii") if config.via else None,
+            preserve_host=config.preserve_host,
+        )
+        self.retry_buffer_size = config.retry_buffer_size
+        self.clients = UpstreamClients(config, self._on_notice)
+        self.groups = {
+            name: UpstreamGroup(group, self.clients, observer, rng)
+            for name, group in config.upstreams.items()
+        }
+        self._by_origin: dict[tuple[str, str, int], str] = {}
+        for group in self.groups.values():
+            for backend in group.backends:
+                origin = backend.base.partition("://")
+                host, _, port = origin[2].rpartition(":")
+                self._by_origin[(origin[0], host.strip("[]"), int(port))] = backend.url
+        self._timeouts: dict[int, Timeouts] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    def timeouts_of(self, route: RouteConfig) -> Timeouts:
+        """The client timeouts of ``route``: connect (and pool) only; ``forward.py``
+        runs the first-byte and idle deadlines itself, one timer per exchange."""
+        found = self._timeouts.get(id(route))
+        if found is None:
+            found = self._timeouts[id(route)] = Timeouts(
+                connect=route.connect_timeout, read=None, write=None, pool=route.connect_timeout
+            )
+        return found
+
+    def emit_request(self, upstream: str, backend: str, status: int, retries: int) -> None:
+        self.observer.emit(oe.UpstreamRequest(self.loop.time(), upstream, backend, status, retries))
+
+    def _on_notice(self, notice: ClosingNotice) -> None:
+        if notice.source != "remote":
+            return
+        scheme, host, port = notice.origin
+        backend = self._by_origin.get(notice.origin, f"{scheme}://{host}:{port}")
+        last = notice.last_processed_id
+        if last is None:
+            last = notice.first_rejected_id
+        self.observer.emit(
+            oe.UpstreamGoAway(self.loop.time(), backend, notice.http_version, notice.reason, last)
+        )
+
+
+class ProxyApp:
+    """The ASGI callable: ``http`` is forwarded, ``websocket`` relayed, ``lifespan`` run.
+
+    >>> app = ProxyApp(simple_proxy_config(["h2c://127.0.0.1:50051"]))  # doctest: +SKIP
+    >>> Server(app, bind=["127.0.0.1:8080"], observer=app.observer)        # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: ProxyConfig,
+        *,
+        observer: Observer | None = None,
+        hooks: ProxyHooks | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if hooks is None and config.hooks is not None:
+            hooks = load_hooks(config.hooks)
+        self.config = config
+        self.observer = observer if observer is not None else Observer()
+        self.state = ProxyState(config, self.observer, hooks, rng or random.Random())
+        self._checkers: list[HealthChecker] = []
+        self._started = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if not self._started and kind != "lifespan":
+            await self.startup()  # ``--lifespan off``: the first request starts the checks
+        if kind == "http":
+            await forward_http(self.state, scope, receive, send)
+        elif kind == "websocket":
+            await relay_websocket(self.state, scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def startup(self) -> None:
+        """Start the active health checks (idempotent)."""
+        if self._started:
+            return
+        self._started = True
+        for group in self.state.groups.values():
+            if group.config.health_check.path is not None:
+                checker = HealthChecker(group, group.config.health_check)
+                checker.start()
+                self._checkers.append(checker)
+
+    async def shutdown(self) -> None:
+        """Stop health checks; close the upstream pools (their exchanges get
+        ``upstream_close_timeout`` to finish). Runs after the downstream drain."""
+        for checker in self._checkers:
+            await checker.aclose()
+        self._checkers.clear()
+        await self.state.clients.aclose()
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
