@@ -56,16 +56,22 @@ __all__ = [
 
 #: The modules mypyc compiles, chosen by the profile (docs/dev/performance.md).
 COMPILED_MODULES: tuple[str, ...] = (
+    # the HTTP/2 engine: frame codec, HPACK and Huffman, streams, flow control
+    "lastcall.engines.fields",
+    "lastcall.engines.phases",
+    "lastcall.engines.role",
     "lastcall.engines.http2.budgets",
     "lastcall.engines.http2.config",
-    "lastcall.engines.http2.connection",
-    "lastcall.engines.http2.core",
+    "lastcall.engines.http2.control_frames",
+    "lastcall.engines.http2.engine",
     "lastcall.engines.http2.events",
     "lastcall.engines.http2.frames",
-    "lastcall.engines.http2.headers",
-    "lastcall.engines.http2.hpack",
+    "lastcall.engines.http2.hpack.decoder",
+    "lastcall.engines.http2.hpack.encoder",
+    "lastcall.engines.http2.hpack.primitives",
     "lastcall.engines.http2.huffman",
-    "lastcall.engines.http2.phases",
+    "lastcall.engines.http2.protocol_errors",
+    "lastcall.engines.http2.sending",
     "lastcall.engines.http2.streams",
 )
 

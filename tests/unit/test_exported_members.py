@@ -80,6 +80,7 @@ PUBLIC: dict[str, list[str]] = {
         "serve",
     ],
     "lastcall.observe": [
+        "AccessLogSink",
         "EventRecorder",
         "LoggingSink",
         "Observer",
