@@ -27,6 +27,7 @@ PUBLIC: dict[str, list[str]] = {
         "__version__",
         "build_info",
         "errors",
+        "run",
         "serve",
     ],
     "lastcall.client": [
