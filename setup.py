@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).parent.resolve()
@@ -66,8 +66,7 @@ def _wanted() -> str | None:
 
 
 def _extensions() -> list:  # type: ignore[type-arg]
-    if _wanted() is not None:
-        return []
+    """mypyc's extensions for the hot modules, or [] (and why, on stderr) if it fails."""
     from mypyc.build import mypycify
 
     paths = [str(_source(name).relative_to(ROOT)) for name in EXT.COMPILED_MODULES]
@@ -83,6 +82,11 @@ def _extensions() -> list:  # type: ignore[type-arg]
     return extensions
 
 
+#: Stands for the compiled modules until build_ext runs: pip runs setup.py three
+#: times per install (requirements, metadata, build) and only the last needs mypyc.
+PLACEHOLDER = Extension(PREFIX + "placeholder", sources=[])
+
+
 def _source(name: str) -> Path:
     path = EXT._module_path(SRC, name)
     if path is None:
@@ -92,6 +96,12 @@ def _source(name: str) -> Path:
 
 class BuildCompiled(build_ext):
     """Compile, then write the manifest; fall back to pure Python if the compiler fails."""
+
+    def finalize_options(self) -> None:
+        modules = self.distribution.ext_modules
+        if modules and modules[0] is PLACEHOLDER:
+            modules[:] = _extensions()
+        super().finalize_options()
 
     def run(self) -> None:
         if not self.extensions:
@@ -158,4 +168,7 @@ class BuildCompiled(build_ext):
         return outputs
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildCompiled})
+setup(
+    ext_modules=[PLACEHOLDER] if _wanted() is None else [],
+    cmdclass={"build_ext": BuildCompiled},
+)
