@@ -69,6 +69,12 @@ class ServerConfig:
     #: (a client that stalls or trickles a body: slow POST). 60 s like nginx
     #: client_body_timeout (Apache mod_reqtimeout body 20 s; uvicorn none).
     request_body_timeout: float = 60.0
+    #: A connection whose peer reads nothing while our write buffer is full
+    #: (above the transport's high-water mark) is closed after this long.
+    #: While the buffer is full the connection neither reads nor starts new
+    #: work (io/flow.py), so the memory is bounded; this frees the
+    #: connection itself. 60 s like nginx ``send_timeout``. 0 for none.
+    send_timeout: float = 60.0
     #: An HTTP/2 connection with no open stream this long is drained (GOAWAY,
     #: debug data ``idle_timeout``) and closed; clients then open a new one.
     #: 60 s (nginx keepalive_timeout 75 s applies to HTTP/2 too, h2o 10 s,
@@ -191,6 +197,7 @@ class ServerConfig:
             "graceful_timeout",
             "pre_stop_delay",
             "close_timeout",
+            "send_timeout",
         ):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name} must be >= 0 seconds")

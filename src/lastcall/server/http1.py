@@ -48,7 +48,7 @@ from lastcall.engines.http1 import (
     encode_head,
 )
 from lastcall.errors import RemoteProtocolError
-from lastcall.io import WriteFlow, negotiated_protocol
+from lastcall.io import OUTBOUND_FULL, ReadGate, WriteFlow, negotiated_protocol
 from lastcall.io.deadline import MovingDeadline
 from lastcall.io.tls import ALPN_H2
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
@@ -70,6 +70,14 @@ logger = logging.getLogger("lastcall.server")
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _TRAILERS_EXTENSION: dict[str, Any] = {}
 
+#: Why reading is paused (``ReadGate`` reasons; ``OUTBOUND_FULL`` is the shared one).
+_BODY_BUFFERED = "request_body"
+_PIPELINED = "pipeline"
+_CLOSING = "closing"
+
+#: Reads are parsed this many bytes at a time when requests are queued (``_parse``).
+_PARSE_SLICE = 4096
+
 #: What the connection's one deadline stands for.
 _KEEP_ALIVE = 1
 _REQUEST_HEAD = 2
@@ -90,15 +98,22 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def __init__(self, state: ServerState, *, sniff_h2: bool | None = None) -> None:
         super().__init__(state)
         self.parser = Http1Parser(state.http1_limits)
-        self.flow = WriteFlow(self.loop)
+        self.flow = WriteFlow(
+            self.loop,
+            self._outbound_changed,
+            stall_timeout=state.config.send_timeout,
+            on_stall=self._send_stalled,
+        )
+        self.reads = ReadGate()
         self.cycle: RequestCycle | None = None
         self.reading: RequestCycle | None = None
         self.pipeline: deque[tuple[RequestCycle, ASGIApp]] = deque()
         self.tasks: set[asyncio.Task[None]] = set()
         self._deadline = MovingDeadline(self.loop, self._deadline_expired)
         self._deadline_kind = _KEEP_ALIVE
-        self._paused_for_body = False
-        self._paused_for_pipeline = False
+        self._discard_input = False
+        #: Received bytes not parsed yet: requests are queued (see ``_parse``).
+        self._unparsed = b""
         self._closing_after_response = False
         self._peer_eof = False
         self._upgrade: RequestStarted | None = None
@@ -112,6 +127,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing it.
         self.attach(cast(asyncio.Transport, transport))
+        self.reads.attach(cast(asyncio.Transport, transport))
         # Copied per request: copying six keys costs less than building them.
         self._scope_base = {
             "type": "http",
@@ -137,8 +153,12 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
-        if self.phase is ConnectionPhase.CLOSING or self.phase is ConnectionPhase.CLOSED:
-            return  # lingering close: read and discard
+        if (
+            self._discard_input
+            or self.phase is ConnectionPhase.CLOSING
+            or self.phase is ConnectionPhase.CLOSED
+        ):
+            return  # closing (a limit, bad bytes, lingering close): discard, never parse
         deadline_kind = self._deadline_kind
         if deadline_kind == _KEEP_ALIVE:
             self._deadline.at = None  # no longer idle
@@ -152,11 +172,40 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                     # A partial HTTP/2 preface is a request head too (slowloris).
                     self._bound_head()
                 return
+        if len(data) <= _PARSE_SLICE and not self._unparsed:
+            self._parse_piece(data, b"")  # the common case: one small read
+        else:
+            self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        """Parse ``data`` a slice at a time; stop once requests are queued.
+
+        A client that pipelines many small requests in one read would
+        otherwise make us build every one of them at once (a 256 KiB read is
+        ~9,000 requests, ~13 MiB). What is not parsed waits here as bytes and
+        is parsed as the queue empties (``_start_next``); reading is paused
+        meanwhile, so this is at most one read.
+        """
+        if self._unparsed:
+            self._unparsed += data
+            return
+        while data:
+            piece, data = data[:_PARSE_SLICE], data[_PARSE_SLICE:]
+            if not self._parse_piece(piece, data):
+                return
+            if data and self.pipeline:
+                self._unparsed = data
+                self.reads.hold(_PIPELINED)
+                return
+
+    def _parse_piece(self, data: bytes, rest: bytes) -> bool:
+        """Feed one piece to the parser and act on its events; False once parsing
+        must stop (bad bytes, or the connection switched protocols)."""
         try:
             events = self.parser.feed(data)
         except RemoteProtocolError as exc:
             self._protocol_error(exc)
-            return
+            return False
         if self.parser.in_head and self._deadline.at is None and self.cycle is None:
             self._bound_head()
         for event in events:
@@ -173,11 +222,13 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                 if self._upgrade is None:
                     self.reading = None
             else:  # UpgradeRequested
-                self._on_upgrade(getattr(event, "trailing", b""))
-                return
+                self._on_upgrade(getattr(event, "trailing", b"") + rest)
+                return False
         error = self.parser.pending_error
         if error is not None:  # after good requests: those are answered first
             self._protocol_error(error)
+            return False
+        return True
 
     def eof_received(self) -> bool | None:
         # The client half-closed: it sends nothing more, but may still read a
@@ -276,13 +327,13 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             event.method == b"HEAD",
         )
         self.reading = cycle
-        if self.cycle is None:
+        if self.cycle is None and not self.pipeline and not self.flow.is_paused:
             self._start(cycle, app)
         else:
+            # Served in order, each once the one before it is written and the
+            # outbound has room (_outbound_changed); meanwhile nothing more is read.
             self.pipeline.append((cycle, app))
-            if not self._paused_for_pipeline:
-                self._paused_for_pipeline = True
-                self._update_reading()
+            self.reads.hold(_PIPELINED)
 
     def _accepts_upgrade(self, event: RequestStarted) -> bool:
         if self.cycle is not None or self.pipeline or self.drain_reason is not None:
@@ -305,6 +356,15 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         cycle.task = task
         self.tasks.add(task)
 
+    def _start_next(self) -> None:
+        nxt, app = self.pipeline.popleft()
+        self._start(nxt, app)
+        if not self.pipeline and self._unparsed:
+            data, self._unparsed = self._unparsed, b""
+            self._parse(data)
+        if not self.pipeline and not self._unparsed:
+            self.reads.release(_PIPELINED)
+
     def task_done(self, cycle: RequestCycle) -> None:
         task = cycle.task
         if task is not None:
@@ -321,7 +381,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         # Draining: answer what was already received or is arriving; only the
         # last of them carries close (RFC 9112 §9.6), since the server must not
         # process anything after a close it announced.
-        return not self.pipeline and not self.parser.in_message
+        return not self.pipeline and not self._unparsed and not self.parser.in_message
 
     def response_done(self, cycle: RequestCycle) -> None:
         """The response is fully handed to the transport."""
@@ -343,14 +403,13 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             self.close_gracefully()
             return
         if self.pipeline:
-            nxt, app = self.pipeline.popleft()
-            if not self.pipeline and self._paused_for_pipeline:
-                self._paused_for_pipeline = False
-                self._update_reading()
-            self._start(nxt, app)
+            # A client that pipelines and never reads: the next response would
+            # only pile up behind this one. It starts once the outbound drains.
+            if not self.flow.is_paused:
+                self._start_next()
             return
         if self._closing_after_response or (
-            self.drain_reason is not None and not self.parser.in_message
+            self.drain_reason is not None and not self.parser.in_message and not self._unparsed
         ):
             self.close_gracefully()
             return
@@ -398,25 +457,33 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         self.write(encode_head(status, headers) + body)
 
     def pause_reading_for_body(self) -> None:
-        if not self._paused_for_body:
-            self._paused_for_body = True
-            self._update_reading()
+        self.reads.hold(_BODY_BUFFERED)
 
     def resume_reading_for_body(self) -> None:
-        if self._paused_for_body and (
-            self.reading is None or len(self.reading.body) <= BODY_HIGH_WATER
-        ):
-            self._paused_for_body = False
-            self._update_reading()
+        if self.reading is None or len(self.reading.body) <= BODY_HIGH_WATER:
+            self.reads.release(_BODY_BUFFERED)
 
-    def _update_reading(self) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
+    def _outbound_changed(self, is_full: bool) -> None:
+        """The transport's write buffer crossed its high (or low) water mark."""
+        if is_full:
+            self.reads.hold(OUTBOUND_FULL)
             return
-        if self._paused_for_body or self._paused_for_pipeline or self._closing_after_response:
-            transport.pause_reading()
-        else:
-            transport.resume_reading()
+        self.reads.release(OUTBOUND_FULL)
+        if self.cycle is None and self.pipeline and not self._handed_over:
+            self._start_next()
+
+    def _send_stalled(self) -> None:
+        """The peer read nothing for ``send_timeout`` while our buffer was full."""
+        logger.info(
+            "%s: peer read nothing for %g s (send_timeout): closing",
+            self.label,
+            self.state.config.send_timeout,
+        )
+        ConnectionBase.abort(self)
+
+    def close_gracefully(self) -> None:
+        self.reads.open_for_good()  # the lingering close reads and discards
+        super().close_gracefully()
 
     # -- the connection's one deadline (see the module docstring) --------------------
 
@@ -482,8 +549,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         """
         logger.info("%s: %s", self.label, exc)
         self._deadline.stop()
-        if self.transport is not None:
-            self.transport.pause_reading()  # nothing after the bad bytes is read
+        self._discard_input = True  # nothing after the bad bytes is parsed
+        self.reads.hold(_CLOSING)
         broken = self.reading
         self.reading = None
         if broken is not None:
@@ -598,6 +665,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def _hand_over(self, successor: Any) -> None:
         self._deadline.stop()
         self._handed_over = True
+        self.reads.open_for_good()  # the successor decides about reading now
         successor.adopt(self)
         assert self.transport is not None
         self.transport.set_protocol(successor)
