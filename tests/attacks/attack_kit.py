@@ -176,36 +176,49 @@ class Outcome:
     #: Bytes the server's side accepted before it stopped taking more (an upper
     #: bound: it includes what the kernels buffered).
     bytes_in: int
-    #: Why the attack ended: ``stalled`` (the server stopped reading), ``closed``
-    #: (it closed or reset the connection), or ``cap`` (it took everything).
+    #: Why the attack ended: ``answered`` (the server answered: a 4xx), ``stalled``
+    #: (it stopped reading), ``closed`` (it closed or reset the connection), or
+    #: ``cap`` (it took everything).
     ended: str
     #: The first bytes the server answered, if any (a status line).
     answer: bytes = b""
 
 
 async def push(
-    sock: socket.socket, pieces: AsyncIterator[bytes], *, cap: int, stall_timeout: float
+    sock: socket.socket,
+    pieces: AsyncIterator[bytes],
+    *,
+    cap: int,
+    stall_timeout: float,
+    until_answered: bool = True,
 ) -> Outcome:
-    """Send pieces until the server stops taking them, closes, or ``cap`` bytes went."""
+    """Send pieces until the server answers, stops taking them, closes, or ``cap`` bytes went.
+
+    The server's answer (a 4xx before a close) ends the attack: what it takes in
+    after that is read and discarded unparsed during its lingering close.
+    """
     loop = asyncio.get_running_loop()
     sent = 0
     async for piece in pieces:
         try:
             await asyncio.wait_for(loop.sock_sendall(sock, piece), stall_timeout)
         except TimeoutError:
-            return Outcome(sent, "stalled")
+            return Outcome(sent, "stalled", _peek(sock))
         except OSError:
             return Outcome(sent, "closed", _peek(sock))
         sent += len(piece)
+        answer = _peek(sock) if until_answered else b""
+        if answer:
+            return Outcome(sent, "answered", answer)
         if sent >= cap:
-            return Outcome(sent, "cap", _peek(sock))
-    return Outcome(sent, "cap", _peek(sock))
+            return Outcome(sent, "cap")
+    return Outcome(sent, "cap")
 
 
 def _peek(sock: socket.socket) -> bytes:
     try:
-        return sock.recv(200, socket.MSG_PEEK)
-    except OSError:
+        return sock.recv(200, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:  # nothing yet (EAGAIN), or reset
         return b""
 
 
@@ -227,7 +240,9 @@ async def pipeline_never_read(
     sock: socket.socket, *, cap: int, stall_timeout: float = 2.0
 ) -> Outcome:
     """#15 item 1: pipelined GETs as fast as possible; never read a response."""
-    return await push(sock, repeat(PIPELINED_GETS), cap=cap, stall_timeout=stall_timeout)
+    return await push(
+        sock, repeat(PIPELINED_GETS), cap=cap, stall_timeout=stall_timeout, until_answered=False
+    )
 
 
 async def endless_header_line(

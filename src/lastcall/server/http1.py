@@ -6,7 +6,9 @@ client cannot make us buffer without bound; each is answered in order.
 
 Draining (DESIGN.md, "HTTP/1.1", RFC 9112 §9.6):
 
-- an idle keep-alive connection is closed at once (graceful half-close);
+- an idle keep-alive connection is closed at once (graceful half-close); one
+  that has not sent its first request yet waits ``drain_first_request_timeout``
+  for it (its client may be sending it now) and answers it with close;
 - a response in flight carries ``Connection: close`` (if its head is not yet
   written) and the connection closes after it is fully written;
 - a request already arriving, or already queued, is answered, the last one
@@ -21,7 +23,9 @@ Timers: each connection has one deadline at a time, either "idle keep-alive"
 slowloris client that trickles a head cannot hold a connection: 408, close)
 or "request body" (``request_body_timeout``: while the app waits in
 ``receive()``, the longest gap between two reads of body bytes; past it 408,
-``http.disconnect``, close -- the slow-POST variant).
+``http.disconnect``, close -- the slow-POST variant), or "trailers" (a
+chunked body's trailer section must end within ``request_head_timeout`` of
+its first byte, like a head: 408, close).
 It is a ``lastcall.io.deadline.MovingDeadline``: moved on every request, with
 a loop timer behind it armed about once per timeout period.
 
@@ -81,6 +85,7 @@ _PARSE_SLICE = 4096
 _KEEP_ALIVE = 1
 _REQUEST_HEAD = 2
 _REQUEST_BODY = 3
+_TRAILERS = 4
 
 #: ``scope["method"]`` for the common methods without a decode per request.
 _METHODS = {
@@ -205,8 +210,13 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         except RemoteProtocolError as exc:
             self._protocol_error(exc)
             return False
-        if self.parser.in_head and self._deadline.at is None and self.cycle is None:
+        parser = self.parser
+        if parser.in_head and self._deadline.at is None and self.cycle is None:
             self._bound_head()
+        elif parser.in_trailers and self._deadline_kind != _TRAILERS:
+            # A trailer section is a head at the end of a body: it gets the
+            # head's time limit from its first byte, not the body's moving gap.
+            self._set_deadline(self.loop.time() + self.state.config.request_head_timeout, _TRAILERS)
         for event in events:
             kind = type(event)
             if kind is BodyReceived:
@@ -216,6 +226,9 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                 assert isinstance(event, RequestStarted)
                 self._on_request(event)
             elif kind is RequestEnded:
+                if self._deadline_kind == _TRAILERS:
+                    self._deadline_kind = _REQUEST_BODY
+                    self._deadline.at = None
                 if self.reading is not None:
                     self.reading.end_body()
                 if self._upgrade is None:
@@ -489,10 +502,21 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def _arm_idle(self) -> None:
         """Nothing is being served: bound the wait for the rest of a head, or for a request."""
         config = self.state.config
+        timeout = config.keep_alive_timeout
+        if self.drain_reason is not None and self.requests == 0:
+            first = config.drain_first_request_timeout
+            if first > 0.0:
+                timeout = min(timeout, first) if timeout > 0.0 else first
         if self.parser.in_head:
             self._bound_head()
-        elif config.keep_alive_timeout > 0.0:
-            self._set_deadline(self.loop.time() + config.keep_alive_timeout, _KEEP_ALIVE)
+        elif timeout > 0.0:
+            at = self.loop.time() + timeout
+            if (
+                self._deadline_kind != _KEEP_ALIVE
+                or self._deadline.at is None
+                or (at < self._deadline.at)
+            ):
+                self._set_deadline(at, _KEEP_ALIVE)
         else:
             self._deadline.at = None
 
@@ -522,6 +546,15 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                 timeout = self.state.config.request_body_timeout
                 self._protocol_error(
                     RemoteProtocolError(f"no request body bytes for {timeout:g} s", status_hint=408)
+                )
+            return
+        if self._deadline_kind == _TRAILERS:
+            if self.parser.in_trailers:
+                timeout = self.state.config.request_head_timeout
+                self._protocol_error(
+                    RemoteProtocolError(
+                        f"request trailers not complete within {timeout:g} s", status_hint=408
+                    )
                 )
             return
         if self.cycle is not None or self.pipeline:
@@ -587,8 +620,21 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             return  # accepted, not yet made: connection_made decides
         if first:
             self._report_draining()
-        if self.cycle is None and not self.parser.in_message and not self.pipeline:
-            self.close_gracefully()
+        if (
+            self.cycle is None
+            and not self.parser.in_message
+            and not self.pipeline
+            and not self._unparsed
+        ):
+            if self.requests == 0 and self.state.config.drain_first_request_timeout > 0.0:
+                # Accepted just before the drain and not used yet: its client
+                # may be sending its first request right now, and closing
+                # would lose it (it is sent, so not safely retryable). Wait a
+                # little for it and answer it with Connection: close.
+                if not self._sniffed:
+                    self._arm_idle()
+            else:
+                self.close_gracefully()
 
     def cancel(self, reason: str) -> None:
         self._mark_draining(self.loop.time(), reason)
