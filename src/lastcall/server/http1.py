@@ -71,6 +71,8 @@ logger = logging.getLogger("lastcall.server")
 
 #: The HTTP/2 client connection preface (RFC 9113 §3.4).
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#: What of the preface decides that the peer speaks HTTP/2 (``_sniff_preface``).
+_H2_START = H2_PREFACE[:12]
 _TRAILERS_EXTENSION: dict[str, Any] = {}
 
 #: Why reading is paused (``ReadGate`` reasons; ``OUTBOUND_FULL`` is the shared one).
@@ -277,13 +279,22 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     # -- requests ---------------------------------------------------------------------
 
     def _sniff_preface(self, data: bytes) -> bytes:
+        """HTTP/1.1 or prior-knowledge HTTP/2? Decided on the first 12 bytes alone.
+
+        Bytes that begin ``PRI * HTTP/2`` are a client that has clearly started
+        HTTP/2 (``PRI`` is reserved for the preface, RFC 9113 §3.4): the
+        HTTP/2 connection takes them and checks the rest of the preface, so a
+        wrong one gets GOAWAY(PROTOCOL_ERROR) and a close, not an HTTP/1.1 400.
+        Deciding on a fixed prefix makes the outcome independent of how the
+        bytes were split into reads.
+        """
         buffered = self._sniffed + data
-        if len(buffered) < len(H2_PREFACE) and H2_PREFACE.startswith(buffered):
+        if len(buffered) < len(_H2_START) and _H2_START.startswith(buffered):
             self._sniffed = buffered
             return b""
         self._sniff = False
         self._sniffed = b""
-        if buffered.startswith(H2_PREFACE):
+        if buffered.startswith(_H2_START):
             self._hand_over_to_h2(buffered)
             return b""
         return buffered
