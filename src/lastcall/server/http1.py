@@ -120,7 +120,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         self._discard_input = False
         #: Received bytes not parsed yet: requests are queued (see ``_parse``).
         self._unparsed = b""
-        self._closing_after_response = False
+        self.closing_after_response = False
         self._peer_eof = False
         self._upgrade: RequestStarted | None = None
         self._sniff = state.config.http2 if sniff_h2 is None else sniff_h2
@@ -397,7 +397,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
 
     def should_close_after_this(self) -> bool:
         """Called as a response head is written: must it carry ``Connection: close``?"""
-        if self._closing_after_response:
+        if self.closing_after_response:
             return not self.pipeline  # answer what came before the bad bytes, then close
         if self.drain_reason is None:
             return False
@@ -431,7 +431,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             if not self.flow.is_paused:
                 self._start_next()
             return
-        if self._closing_after_response or (
+        if self.closing_after_response or (
             self.drain_reason is not None and not self.parser.in_message and not self._unparsed
         ):
             self.close_gracefully()
@@ -615,7 +615,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             self.close_gracefully()
             return
         # Answer what is in flight and queued, then close.
-        self._closing_after_response = True
+        self.closing_after_response = True
 
     # -- drain (lastcall.lifecycle.Drainable) -----------------------------------------
 
