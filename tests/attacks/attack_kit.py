@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -26,6 +27,12 @@ SERVING = re.compile(r"serving on 127\.0\.0\.1:(\d+)")
 #: Bound on every wait of the kit (start-up, a bystander request, a response).
 WAIT_TIMEOUT = 30.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL it if we die first (a killed test must not leave a server)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class Served:
@@ -64,20 +71,29 @@ async def served(*args: str, app: str | None = None) -> AsyncIterator[Served]:
     command += ["asyncio" if os.environ.get("ATTACK_LOOP") == "asyncio" else "auto"]
     command += [*args, *([app] if app else [])]
     proc = await asyncio.create_subprocess_exec(
-        *command, stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        *command,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_die_with_parent,
     )
     assert proc.stderr is not None
     port = 0
     lines: list[str] = []
-    async with asyncio.timeout(WAIT_TIMEOUT):
-        while not port:
-            line = (await proc.stderr.readline()).decode(errors="replace")
-            if not line:
-                raise AssertionError("lastcall serve exited:\n" + "".join(lines))
-            lines.append(line)
-            match = SERVING.search(line)
-            if match:
-                port = int(match.group(1))
+    try:
+        async with asyncio.timeout(WAIT_TIMEOUT):
+            while not port:
+                line = (await proc.stderr.readline()).decode(errors="replace")
+                if not line:
+                    raise AssertionError("lastcall serve exited:\n" + "".join(lines))
+                lines.append(line)
+                match = SERVING.search(line)
+                if match:
+                    port = int(match.group(1))
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        raise
     server = Served(proc, port)
     server.log.extend(line.rstrip() for line in lines)
     server._reader = asyncio.create_task(server._drain_stderr())
