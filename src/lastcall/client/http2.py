@@ -495,8 +495,9 @@ class Http2Connection:
             debug_data=event.debug_data,
             connection_id=self.connection_id,
         )
-        if self.closing.set(notice):
-            self._owner.publish(notice)
+        published = self.closing.offer(notice)
+        if published is not None:
+            self._owner.publish(published)
         self._enter_draining()
 
     def _enter_draining(self) -> None:
@@ -514,11 +515,20 @@ class Http2Connection:
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Write what the engine has; take the events our own actions caused
+        (a reset after our GOAWAY completes the drain: ``DrainCompleted``) now,
+        not at the next read; re-arm the timer."""
         self._flush_scheduled = False
-        data = self._engine.data_to_send()
+        engine = self._engine
+        events = engine.pop_events()
+        if events:
+            self._dispatch(events)
+            if self._state is ConnState.CLOSED:
+                return
+        data = engine.data_to_send()
         if data and not self._transport.is_closing():
             self._transport.write(data)
-        timer_at = self._engine.get_timer()
+        timer_at = engine.get_timer()
         if timer_at is not None and self._timer is None:
             self._timer = self._loop.call_at(timer_at, self._on_timer)
 

@@ -491,8 +491,9 @@ class Http3Connection(asyncio.DatagramProtocol):
             first_rejected_id=first_rejected,
             connection_id=self.connection_id,
         )
-        if self.closing.set(notice):
-            self._owner.publish(notice)
+        published = self.closing.offer(notice)
+        if published is not None:
+            self._owner.publish(published)
         self._enter_draining()
 
     def _on_drain_completed(self) -> None:
