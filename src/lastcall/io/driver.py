@@ -33,7 +33,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["Clock", "DrivenEngine", "EngineDriver", "TimerHandle"]
+__all__ = ["Clock", "DrivenEngine", "EngineDriver", "TimedEngine", "TimerHandle"]
 
 #: Rounds of "handle, write, take events" per service before the rest waits
 #: for the next one: an owner that keeps reacting to its own events must not
@@ -56,22 +56,36 @@ class Clock(Protocol):
     def call_at(self, when: float, callback: Callable[[], object], /) -> TimerHandle: ...
 
 
-class DrivenEngine(Protocol):
-    """What the driver needs of an engine; output is the adapter's ``transmit``."""
-
-    def pop_events(self) -> list[Any]: ...
+class TimedEngine(Protocol):
+    """The least a driven engine has: a timer it asks for, and handles."""
 
     def get_timer(self) -> float | None: ...
 
     def handle_timer(self, now: float) -> list[Any]: ...
 
 
+class DrivenEngine(TimedEngine, Protocol):
+    """An engine that also queues events caused by actions (the protocol engines)."""
+
+    def pop_events(self) -> list[Any]: ...
+
+
+def _no_events() -> list[Any]:
+    return []
+
+
+def _no_output() -> None:
+    return None
+
+
 class EngineDriver:
     """Drives one engine; see the module docstring.
 
-    ``transmit()`` writes what the engine queued; ``handle(events)`` is the
-    adapter's reaction. ``is_finished()`` (optional) is asked after each
-    service: once true the driver stops and calls ``on_finished()``.
+    ``transmit()`` writes what the engine queued (None: it has no output,
+    like the drain controller, whose inputs return actions); ``handle(events)``
+    is the adapter's reaction. The engine's ``pop_events`` is used when it has
+    one. ``is_finished()`` (optional) is asked after each service: once true
+    the driver stops and calls ``on_finished()``.
     """
 
     __slots__ = (
@@ -81,6 +95,7 @@ class EngineDriver:
         "_is_finished",
         "_loop",
         "_on_finished",
+        "_pop_events",
         "_scheduled",
         "_timer",
         "_transmit",
@@ -90,9 +105,9 @@ class EngineDriver:
 
     def __init__(
         self,
-        engine: DrivenEngine,
+        engine: DrivenEngine | TimedEngine,
         *,
-        transmit: Callable[[], None],
+        transmit: Callable[[], None] | None,
         handle: Callable[[list[Any]], None],
         clock: Clock | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
@@ -100,7 +115,11 @@ class EngineDriver:
         on_finished: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
-        self._transmit = transmit
+        self._transmit = transmit if transmit is not None else _no_output
+        pop_events = getattr(engine, "pop_events", None)
+        self._pop_events: Callable[[], list[Any]] = (
+            pop_events if pop_events is not None else _no_events
+        )
         self._handle = handle
         self._loop = loop if loop is not None else asyncio.get_running_loop()
         self._clock: Clock = clock if clock is not None else self._loop
@@ -136,7 +155,7 @@ class EngineDriver:
                 if self.is_stopped:
                     return
             self._transmit()
-            events = engine.pop_events()
+            events = self._pop_events()
             if not events:
                 break
         else:  # pragma: no cover - an owner that never stops reacting
