@@ -150,7 +150,7 @@ class Http2Connection(MultiplexedConnection):
                 self._on_response(event.stream_id, event.headers, event.end_stream)
             elif kind is h2e.TrailersReceived:
                 assert isinstance(event, h2e.TrailersReceived)
-                self._on_trailers(event.stream_id)
+                self._on_trailers(event.stream_id, event.headers)
             elif kind is h2e.WindowUpdated:
                 self._wake_window_waiters()
             elif kind is h2e.StreamReset:

@@ -190,7 +190,7 @@ class Http3Connection(MultiplexedConnection, asyncio.DatagramProtocol):
             elif isinstance(event, h3e.ResponseReceived):
                 self._on_response(event.stream_id, event.headers, event.end_stream)
             elif isinstance(event, h3e.TrailersReceived):
-                self._on_trailers(event.stream_id)
+                self._on_trailers(event.stream_id, event.headers)
             elif isinstance(event, h3e.StreamReset):
                 self._on_stream_reset(event, terminated)
             elif isinstance(event, h3e.GoAwayReceived):

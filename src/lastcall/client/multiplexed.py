@@ -92,6 +92,8 @@ class ClientEngine(DrivenEngine, Protocol):
 
     def end_stream(self, stream_id: int) -> None: ...
 
+    def send_trailers(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> None: ...
+
     def reset_stream(self, stream_id: int, error_code: int) -> None: ...
 
     def acknowledge_received_data(self, stream_id: int, n: int) -> None: ...
@@ -100,12 +102,23 @@ class ClientEngine(DrivenEngine, Protocol):
 class ClientStream:
     """Client-side state of one request/response exchange."""
 
-    __slots__ = ("chunks", "ended", "error", "finished", "headers", "id", "status", "waiter")
+    __slots__ = (
+        "chunks",
+        "ended",
+        "error",
+        "finished",
+        "headers",
+        "id",
+        "status",
+        "trailers",
+        "waiter",
+    )
 
     def __init__(self, stream_id: int) -> None:
         self.id = stream_id
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] | None = None
+        self.trailers: list[tuple[bytes, bytes]] = []
         #: Body chunks not read yet, each with the flow-control credit to give
         #: back once the application took it (HTTP/2; always 0 over HTTP/3).
         self.chunks: deque[tuple[bytes, int]] = deque()
@@ -291,7 +304,11 @@ class MultiplexedConnection(ABC):
         if stream.error is not None:
             raise stream.error
         if engine.is_stream_open(sid) and not stream.ended:
-            engine.end_stream(sid)
+            trailers = request.trailers.raw
+            if trailers:  # RFC 9113 §8.1, RFC 9114 §4.1: a last HEADERS ends the stream
+                engine.send_trailers(sid, trailers)
+            else:
+                engine.end_stream(sid)
             self._driver.schedule()
 
     async def _transport_backpressure(self, write_timeout: float | None) -> None:
@@ -405,9 +422,10 @@ class MultiplexedConnection(ABC):
             stream.ended = True
         stream.wake()
 
-    def _on_trailers(self, stream_id: int) -> None:
+    def _on_trailers(self, stream_id: int, trailers: list[tuple[bytes, bytes]]) -> None:
         stream = self._streams.get(stream_id)
         if stream is not None:
+            stream.trailers = trailers
             stream.ended = True
             stream.wake()
 
@@ -515,3 +533,8 @@ class StreamBody:
 
     async def aclose(self) -> None:
         self._conn._finish(self._stream)
+
+    @property
+    def trailers(self) -> list[tuple[bytes, bytes]]:
+        stream = self._stream
+        return stream.trailers if stream.finished else []
