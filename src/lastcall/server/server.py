@@ -406,7 +406,11 @@ class Server:
 
         for value in config.bind:
             listener = await open_listener(
-                parse_bind(value), factory, ssl_context=context, backlog=config.backlog
+                parse_bind(value),
+                factory,
+                ssl_context=context,
+                backlog=config.backlog,
+                tls_handshake_timeout=config.tls_handshake_timeout,
             )
             self.listeners.append(listener)
 
