@@ -134,7 +134,7 @@ class BystanderReport:
     def p99_ms(self) -> float:
         if len(self.latencies) < 2:
             return float("nan")
-        return statistics.quantiles(self.latencies, n=100)[98] * 1000
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[98] * 1000
 
 
 class Bystander:
@@ -144,6 +144,8 @@ class Bystander:
         self.port = port
         self.period = period
         self.latencies: list[float] = []
+        #: ``time.monotonic()`` at which each answered request was sent.
+        self.sent_at: list[float] = []
         self.failures: list[str] = []
         self._stop = asyncio.Event()
         #: Set once the first request has been answered (or has failed).
@@ -189,6 +191,7 @@ class Bystander:
                 writer = None
             else:
                 self.latencies.append(time.monotonic() - started)
+                self.sent_at.append(started)
             self.started.set()
             try:
                 async with asyncio.timeout(max(0.0, self.period - (time.monotonic() - started))):
@@ -276,9 +279,9 @@ async def ws_open(
     return reader, writer
 
 
-def close_codes(data: bytes) -> list[int]:
-    """Close codes of the server frames (unmasked) in ``data``; stops at a partial frame."""
-    codes: list[int] = []
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """``(opcode, payload)`` of the server frames (unmasked) in ``data``; stops at a partial one."""
+    frames: list[tuple[int, bytes]] = []
     pos = 0
     while pos + 2 <= len(data):
         opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
@@ -289,10 +292,22 @@ def close_codes(data: bytes) -> list[int]:
             n, pos = int.from_bytes(data[pos : pos + 8], "big"), pos + 8
         if pos + n > len(data):
             break
-        if opcode == OP_CLOSE:
-            codes.append(int.from_bytes(data[pos : pos + 2], "big") if n >= 2 else 1005)
+        frames.append((opcode, data[pos : pos + n]))
         pos += n
-    return codes
+    return frames
+
+
+def close_codes(data: bytes) -> list[int]:
+    """Close codes of the server frames in ``data``."""
+    return [
+        int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+        for opcode, payload in server_frames(data)
+        if opcode == OP_CLOSE
+    ]
+
+
+def count_frames(data: bytes, opcode: int) -> int:
+    return sum(1 for op, _ in server_frames(data) if op == opcode)
 
 
 async def read_to_eof(reader: asyncio.StreamReader, limit: int = 64 << 20) -> bytes:
@@ -311,22 +326,33 @@ async def read_to_eof(reader: asyncio.StreamReader, limit: int = 64 << 20) -> by
 
 
 async def send_until_cut(
-    writer: asyncio.StreamWriter, chunks: AsyncIterator[bytes] | list[bytes]
+    writer: asyncio.StreamWriter,
+    chunks: AsyncIterator[bytes] | list[bytes],
+    *,
+    stall: float | None = None,
 ) -> int:
-    """Write the chunks (waiting for the socket each time); stop when the server
-    closes or resets. Returns the bytes the kernel took."""
+    """Write the chunks, waiting for the socket each time; stop when the server
+    closes or resets, or (``stall``) when it has taken nothing for that long, as
+    an attacker whose peer stopped reading would. Returns the bytes handed to
+    the kernel."""
     sent = 0
+
+    async def put(chunk: bytes) -> None:
+        nonlocal sent
+        writer.write(chunk)
+        if stall is None:
+            await writer.drain()
+        else:
+            await asyncio.wait_for(writer.drain(), stall)
+        sent += len(chunk)
+
     try:
         if isinstance(chunks, list):
             for chunk in chunks:
-                writer.write(chunk)
-                await writer.drain()
-                sent += len(chunk)
+                await put(chunk)
         else:
             async for chunk in chunks:
-                writer.write(chunk)
-                await writer.drain()
-                sent += len(chunk)
-    except (ConnectionResetError, BrokenPipeError):
+                await put(chunk)
+    except (ConnectionResetError, BrokenPipeError, TimeoutError):
         pass
     return sent
