@@ -123,6 +123,13 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="drain an HTTP/2 connection idle this long (default 60; 0: never)",
     )
     p.add_argument(
+        "--send-stall-timeout",
+        type=float,
+        metavar="S",
+        help="reset an HTTP/2, HTTP/3 or WebSocket response the peer takes nothing of for S "
+        "(default 60; 0: never)",
+    )
+    p.add_argument(
         "--max-connections", type=int, metavar="N", help="open at once (default 10000; 0: none)"
     )
     p.add_argument("--goaway-ping-timeout", type=float, metavar="S", help="HTTP/2, default 1")

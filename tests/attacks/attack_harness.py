@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import statistics
 import sys
 import time
@@ -45,6 +46,7 @@ class Served:
     port: int
     log: list[str] = field(default_factory=list)
     _log_reader: asyncio.Future[None] | None = None
+    _log_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _status(self, key: str) -> int:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -66,6 +68,17 @@ class Served:
                 f.write("5")
         except OSError:
             pass  # not allowed here: the peak then includes start-up, an over-estimate
+
+    async def wait_for_log(self, text: str) -> str:
+        """Wait until the server has logged a line containing ``text`` (events
+        are logged as they are emitted); return the line."""
+        async with asyncio.timeout(DEADLINE):
+            while True:
+                for line in self.log:
+                    if text in line:
+                        return line
+                self._log_changed.clear()
+                await self._log_changed.wait()
 
     async def stop(self) -> int:
         """SIGTERM (a drain), then the exit code, with every log line read."""
@@ -107,7 +120,7 @@ async def serve(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[
                 match = _SERVING.search(line)
                 if match:
                     served = Served(proc, int(match.group(1)))
-        served._log_reader = asyncio.ensure_future(_drain_stderr(proc, served.log))
+        served._log_reader = asyncio.ensure_future(_drain_stderr(proc, served))
         yield served
     finally:
         if proc.returncode is None:
@@ -117,12 +130,13 @@ async def serve(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[
             served._log_reader.cancel()
 
 
-async def _drain_stderr(proc: asyncio.subprocess.Process, log: list[str]) -> None:
+async def _drain_stderr(proc: asyncio.subprocess.Process, served: Served) -> None:
     """Keep reading the server's log so a chatty attack never blocks it on a full pipe."""
     assert proc.stderr is not None
     while line := await proc.stderr.readline():
-        if len(log) < 10_000:
-            log.append(line.decode(errors="replace").rstrip())
+        if len(served.log) < 10_000:
+            served.log.append(line.decode(errors="replace").rstrip())
+            served._log_changed.set()
 
 
 @dataclass
@@ -265,10 +279,16 @@ def ws_frames(frames: list[tuple[int, bytes]]) -> bytes:
 
 
 async def ws_open(
-    port: int, path: str = "/ws"
+    port: int, path: str = "/ws", *, rcvbuf: int | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """An accepted WebSocket over HTTP/1.1 (the demo app echoes on any path)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """An accepted WebSocket over HTTP/1.1 (the demo app echoes on any path);
+    ``rcvbuf``: a small receive buffer, for a peer that will not read."""
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
     writer.write(
         f"GET {path} HTTP/1.1\r\nHost: attack\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
@@ -310,14 +330,19 @@ def count_frames(data: bytes, opcode: int) -> int:
     return sum(1 for op, _ in server_frames(data) if op == opcode)
 
 
-async def read_to_eof(reader: asyncio.StreamReader, limit: int = 64 << 20) -> bytes:
-    """Everything the server sends until it closes (a reset ends it too)."""
+async def read_to_eof(
+    reader: asyncio.StreamReader, limit: int = 64 << 20, *, reset_ok: bool = True
+) -> bytes:
+    """Everything the server sends until it closes (a reset ends it too, unless
+    ``reset_ok`` is False: then it raises ``ConnectionResetError``)."""
     out = bytearray()
     async with asyncio.timeout(DEADLINE):
         while len(out) < limit:
             try:
                 chunk = await reader.read(1 << 16)
             except ConnectionResetError:
+                if not reset_ok:
+                    raise
                 break
             if not chunk:
                 break

@@ -33,6 +33,7 @@ __all__ = [
     "QuicEndpointClosed",
     "RequestCancelled",
     "RetryBudgetExhausted",
+    "SendStalled",
     "ServerStarted",
     "StreamRefused",
     "UpstreamGoAway",
@@ -221,6 +222,18 @@ class RequestCancelled(DrainEvent):
     connection: str
     how: str
     name = "request_cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class SendStalled(DrainEvent):
+    """A peer took nothing of a response for ``send_stall_timeout`` seconds (no
+    flow-control window, or it stopped reading): the stream was reset, or the
+    WebSocket connection closed (``stream_id`` 0 over HTTP/1.1)."""
+
+    connection: str
+    stream_id: int
+    stalled_for: float
+    name = "send_stalled"
 
 
 @dataclass(frozen=True, slots=True)

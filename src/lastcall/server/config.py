@@ -82,6 +82,13 @@ class ServerConfig:
     #: Go: none). The soft RLIMIT_NOFILE is raised towards it at start (as Go
     #: does since 1.19). 0 for no limit.
     max_connections: int = 10_000
+    #: A response (HTTP/2 or HTTP/3 stream, or a WebSocket) of which the peer
+    #: takes nothing for this long -- it gives no flow-control window, or does
+    #: not read -- is given up: the stream is reset (CANCEL /
+    #: H3_REQUEST_CANCELLED), a WebSocket connection closed, and the app sees a
+    #: disconnect; what was buffered for it is freed. Any progress starts the
+    #: time again. 60 s like nginx ``send_timeout``. 0 for none.
+    send_stall_timeout: float = 60.0
     #: HTTP/2: first GOAWAY(2^31-1)+PING -> final GOAWAY if no PING ACK comes.
     #: 1 s like h2o and Armeria; capped at 5 s (gRPC-Go).
     goaway_ping_timeout: float = 1.0
@@ -201,6 +208,7 @@ class ServerConfig:
             "request_head_timeout",
             "http2_idle_timeout",
             "goaway_ping_timeout",
+            "send_stall_timeout",
             "graceful_timeout",
             "pre_stop_delay",
             "close_timeout",

@@ -360,6 +360,7 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
         self._read_holds: set[str] = set()
         self._backlog = bytearray()
         self._backlog_handle: asyncio.Handle | None = None
+        self._stall_handle: asyncio.TimerHandle | None = None
         self.session = WebSocketSession(scope, self.loop, state.config, self)
 
     # -- WebSocketCarrier ----------------------------------------------------------------
@@ -426,14 +427,30 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         """The peer is not reading what we write: stop reading what it sends
-        (PINGs it floods us with wait in its own socket buffer, not our memory)."""
+        (PINGs it floods us with wait in its own socket buffer, not our memory),
+        and give it ``send_stall_timeout`` to take something."""
         self.flow.pause_writing()
         self._hold_reading("outbound_full")
+        stall = self.state.config.send_stall_timeout
+        if stall > 0.0 and self._stall_handle is None:
+            self._stall_handle = self.loop.call_later(stall, self._send_stalled)
 
     def resume_writing(self) -> None:
+        if self._stall_handle is not None:
+            self._stall_handle.cancel()
+            self._stall_handle = None
         self.flow.resume_writing()
         self._release_reading("outbound_full")
         self.session.writable()
+
+    def _send_stalled(self) -> None:
+        """The peer read nothing for ``send_stall_timeout``: no Close can reach
+        it, so the connection is aborted, which frees what we buffered."""
+        self._stall_handle = None
+        stall = self.state.config.send_stall_timeout
+        self.state.observer.emit(oe.SendStalled(self.loop.time(), self.label, 0, stall))
+        self.session.disconnected(ABNORMAL)
+        self.abort()
 
     def _hold_reading(self, reason: str) -> None:
         if not self._read_holds:
@@ -496,6 +513,9 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.flow.connection_lost()
+        if self._stall_handle is not None:
+            self._stall_handle.cancel()
+            self._stall_handle = None
         if self._backlog_handle is not None:
             self._backlog_handle.cancel()
             self._backlog_handle = None
@@ -603,13 +623,8 @@ class _H2WebSocketStream:
         return conn.flow.is_paused or conn.is_send_backlogged(self.stream_id)
 
     async def wait_writable(self) -> None:
-        conn = self.conn
-        while not self.disconnected and conn.is_send_backlogged(self.stream_id):
-            waiter = self.writer_waiter = conn.loop.create_future()
-            conn.writer_waiting(cast(Any, self))
-            await waiter
-        if conn.flow.is_paused:
-            await conn.flow.drain()
+        """Bounded by ``send_stall_timeout``: then the stream is reset (``send_stalled``)."""
+        await self.conn.wait_for_room(cast(Any, self))
 
     async def _unblock(self) -> None:
         """Give back the withheld credit and answer a held PING once there is room."""
