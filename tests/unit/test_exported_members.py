@@ -26,6 +26,7 @@ PUBLIC: dict[str, list[str]] = {
         "Timeouts",
         "__version__",
         "errors",
+        "run",
         "serve",
     ],
     "lastcall.client": [
@@ -79,6 +80,7 @@ PUBLIC: dict[str, list[str]] = {
         "serve",
     ],
     "lastcall.observe": [
+        "AccessLogSink",
         "EventRecorder",
         "LoggingSink",
         "Observer",

@@ -10,7 +10,8 @@ from lastcall.engines.http1 import Http1Limits
 from lastcall.lifecycle import ConnectionRegistry
 from lastcall.observe import Observer
 
-from .asgi import ASGIApp
+from .access_log import request_completed
+from .asgi import ASGIApp, Scope
 from .config import ServerConfig
 from .proxy_headers import TrustedProxies
 
@@ -47,13 +48,20 @@ class ServerState:
         self.http1_limits: Http1Limits = config.http1_limits()
         self.readiness_path: str | None = config.readiness_path
         self.root_path = config.root_path
-        self.access_log = config.access_log
+        #: Whether each answered request is reported (``RequestCompleted``):
+        #: with the access log on, or a sink that counts requests (metrics).
+        #: Off by default, so a request then costs one attribute test.
+        self.is_request_observed = config.access_log or observer.wants_requests
         self.proxies: TrustedProxies | None = (
             TrustedProxies(config.forwarded_allow_ips) if config.proxy_headers else None
         )
+        #: Fields added to every response, whatever the protocol: ``--header``
+        #: and ``server_header`` (config.py).
+        self.default_response_headers = config.default_response_headers()
         #: Fields the server adds to every HTTP/1.1 and HTTP/2 response it
-        #: starts: ``Alt-Svc`` advertising HTTP/3 once QUIC is bound (RFC 7838).
-        self.extra_response_headers: list[tuple[bytes, bytes]] = []
+        #: starts: the default ones, and ``Alt-Svc`` advertising HTTP/3 once
+        #: QUIC is bound (RFC 7838). HTTP/3 sends the default ones only.
+        self.extra_response_headers: list[tuple[bytes, bytes]] = list(self.default_response_headers)
         self._ids = itertools.count(1)
 
     def announce_drain(self, reason: str, deadline_at: float) -> None:
@@ -72,6 +80,12 @@ class ServerState:
         is done (its connection drained or closed) first: then it is forgotten."""
         self._notice_waiters.add(waiter)
         waiter.add_done_callback(self._notice_waiters.discard)
+
+    def request_done(self, scope: Scope, status: int, started_at: float) -> None:
+        """Report the request in ``scope``, answered with ``status`` (callers check
+        ``is_request_observed`` first). ``started_at``: its head's arrival."""
+        now = self.loop.time()
+        self.observer.emit(request_completed(scope, status, now, now - started_at))
 
     def next_connection_id(self) -> int:
         """A small number that names a connection in logs and events."""
