@@ -38,6 +38,7 @@ from .asgi import Message as AsgiMessage
 from .config import ServerConfig
 from .connection import ConnectionBase
 from .state import ServerState
+from .ws_keepalive import KeepAlive
 
 if TYPE_CHECKING:
     from .http2 import Http2Connection
@@ -145,6 +146,22 @@ class WebSocketSession:
         #: is discarded unparsed from then on.
         self.discarding = False
         self.task: asyncio.Task[None] | None = None
+        #: Pings while open (ws_keepalive.py), from ``websocket.accept`` on.
+        self.keepalive = KeepAlive(
+            loop,
+            config.ws_ping_interval,
+            config.ws_ping_timeout,
+            self._send_ping,
+            self._ping_timed_out,
+        )
+
+    def _send_ping(self, payload: bytes) -> None:
+        if self.ws.state is ConnectionState.OPEN:
+            self._carrier.write(self.ws.send(Ping(payload)))
+
+    def _ping_timed_out(self) -> None:
+        logger.info("websocket keepalive: no Pong within %g s", self.keepalive.timeout)
+        self._refuse(1011, "keepalive ping timeout")
 
     def _push(self, message: AsgiMessage) -> None:
         self.inbox.append(message)
@@ -157,6 +174,7 @@ class WebSocketSession:
         wsproto's ``CloseReason`` enum, which an app comparing types or
         serialising it would trip on) and the peer's ``reason`` ("" if none),
         as the ASGI WebSocket spec has it."""
+        self.keepalive.stop()
         if not self.closed:
             self.closed = True
             self._push({"type": "websocket.disconnect", "code": int(code), "reason": reason})
@@ -229,6 +247,8 @@ class WebSocketSession:
                 self._pending_pong = bytes(event.payload)
             else:
                 self._carrier.write(self.ws.send(event.response()))
+        else:
+            self.keepalive.pong(bytes(event.payload))
 
     def writable(self) -> None:
         """The carrier's outbound has room again: answer the PING we held back."""
@@ -269,6 +289,7 @@ class WebSocketSession:
 
     def close(self, code: int, reason: str = "") -> None:
         """Send Close(code) if we have not; the peer's Close ends the session."""
+        self.keepalive.stop()
         if self.accepted and not self.close_sent and self.ws.state is ConnectionState.OPEN:
             self.close_sent = True
             self._carrier.write(self.ws.send(CloseConnection(code, reason)))
@@ -289,6 +310,7 @@ class WebSocketSession:
             if message.get("subprotocol"):
                 headers.append((b"sec-websocket-protocol", message["subprotocol"].encode()))
             self._carrier.accept(headers)
+            self.keepalive.start()
         elif kind == "websocket.send":
             if not self.accepted:
                 raise RuntimeError("websocket.send before websocket.accept")
