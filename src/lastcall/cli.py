@@ -96,17 +96,24 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="HTTP/1.1: longest gap between body reads while the app waits, else 408 (default 60)",
     )
     p.add_argument(
+        "--drain-first-request-timeout",
+        type=float,
+        metavar="S",
+        help="draining: wait this long for the first request on an unused HTTP/1.1 "
+        "connection (default 1; 0: close at once)",
+    )
+    p.add_argument(
+        "--send-timeout",
+        type=float,
+        metavar="S",
+        help="close a connection whose peer reads nothing for S while our buffer is full, "
+        "reset an HTTP/2 or HTTP/3 stream it takes nothing of for S (default 60; 0: never)",
+    )
+    p.add_argument(
         "--http2-idle-timeout",
         type=float,
         metavar="S",
         help="drain an HTTP/2 connection idle this long (default 60; 0: never)",
-    )
-    p.add_argument(
-        "--send-stall-timeout",
-        type=float,
-        metavar="S",
-        help="reset an HTTP/2, HTTP/3 or WebSocket response the peer takes nothing of for S "
-        "(default 60; 0: never)",
     )
     p.add_argument(
         "--max-connections", type=int, metavar="N", help="open at once (default 10000; 0: none)"

@@ -7,7 +7,7 @@ holds what the apps wrote. Two bounds apply:
 - what one stream holds is bounded by bytes *including* the cost of each
   queued chunk (the demo app's ``/stream`` writes ~10-byte chunks: counted as
   payload only, each stream held ~330 KiB for a 64 KiB bound);
-- ``send_stall_timeout``: a stream whose peer took nothing for that long is
+- ``send_timeout``: a stream whose peer took nothing for that long is
   reset (RST_STREAM CANCEL) and its app sees ``http.disconnect`` (nginx's
   ``send_timeout``). Before, such streams were held forever.
 """
@@ -45,10 +45,8 @@ async def _resets(client: RawH2Client) -> dict[int, int]:
     return resets
 
 
-async def test_streams_at_a_zero_window_are_bounded_and_reset_after_the_send_stall_timeout() -> (
-    None
-):
-    env = {"LASTCALL_SEND_STALL_TIMEOUT": "1"}
+async def test_streams_at_a_zero_window_are_bounded_and_reset_after_the_send_timeout() -> None:
+    env = {"LASTCALL_SEND_TIMEOUT": "1"}
     async with serve(env=env) as server, measured(server) as cost:
         clients = [await _stall_streams(server.port) for _ in range(CONNECTIONS)]
         results = await asyncio.gather(*(_resets(client) for client in clients))

@@ -105,12 +105,12 @@ async def test_ping_flood_from_a_peer_that_never_reads_is_held_back() -> None:
     reads meets backpressure: while our write buffer is full we stop reading and
     answer only the latest PING later. Before, the PONGs piled up in the write
     buffer (+26 MiB for 26 MB of PINGs, growing with every one)."""
-    env = {"LASTCALL_WS_CONTROL_FRAME_BURST": "100000000", "LASTCALL_SEND_STALL_TIMEOUT": "1"}
+    env = {"LASTCALL_WS_CONTROL_FRAME_BURST": "100000000", "LASTCALL_SEND_TIMEOUT": "1"}
     async with serve(env=env) as server, measured(server) as cost:
         reader, writer = await ws_open(server.port, rcvbuf=4096)
         # The attacker gives up once the server stops taking its bytes.
         taken = await send_until_cut(writer, _ping_flood(200_000), stall=2.0)
-        # send_stall_timeout after the server's writes stopped moving it gives
+        # send_timeout after the server's writes stopped moving it gives
         # up on the connection (no Close could reach the peer): a reset.
         await server.wait_for_log("send_stalled")
         with pytest.raises(ConnectionResetError):

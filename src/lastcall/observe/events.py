@@ -228,7 +228,7 @@ class RequestCancelled(DrainEvent):
 
 @dataclass(frozen=True, slots=True)
 class SendStalled(DrainEvent):
-    """A peer took nothing of a response for ``send_stall_timeout`` seconds (no
+    """A peer took nothing of a response for ``send_timeout`` seconds (no
     flow-control window, or it stopped reading): the stream was reset, or the
     WebSocket connection closed (``stream_id`` 0 over HTTP/1.1)."""
 

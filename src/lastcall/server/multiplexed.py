@@ -396,9 +396,9 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         #: from now whenever the last stream ends.
         self.idle_deadline: MovingDeadline | None = None
         self.idle_timeout = 0.0
-        #: ``send_stall_timeout`` (0: none), and the timers of finished
+        #: ``send_timeout`` (0: none), and the timers of finished
         #: responses whose last bytes the peer has not taken yet.
-        self.send_stall_timeout = state.config.send_stall_timeout
+        self.send_timeout = state.config.send_timeout
         self._stall_watches: dict[int, asyncio.TimerHandle] = {}
 
     # -- streams ------------------------------------------------------------------------
@@ -477,7 +477,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
 
     async def wait_for_room(self, stream: StreamT) -> None:
         """Wait while ``stream``'s response is backlogged, then for the transport's
-        write pause; give up after ``send_stall_timeout`` without progress.
+        write pause; give up after ``send_timeout`` without progress.
 
         Progress is the stream's backlog shrinking (the peer gave window, or
         acknowledged data): each time it does the timeout starts again, as
@@ -487,7 +487,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         """
         sid = stream.stream_id
         loop = self.loop
-        stall = self.send_stall_timeout
+        stall = self.send_timeout
         mark = self.outbound_buffered(sid)
         deadline = loop.time() + stall if stall > 0.0 else None
         while not stream.disconnected:
@@ -520,12 +520,12 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         raise NotImplementedError
 
     def send_stalled(self, stream: StreamT) -> None:
-        """The peer took nothing of ``stream``'s response for ``send_stall_timeout``:
+        """The peer took nothing of ``stream``'s response for ``send_timeout``:
         reset the stream (CANCEL / H3_REQUEST_CANCELLED) and tell its handler,
         which sees a disconnect. What the engine held for it is freed."""
         sid = stream.stream_id
         self.state.observer.emit(
-            oe.SendStalled(self.loop.time(), self.label, sid, self.send_stall_timeout)
+            oe.SendStalled(self.loop.time(), self.label, sid, self.send_timeout)
         )
         stream.response_complete = True
         if self.is_stream_open(sid):
@@ -535,13 +535,13 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
 
     def _watch_unsent(self, stream: StreamT) -> None:
         """The app finished but the engine still holds part of its response:
-        reset the stream if the peer takes none of it for ``send_stall_timeout``."""
+        reset the stream if the peer takes none of it for ``send_timeout``."""
         sid = stream.stream_id
-        if self.send_stall_timeout > 0.0 and self.is_stream_open(sid):
+        if self.send_timeout > 0.0 and self.is_stream_open(sid):
             mark = self.outbound_buffered(sid)
             if mark > 0:
                 self._stall_watches[sid] = self.loop.call_later(
-                    self.send_stall_timeout, self._check_unsent, stream, mark
+                    self.send_timeout, self._check_unsent, stream, mark
                 )
 
     def _check_unsent(self, stream: StreamT, mark: int) -> None:
@@ -554,7 +554,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
             return
         if left < mark:
             self._stall_watches[sid] = self.loop.call_later(
-                self.send_stall_timeout, self._check_unsent, stream, left
+                self.send_timeout, self._check_unsent, stream, left
             )
         else:
             self.send_stalled(stream)

@@ -29,7 +29,7 @@ from wsproto.utilities import RemoteProtocolError as WsRemoteError
 
 from lastcall.engines.http1 import RequestStarted, encode_head
 from lastcall.engines.http2.budgets import TokenBucket
-from lastcall.io import WriteFlow
+from lastcall.io import OUTBOUND_FULL, ReadGate, WriteFlow
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
@@ -56,6 +56,8 @@ ABNORMAL = 1006
 #: ~40,000 frames: parsed at once, it held the loop (and every other client)
 #: for 20-300 ms.
 FEED_SLICE = 16_384
+#: The ``ReadGate`` reason held while input of a large read waits its turn.
+_BACKLOG = "backlog"
 
 
 def accept_key(key: bytes) -> bytes:
@@ -375,14 +377,19 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
         ]
         scope["extensions"].pop("http.response.trailers", None)
         #: The transport's write pause: while it holds, reading is paused too
-        #: (``pause_writing``), so a peer that never reads cannot make us buffer.
-        self.flow = WriteFlow(self.loop)
-        #: Why reading is paused: ``outbound_full`` and/or ``backlog`` (input
-        #: left over from a large read, parsed on the next loop turns).
-        self._read_holds: set[str] = set()
+        #: (``_outbound_changed``), so a peer that never reads cannot make us
+        #: buffer; ``send_timeout`` of it and the connection is aborted.
+        self.flow = WriteFlow(
+            self.loop,
+            self._outbound_changed,
+            stall_timeout=state.config.send_timeout,
+            on_stall=self._send_stalled,
+        )
+        #: Reading is paused while the outbound is full (``OUTBOUND_FULL``) or
+        #: input from a large read waits for the next loop turns (``_BACKLOG``).
+        self.reads = ReadGate()
         self._backlog = bytearray()
         self._backlog_handle: asyncio.Handle | None = None
-        self._stall_handle: asyncio.TimerHandle | None = None
         self.session = WebSocketSession(scope, self.loop, state.config, self)
 
     # -- WebSocketCarrier ----------------------------------------------------------------
@@ -395,6 +402,8 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
             transport.write(data)
 
     def start(self) -> None:
+        if self.transport is not None:
+            self.reads.attach(self.transport)
         key = dict(self.request.headers).get(b"sec-websocket-key")
         version = dict(self.request.headers).get(b"sec-websocket-version")
         if key is None or version != b"13":
@@ -448,46 +457,33 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
     # -- asyncio protocol ----------------------------------------------------------------
 
     def pause_writing(self) -> None:
-        """The peer is not reading what we write: stop reading what it sends
-        (PINGs it floods us with wait in its own socket buffer, not our memory),
-        and give it ``send_stall_timeout`` to take something."""
         self.flow.pause_writing()
-        self._hold_reading("outbound_full")
-        stall = self.state.config.send_stall_timeout
-        if stall > 0.0 and self._stall_handle is None:
-            self._stall_handle = self.loop.call_later(stall, self._send_stalled)
 
     def resume_writing(self) -> None:
-        if self._stall_handle is not None:
-            self._stall_handle.cancel()
-            self._stall_handle = None
         self.flow.resume_writing()
-        self._release_reading("outbound_full")
+
+    def _outbound_changed(self, is_full: bool) -> None:
+        """The peer is not reading what we write: stop reading what it sends
+        (PINGs it floods us with wait in its own socket buffer, not our
+        memory); once it reads again, answer the PING we held back."""
+        if is_full:
+            self.reads.hold(OUTBOUND_FULL)
+            return
+        self.reads.release(OUTBOUND_FULL)
         self.session.writable()
 
     def _send_stalled(self) -> None:
-        """The peer read nothing for ``send_stall_timeout``: no Close can reach
-        it, so the connection is aborted, which frees what we buffered."""
-        self._stall_handle = None
-        stall = self.state.config.send_stall_timeout
-        self.state.observer.emit(oe.SendStalled(self.loop.time(), self.label, 0, stall))
+        """The peer read nothing for ``send_timeout``: no Close can reach it,
+        so the connection is aborted, which frees what we buffered."""
+        self.state.observer.emit(
+            oe.SendStalled(self.loop.time(), self.label, 0, self.state.config.send_timeout)
+        )
         self.session.disconnected(ABNORMAL)
         self.abort()
 
-    def _hold_reading(self, reason: str) -> None:
-        if not self._read_holds:
-            transport = self.transport
-            if transport is not None and self._linger_handle is None and not transport.is_closing():
-                transport.pause_reading()
-        self._read_holds.add(reason)
-
-    def _release_reading(self, reason: str) -> None:
-        holds = self._read_holds
-        if reason in holds:
-            holds.discard(reason)
-            transport = self.transport
-            if not holds and transport is not None and not transport.is_closing():
-                transport.resume_reading()
+    def close_gracefully(self) -> None:
+        self.reads.open_for_good()  # the lingering close reads and discards
+        super().close_gracefully()
 
     def _task_done(self) -> None:
         if self.session.accepted and not self.session.closed and self.session.close_sent:
@@ -508,7 +504,7 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
             return
         self._backlog += data
         if self._backlog_handle is None:
-            self._hold_reading("backlog")
+            self.reads.hold(_BACKLOG)
             self._feed_backlog()
 
     def _feed_backlog(self) -> None:
@@ -522,7 +518,7 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
             self._backlog_handle = self.loop.call_soon(self._feed_backlog)
         else:
             backlog.clear()
-            self._release_reading("backlog")
+            self.reads.release(_BACKLOG)
 
     def eof_received(self) -> bool | None:
         if self._backlog_handle is not None:
@@ -535,9 +531,6 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.flow.connection_lost()
-        if self._stall_handle is not None:
-            self._stall_handle.cancel()
-            self._stall_handle = None
         if self._backlog_handle is not None:
             self._backlog_handle.cancel()
             self._backlog_handle = None
@@ -645,7 +638,7 @@ class _H2WebSocketStream:
         return conn.flow.is_paused or conn.is_send_backlogged(self.stream_id)
 
     async def wait_writable(self) -> None:
-        """Bounded by ``send_stall_timeout``: then the stream is reset (``send_stalled``)."""
+        """Bounded by ``send_timeout``: then the stream is reset (``send_stalled``)."""
         await self.conn.wait_for_room(cast(Any, self))
 
     async def _unblock(self) -> None:
