@@ -36,6 +36,7 @@ __all__ = [
     "RequestCompleted",
     "RequestRejected",
     "RetryBudgetExhausted",
+    "SendStalled",
     "ServerStarted",
     "StreamRefused",
     "UpstreamGoAway",
@@ -224,6 +225,18 @@ class RequestCancelled(DrainEvent):
     connection: str
     how: str
     name = "request_cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class SendStalled(DrainEvent):
+    """A peer took nothing of a response for ``send_timeout`` seconds (no
+    flow-control window, or it stopped reading): the stream was reset, or the
+    WebSocket connection closed (``stream_id`` 0 over HTTP/1.1)."""
+
+    connection: str
+    stream_id: int
+    stalled_for: float
+    name = "send_stalled"
 
 
 @dataclass(frozen=True, slots=True)
