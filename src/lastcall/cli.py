@@ -85,10 +85,30 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="HTTP/1.1 request head must arrive within S, else 408 (default 20)",
     )
     p.add_argument(
+        "--tls-handshake-timeout",
+        type=float,
+        metavar="S",
+        help="a TLS handshake must complete within S of accept, else close (default 10)",
+    )
+    p.add_argument(
         "--request-body-timeout",
         type=float,
         metavar="S",
         help="HTTP/1.1: longest gap between body reads while the app waits, else 408 (default 60)",
+    )
+    p.add_argument(
+        "--drain-first-request-timeout",
+        type=float,
+        metavar="S",
+        help="draining: wait this long for the first request on an unused HTTP/1.1 "
+        "connection (default 1; 0: close at once)",
+    )
+    p.add_argument(
+        "--send-timeout",
+        type=float,
+        metavar="S",
+        help="close a connection whose peer reads nothing for S while our buffer is full, "
+        "reset an HTTP/2 or HTTP/3 stream it takes nothing of for S (default 60; 0: never)",
     )
     p.add_argument(
         "--http2-idle-timeout",
@@ -204,11 +224,50 @@ def _add_operations_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-server-header", dest="server_header", action="store_false", default=None)
     p.add_argument(
+        "--ssl-ca-certs", metavar="FILE", help="CA certificates (PEM) for client certificates"
+    )
+    p.add_argument(
+        "--ssl-cert-reqs",
+        choices=["none", "optional", "required"],
+        help="ask TLS clients for a certificate (default none)",
+    )
+    p.add_argument("--ssl-ciphers", metavar="LIST", help="OpenSSL cipher list for TLS 1.2")
+    p.add_argument(
+        "--ws-ping-interval",
+        type=float,
+        metavar="S",
+        help="Ping an open WebSocket every S (default 20; 0: off)",
+    )
+    p.add_argument(
+        "--ws-ping-timeout",
+        type=float,
+        metavar="S",
+        help="no Pong within S: close 1011 (default 20; 0: wait forever)",
+    )
+    p.add_argument(
         "--ws-max-size",
         dest="ws_max_message_size",
         type=int,
         metavar="BYTES",
         help="WebSocket message limit, close 1009 over it (default 16 MiB)",
+    )
+    p.add_argument(
+        "--ws-max-message-fragments",
+        type=int,
+        metavar="N",
+        help="frames per WebSocket message, empty ones included; close 1009 over it (default 4096)",
+    )
+    p.add_argument(
+        "--ws-control-frame-burst",
+        type=int,
+        metavar="N",
+        help="WebSocket PING/PONG a peer may send at once (default 200) ...",
+    )
+    p.add_argument(
+        "--ws-control-frame-refill-per-second",
+        type=float,
+        metavar="N",
+        help="... refilled at N per second; close 1008 past it (default 20)",
     )
 
 
