@@ -59,7 +59,7 @@ def _command(name: str, port: int, protocol: str) -> list[str]:
     return shlex.split(line)
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], limit: float) -> None:
+def wait_listening(port: int, process: subprocess.Popen[bytes], limit: float) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -72,7 +72,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], limit: float) -
     raise RuntimeError("server did not listen")
 
 
-def _h2load(port: int, protocol: str, requests: int) -> list[str]:
+def h2load_args(port: int, protocol: str, requests: int) -> list[str]:
     args = ["h2load", "-n", str(requests)]
     args += ["-c", "50", "-m", "1", "--h1"] if protocol == "h1" else ["-c", "10", "-m", "10"]
     return [*args, f"http://127.0.0.1:{port}/"]
@@ -97,9 +97,9 @@ def total_instructions(name: str, protocol: str, requests: int) -> int:
             env={**os.environ, **ENVIRONMENT.get(name, {})},
         )
         try:
-            _wait_listening(port, server, 600.0)
+            wait_listening(port, server, 600.0)
             result = subprocess.run(
-                _h2load(port, protocol, requests), capture_output=True, text=True, check=False
+                h2load_args(port, protocol, requests), capture_output=True, text=True, check=False
             )
             if f"{requests} succeeded" not in result.stdout:
                 raise RuntimeError(f"h2load: {result.stdout[-400:]}")
@@ -135,14 +135,14 @@ def syscalls_per_request(name: str, protocol: str, requests: int) -> dict[str, f
     with tempfile.TemporaryDirectory() as workdir:
         log = os.path.join(workdir, "strace.txt")
         try:
-            _wait_listening(port, server, 30.0)
-            subprocess.run(_h2load(port, protocol, 2000), capture_output=True, check=False)
+            wait_listening(port, server, 30.0)
+            subprocess.run(h2load_args(port, protocol, 2000), capture_output=True, check=False)
             tracer = subprocess.Popen(
                 ["strace", "-c", "-f", "-p", str(server.pid), "-o", log],
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(1.0)  # strace attaches asynchronously and says nothing when it has
-            subprocess.run(_h2load(port, protocol, requests), capture_output=True, check=False)
+            subprocess.run(h2load_args(port, protocol, requests), capture_output=True, check=False)
             tracer.send_signal(signal.SIGINT)
             tracer.wait(30)
         finally:

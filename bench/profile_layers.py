@@ -26,12 +26,11 @@ import argparse
 import os
 import pstats
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
+from instructions import h2load_args, wait_listening  # bench/, the script's directory
 from lastcall.drill.process import free_port
 
 APP = "lastcall.testing.bench_app:app"
@@ -84,12 +83,6 @@ def by_layer(stats: pstats.Stats) -> dict[str, float]:
     return totals
 
 
-def h2load(port: int, protocol: str, requests: int) -> list[str]:
-    args = ["h2load", "-n", str(requests)]
-    args += ["-c", "50", "-m", "1", "--h1"] if protocol == "h1" else ["-c", "10", "-m", "10"]
-    return [*args, f"http://127.0.0.1:{port}/"]
-
-
 def profile(protocol: str, requests: int, out: str) -> None:
     port = free_port()
     serve = ["serve", APP, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
@@ -98,28 +91,15 @@ def profile(protocol: str, requests: int, out: str) -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        _wait(port, server)
+        wait_listening(port, server, 120.0)
         done = subprocess.run(
-            h2load(port, protocol, requests), capture_output=True, text=True, check=False
+            h2load_args(port, protocol, requests), capture_output=True, text=True, check=False
         )
         if f"{requests} succeeded" not in done.stdout:
             raise RuntimeError(done.stdout[-400:])
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
-
-
-def _wait(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"server exited with {server.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)  # a start-up poll outside any test
-    raise RuntimeError("server did not listen")
 
 
 def main() -> None:

@@ -63,6 +63,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "lastcall.engines.http2.budgets",
     "lastcall.engines.http2.config",
     "lastcall.engines.http2.control_frames",
+    "lastcall.engines.http2.drain",
     "lastcall.engines.http2.engine",
     "lastcall.engines.http2.events",
     "lastcall.engines.http2.frames",
