@@ -70,6 +70,12 @@ def _extensions() -> list:  # type: ignore[type-arg]
     from mypyc.build import mypycify
 
     paths = [str(_source(name).relative_to(ROOT)) for name in EXT.COMPILED_MODULES]
+    # Hashed before mypyc reads them: a source edited during the build then fails
+    # the check at import (pure Python runs) instead of passing it with old code.
+    SOURCES.update(
+        (str(path.relative_to(SRC)), EXT.source_digest(path))
+        for path in sorted(EXT.dependency_closure(SRC, EXT.COMPILED_MODULES).values())
+    )
     started = time.monotonic()
     try:
         extensions = mypycify(paths, opt_level="3", group_name=GROUP)
@@ -81,6 +87,9 @@ def _extensions() -> list:  # type: ignore[type-arg]
         extension.name = PREFIX + extension.name
     return extensions
 
+
+#: Digest of every source the build reads, taken when mypyc starts (for the manifest).
+SOURCES: dict[str, str] = {}
 
 #: Stands for the compiled modules until build_ext runs: pip runs setup.py three
 #: times per install (requirements, metadata, build) and only the last needs mypyc.
@@ -143,7 +152,6 @@ class BuildCompiled(build_ext):
             module = extension.name[len(PREFIX) :]
             built = Path(self.get_ext_filename(extension.name))
             files[module] = str(built.relative_to(Path("lastcall", "_ext")))
-        sources = EXT.dependency_closure(SRC, EXT.COMPILED_MODULES)
         from mypy.version import __version__ as mypy_version
 
         manifest = {
@@ -152,10 +160,7 @@ class BuildCompiled(build_ext):
             "opt_level": "3",
             "ext_suffix": importlib.machinery.EXTENSION_SUFFIXES[0],
             "files": files,
-            "sources": {
-                str(path.relative_to(SRC)): EXT.source_digest(path)
-                for path in sorted(sources.values())
-            },
+            "sources": SOURCES,
         }
         for directory in self._ext_dirs():
             directory.mkdir(parents=True, exist_ok=True)
