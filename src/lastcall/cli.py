@@ -19,7 +19,14 @@ from typing import Any
 from lastcall import __version__
 from lastcall.errors import ConfigError
 
-__all__ = ["add_server_options", "build_parser", "import_app", "import_object", "main"]
+__all__ = [
+    "add_process_options",
+    "add_server_options",
+    "build_parser",
+    "import_app",
+    "import_object",
+    "main",
+]
 
 EXIT_USAGE = 2
 
@@ -66,6 +73,12 @@ def import_app(spec: str) -> Any:
     return obj
 
 
+def _fd_bind(value: str) -> str:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"a descriptor number, not {value!r}")
+    return f"fd://{value}"
+
+
 def _add_serve(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
@@ -78,6 +91,45 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("app", nargs="?", default=None, help="MODULE:APP (default: built-in demo app)")
     p.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file")
     add_server_options(p)
+    add_process_options(p)
+
+
+def add_process_options(p: argparse.ArgumentParser) -> None:
+    """Workers, reload and upgrade (``lastcall.process``; docs/server/processes.md)."""
+    group = p.add_argument_group("processes", "workers, reload and socket hand-off")
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes behind a supervisor that owns the sockets; SIGHUP reloads"
+        " (default 1, no supervisor: this process serves)",
+    )
+    group.add_argument(
+        "--upgrade-socket",
+        metavar="PATH",
+        help="Unix socket on which this server hands its sockets to a new --upgrade one"
+        " and takes `lastcall reload` (implies a supervisor)",
+    )
+    group.add_argument(
+        "--upgrade",
+        action="store_true",
+        default=None,
+        help="take the listening sockets over from the server on --upgrade-socket,"
+        " then tell it to drain",
+    )
+    group.add_argument(
+        "--reload",
+        action="store_true",
+        default=None,
+        help="development: reload when a file under the working directory changes"
+        " (needs watchfiles)",
+    )
+    group.add_argument(
+        "--daemon",
+        action="store_true",
+        default=None,
+        help="return once the new server serves (exit 0) or failed (exit 3), e.g. for ExecReload",
+    )
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
@@ -87,7 +139,15 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         "--bind",
         action="append",
         metavar="ADDR",
-        help="HOST:PORT, [IPv6]:PORT or unix:PATH; repeatable (default 127.0.0.1:8000)",
+        help="HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N; repeatable (default 127.0.0.1:8000)",
+    )
+    p.add_argument(
+        "--fd",
+        dest="bind",
+        action="append",
+        type=_fd_bind,
+        metavar="N",
+        help="serve the listening socket inherited as descriptor N (same as --bind fd://N)",
     )
     p.add_argument("--graceful-timeout", type=float, metavar="S", help="drain budget (default 30)")
     p.add_argument(
@@ -214,10 +274,16 @@ def _serve(args: argparse.Namespace) -> int:
         if key not in ("command", "config_file") and value is not None
     }
     config = load_config(options, config_file=args.config_file)
+    from lastcall.process.sockets import apply_systemd_sockets
+
+    apply_systemd_sockets(config)
     logging.basicConfig(
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if config.is_supervised:
+        # Each worker imports the app itself (fresh code on every reload).
+        return serve(None, config)
     app = import_app(config.app) if config.app else None
     return serve(app, config)
 

@@ -63,8 +63,9 @@ def _flags() -> dict[str, list[str]]:
     """Setting name -> the options that set it (``[]`` for a positional)."""
     flags: dict[str, list[str]] = {}
     for action in _serve_parser()._actions:
-        if action.dest in FIELDS:
-            flags[action.dest] = [o for o in action.option_strings if o.startswith("--")]
+        if action.dest in FIELDS:  # several options may set one setting (--bind, --fd)
+            options = [o for o in action.option_strings if o.startswith("--")]
+            flags[action.dest] = flags.get(action.dest, []) + options
     return flags
 
 

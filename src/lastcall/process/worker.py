@@ -1,0 +1,103 @@
+"""A worker process: ``python -m lastcall.process.worker``, started by the supervisor.
+
+It is a plain ``Server`` serving the supervisor's sockets as ``fd://N``
+binds, so a worker drains exactly as a lone ``lastcall serve`` does (the
+supervisor sends SIGTERM; a second SIGTERM skips to the cancel step).
+Being a fresh interpreter, it imports the application anew: that is what
+makes a reload load new code.
+
+It talks to the supervisor over one inherited Unix stream socket (the
+*control* socket):
+
+- it writes ``ready\\n`` once its lifespan startup has completed and it
+  accepts, which is what lets a reload drain the old generation;
+- it drains by itself when the control socket reaches end of file, i.e. the
+  supervisor is gone (killed with SIGKILL, say), so no worker outlives it
+  serving stale sockets for ever.
+
+Its settings arrive as JSON in ``LASTCALL_WORKER`` (the ``ServerConfig``
+fields, the control descriptor, its generation and slot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+from typing import Any
+
+from lastcall.errors import ConfigError
+from lastcall.server.config import ServerConfig
+
+from .spec import READY_LINE, WORKER_ENV
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+EXIT_STARTUP_FAILED = 3
+
+logger = logging.getLogger("lastcall.worker")
+
+
+async def _serve(config: ServerConfig, app: Any, control: socket.socket) -> int:
+    from lastcall.server import Server
+
+    server = Server(app, config)
+    reader, writer = await asyncio.open_connection(sock=control)
+    serving = asyncio.create_task(server.serve())
+    started = server.started
+    waits: set[asyncio.Future[Any]] = {serving, started}
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    if started.done() and started.exception() is None:
+        writer.write(READY_LINE)
+        try:
+            await writer.drain()
+        except OSError:
+            pass  # the supervisor is gone; the EOF below drains us
+
+    async def drain_when_orphaned() -> None:
+        await reader.read()  # EOF: the supervisor exited or was killed
+        server.drain(reason="supervisor gone")
+
+    watch = asyncio.create_task(drain_when_orphaned())
+    try:
+        return await serving
+    finally:
+        watch.cancel()
+        writer.close()
+
+
+def main() -> int:
+    """Entry point of a worker process; the exit code goes back to the supervisor."""
+    raw = os.environ.pop(WORKER_ENV, None)
+    if raw is None:
+        print("lastcall.process.worker: started by the supervisor only", file=sys.stderr)
+        return EXIT_USAGE
+    spec = json.loads(raw)
+    config = ServerConfig(**spec["config"])
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s %(name)s[{os.getpid()}]: %(message)s",
+    )
+    logging.getLogger("lastcall").setLevel(config.log_level.upper())
+    control = socket.socket(fileno=spec["control_fd"])
+    from lastcall.cli import import_app
+    from lastcall.io import loop_factory
+
+    try:
+        app = import_app(config.app) if config.app else None
+    except ConfigError as exc:
+        logger.error("cannot load the app: %s", exc)
+        return EXIT_USAGE
+    except Exception:
+        logger.exception("importing %s failed", config.app)
+        return EXIT_STARTUP_FAILED
+    with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
+        return runner.run(_serve(config, app, control))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
