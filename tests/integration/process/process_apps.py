@@ -20,6 +20,13 @@ from typing import Any
 HOLD_LIMIT = 10.0
 
 
+def _block_until(release: pathlib.Path) -> None:
+    """Block the calling thread -- the worker's event loop, on purpose -- until ``release``."""
+    deadline = time.monotonic() + HOLD_LIMIT
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
@@ -40,9 +47,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         # A first chunk, so that the head goes out now (the server holds a
         # head back to send it with the body in one write).
         await send({"type": "http.response.body", "body": b"held ", "more_body": True})
-        deadline = time.monotonic() + HOLD_LIMIT
-        while not release.exists() and time.monotonic() < deadline:
-            time.sleep(0.005)  # blocking on purpose: this worker's loop is busy
+        _block_until(release)
         await send({"type": "http.response.body", "body": pid})
         return
     if path == "/slow":

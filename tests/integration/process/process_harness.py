@@ -92,7 +92,10 @@ class Supervised:
 
 
 async def start_supervised(
-    *args: str, cwd: Path = HERE, app: str = APP, ready: str = r"^\S+ \S+ INFO lastcall.drain: serving on 127\.0\.0\.1:(\d+)"
+    *args: str,
+    cwd: Path = HERE,
+    app: str = APP,
+    ready: str = r"^\S+ \S+ INFO lastcall.drain: serving on 127\.0\.0\.1:(\d+)",
 ) -> Supervised:
     """Start ``lastcall serve APP --bind 127.0.0.1:0 ARGS``; return once the supervisor serves."""
     proc = await asyncio.create_subprocess_exec(

@@ -11,7 +11,14 @@ from process_harness import http_get, start_supervised
 
 from lastcall.drill.load import run_load
 
-FAST_DRAIN = ("--graceful-timeout", "5", "--close-timeout", "0.5", "--lifespan-shutdown-timeout", "2")
+FAST_DRAIN = (
+    "--graceful-timeout",
+    "5",
+    "--close-timeout",
+    "0.5",
+    "--lifespan-shutdown-timeout",
+    "2",
+)
 
 
 @pytest.mark.parametrize("protocol", ["h1", "h2"])

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from process_harness import http_get, start_supervised
 
-FAST_DRAIN = ("--graceful-timeout", "2", "--close-timeout", "0.5", "--lifespan-shutdown-timeout", "2")
+FAST_DRAIN = (
+    "--graceful-timeout",
+    "2",
+    "--close-timeout",
+    "0.5",
+    "--lifespan-shutdown-timeout",
+    "2",
+)
 
 
 async def _hold(port: int, release: Path) -> tuple[asyncio.StreamWriter, asyncio.StreamReader, str]:
@@ -52,8 +59,12 @@ async def test_crashed_worker_is_replaced_and_others_keep_serving(tmp_path: Path
         ready = server.matching(r"worker_ready pid=(\d+) generation=1 worker=(\d)")
         victim, slot = int(ready[0][1]), ready[0][2]
         os.kill(victim, signal.SIGKILL)
-        await server.wait_line(rf"worker {slot} \(generation 1, pid {victim}\) CRASHED with code -9")
-        await server.wait_line(rf"worker_restarting generation=1 worker={slot} delay=0\.1 crashes=1")
+        await server.wait_line(
+            rf"worker {slot} \(generation 1, pid {victim}\) CRASHED with code -9"
+        )
+        await server.wait_line(
+            rf"worker_restarting generation=1 worker={slot} delay=0\.1 crashes=1"
+        )
         replaced = await server.wait_line(
             rf"worker_ready pid=(\d+) generation=1 worker={slot}$", count=2
         )
