@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     drill_cli.add_parser(sub)
     bench_cli.add_parser(sub)
+    from lastcall.process import reload_cli
+
+    reload_cli.add_parser(sub)
     return parser
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +46,7 @@ from .backoff import RestartBackoff
 from .notify import sd_notify
 from .sockets import ListenSocket, bind_sockets, close_sockets
 from .spawn import WorkerProcess
+from .upgrade import Handoff, UpgradeListener
 
 __all__ = ["EXIT_MARGIN", "IMPORT_ALLOWANCE", "Supervisor"]
 
@@ -70,12 +72,16 @@ class Supervisor:
         config: ServerConfig,
         *,
         observer: Observer | None = None,
-        sockets: list[ListenSocket] | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.config = config
         self.observer = observer if observer is not None else Observer()
-        self.sockets: list[ListenSocket] = sockets if sockets is not None else []
-        self._given_sockets = sockets is not None
+        #: With ``--upgrade``: the sockets received from the running server.
+        self.handoff = handoff
+        self.sockets: list[ListenSocket] = list(handoff.sockets) if handoff is not None else []
+        self._upgrade_listener: UpgradeListener | None = None
+        #: ``--reload``: the file watcher (``watch.py``).
+        self._watcher: asyncio.Task[None] | None = None
         #: Workers of the generation that serves (``None``: a slot being replaced).
         self.current: list[WorkerProcess | None] = []
         self.current_generation = 0
@@ -124,6 +130,10 @@ class Supervisor:
         if self._loop is None or self.is_draining:
             return
         self.is_draining = True
+        if self._upgrade_listener is not None:
+            self._upgrade_listener.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
         sd_notify("STOPPING=1")
         logger.info("stopping (%s): draining %d worker(s)", reason, len(self.workers))
         for handle in self._restarts.values():
@@ -155,7 +165,12 @@ class Supervisor:
         """Serve until drained; return the exit code (0, or 3 if nothing started)."""
         loop = self._loop = asyncio.get_running_loop()
         self._all_gone = loop.create_future()
-        if not self._given_sockets:
+        handoff = self.handoff
+        if handoff is not None:
+            self.observer.emit(
+                oe.UpgradeReceived(loop.time(), len(self.sockets), handoff.peer_version)
+            )
+        else:
             try:
                 self.sockets = bind_sockets(self.config)
             except OSError as exc:
@@ -165,25 +180,42 @@ class Supervisor:
         try:
             first = await self._start_generation()
             if first is None:
+                if handoff is not None:
+                    handoff.abort("the new generation did not start")
                 self.is_draining = True
                 await self._wait_all_gone()
                 return EXIT_STARTUP_FAILED
             self._adopt(first)
+            if handoff is not None:
+                # Our workers accept beside the old ones; now the old drain.
+                await asyncio.to_thread(handoff.finish)
+            if self.config.reload:
+                from .watch import watch_and_reload
+
+                self._watcher = loop.create_task(watch_and_reload(self))
+            if self.config.upgrade_socket is not None and not self.is_draining:
+                self._upgrade_listener = UpgradeListener(self, self.config.upgrade_socket)
+                self._upgrade_listener.start()
             self.observer.emit(oe.ServerStarted(loop.time(), tuple(self.addresses)))
-            sd_notify("READY=1", f"STATUS=serving with {len(first)} worker(s)")
+            sd_notify(
+                f"MAINPID={os.getpid()}", "READY=1", f"STATUS=serving, {len(first)} worker(s)"
+            )
             for callback in self.on_serving:
                 callback()
             await self._wait_all_gone()
             return EXIT_OK
         finally:
+            if self._upgrade_listener is not None:
+                self._upgrade_listener.close()
+            if self._watcher is not None:
+                self._watcher.cancel()
             for sig in installed:
                 loop.remove_signal_handler(sig)
             for handle in self._restarts.values():
                 handle.cancel()
             for worker in self.workers:  # only after a failure inside this method
                 worker.kill()
-            if not self._given_sockets or self.is_draining:
-                close_sockets(self.sockets)
+            close_sockets(self.sockets)
 
     # -- generations ----------------------------------------------------------------
 

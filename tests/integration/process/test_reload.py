@@ -89,6 +89,9 @@ async def test_generation_that_fails_to_import_keeps_the_old_one(tmp_path: Path)
         mark = len(server.lines)
         server.signal(signal.SIGHUP)
         await server.wait_line(r"reload_finished generation=3 old_generation=1", after=mark)
+        # Told to drain, an old worker may still accept until its signal handler
+        # runs (and would serve v1, in full): ask once both are gone.
+        await server.wait_line(r"generation 1, pid \d+\) exited with code 0", count=2)
         assert (await http_get(server.port, "/"))[2] == b"v2"
     finally:
         assert await server.stop() == 0
