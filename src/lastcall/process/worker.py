@@ -30,6 +30,7 @@ import sys
 from typing import Any
 
 from lastcall.errors import ConfigError
+from lastcall.observe.logs import TEXT_FORMAT, configure_logging
 from lastcall.server.config import ServerConfig
 
 from .spec import READY_LINE, WORKER_ENV
@@ -78,10 +79,13 @@ def main() -> int:
         return EXIT_USAGE
     spec = json.loads(raw)
     config = ServerConfig(**spec["config"])
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s %(name)s[{os.getpid()}]: %(message)s",
-    )
+    configure_logging(config.log_level, config.log_format, config.log_config)
+    if config.log_config is None and config.log_format == "text":
+        # Which worker said it: the pid beside the logger's name.
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(
+                logging.Formatter(TEXT_FORMAT.replace("%(name)s", "%(name)s[%(process)d]"))
+            )
     logging.getLogger("lastcall").setLevel(config.log_level.upper())
     control = socket.socket(fileno=spec["control_fd"])
     from lastcall.cli import import_app

@@ -75,6 +75,10 @@ class ConnectionBase:
         self._own_cancel_handle: asyncio.TimerHandle | None = None
         self._is_registered = False
         self._is_clean = True
+        #: True once ``write_eof()`` was called (or the transport closed): a
+        #: write now would raise, and ``transport.is_closing()`` does not say so
+        #: (uvloop and asyncio both report False after ``write_eof``).
+        self.is_write_closed = False
 
     # -- registration -------------------------------------------------------------
 
@@ -237,6 +241,7 @@ class ConnectionBase:
             else ConnectionInput.WORK_DONE
         )
         linger = self.state.config.lingering_close_timeout
+        self.is_write_closed = True
         if linger > 0.0 and transport.can_write_eof():
             try:
                 transport.write_eof()
