@@ -30,6 +30,7 @@ import sys
 from typing import Any
 
 from lastcall.errors import ConfigError
+from lastcall.observe import Observer
 from lastcall.observe.logs import TEXT_FORMAT, configure_logging
 from lastcall.server.config import ServerConfig
 
@@ -46,7 +47,9 @@ logger = logging.getLogger("lastcall.worker")
 async def _serve(config: ServerConfig, app: Any, control: socket.socket) -> int:
     from lastcall.server import Server
 
-    server = Server(app, config)
+    # An app that reports through an observer of its own (the proxy's) shares it.
+    observer = getattr(app, "observer", None)
+    server = Server(app, config, observer=observer if isinstance(observer, Observer) else None)
     reader, writer = await asyncio.open_connection(sock=control)
     serving = asyncio.create_task(server.serve())
     started = server.started

@@ -49,9 +49,7 @@ def test_serve_and_proxy_share_every_server_option() -> None:
         return {s for a in sub.choices[command]._actions for s in a.option_strings}
 
     proxy_only = {"--upstream", "--balancer", "--health-check-path", "--hooks"}
-    # Workers, reload and upgrade (cli.add_process_options) are serve's alone so far.
-    serve_only = {"--workers", "--upgrade-socket", "--upgrade", "--reload", "--daemon"}
-    assert options("serve") - serve_only == options("proxy") - proxy_only
+    assert options("serve") == options("proxy") - proxy_only
 
 
 def test_file_with_serve_table_and_command_line_wins(tmp_path: Path) -> None:
