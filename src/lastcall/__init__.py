@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see __getattr_
         RetryPolicy,
         Timeouts,
     )
-    from lastcall.server import Server, serve
+    from lastcall.process import serve
+    from lastcall.server import Server
 
 __version__ = "0.1.0.dev0"
 
@@ -70,7 +71,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, so a misspelt name
             "RetryPolicy": "lastcall.client",
             "Timeouts": "lastcall.client",
             "Server": "lastcall.server",
-            "serve": "lastcall.server",
+            "serve": "lastcall.process",
             "errors": "lastcall.errors",
         },
     )

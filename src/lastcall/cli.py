@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from lastcall.server import load_config, serve
+    from lastcall.process import serve
+    from lastcall.server import load_config
 
     options = {
         key: value

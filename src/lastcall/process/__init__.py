@@ -22,18 +22,49 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+from typing import Any
 
 from lastcall.errors import ConfigError
 from lastcall.observe import Observer
+from lastcall.server.asgi import ASGIApp
 from lastcall.server.config import ServerConfig
 
 from .supervisor import EXIT_STARTUP_FAILED, Supervisor
 from .upgrade import receive_sockets, request_reload
 
-__all__ = ["DEMO_APP", "Supervisor", "request_reload", "supervise"]
+__all__ = ["DEMO_APP", "Supervisor", "request_reload", "serve", "supervise"]
 
 #: What a worker imports when no app is named.
 DEMO_APP = "lastcall.server.demo:demo_app"
+
+
+def serve(
+    app: ASGIApp | None = None,
+    config: ServerConfig | None = None,
+    *,
+    observer: Observer | None = None,
+    **settings: Any,
+) -> int:
+    """Serve ``app`` until drained; return the exit code. This is ``lastcall.serve``.
+
+    Keyword settings are the fields of ``ServerConfig``. With one worker (the
+    default) it is ``lastcall.server.serve``: this process serves. With
+    ``workers > 1``, ``upgrade_socket`` or ``reload`` it runs a supervisor
+    (``supervise``): each worker imports the app itself, so ``app`` must be
+    importable as ``module:attribute`` (or give ``config.app``), and SIGHUP reloads.
+    """
+    from lastcall.server import serve as serve_here
+
+    if config is None:
+        config = ServerConfig(**settings)
+    elif settings:
+        raise TypeError("pass either config= or keyword settings, not both")
+    if not config.is_supervised:
+        return serve_here(app, config, observer=observer)
+    if app is not None and config.app is None:
+        config.app = _app_spec(app)
+    return supervise(config, observer=observer)
 
 
 def supervise(config: ServerConfig, *, observer: Observer | None = None) -> int:
@@ -85,3 +116,17 @@ def _daemonized(config: ServerConfig, observer: Observer | None) -> int:
     with os.fdopen(read_end, "rb") as pipe:
         ready = pipe.read(1) == b"1"
     return 0 if ready else EXIT_STARTUP_FAILED
+
+
+def _app_spec(app: ASGIApp) -> str:
+    """``module:attribute`` under which ``app`` can be imported again (by a worker)."""
+    module_name = getattr(app, "__module__", None)
+    module = sys.modules.get(module_name or "")
+    if module is not None and module_name != "__main__":
+        for attribute, value in vars(module).items():
+            if value is app:
+                return f"{module_name}:{attribute}"
+    raise ConfigError(
+        "with workers, each worker imports the app itself: pass it as 'module:attribute'"
+        " (ServerConfig.app) rather than as an object"
+    )

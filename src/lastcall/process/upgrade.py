@@ -17,26 +17,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import os
 import socket
 import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from lastcall import __version__
 from lastcall.errors import ConfigError
 from lastcall.observe import events as oe
 
 from .handoff import HandoffError, recv_message, send_message
+from .interface import RunningSupervisor
 from .sockets import ListenSocket
-
-if TYPE_CHECKING:
-    from .supervisor import Supervisor
 
 __all__ = ["HANDSHAKE_TIMEOUT", "Handoff", "UpgradeListener", "receive_sockets", "request_reload"]
 
 logger = logging.getLogger("lastcall.process")
+
+
+def _version() -> str:
+    """This lastcall's version, as the installed distribution says (told to the peer)."""
+    try:
+        return importlib.metadata.version("lastcall")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
 
 #: Longest wait for one step of the conversation that is not the new
 #: generation's startup (a peer that connects and says nothing). 10 s.
@@ -57,7 +64,7 @@ def _unlink_socket(path: str) -> None:
 class UpgradeListener:
     """Serves the upgrade socket of a running supervisor."""
 
-    def __init__(self, supervisor: Supervisor, path: str) -> None:
+    def __init__(self, supervisor: RunningSupervisor, path: str) -> None:
         self.supervisor = supervisor
         self.path = path
         self._sock: socket.socket | None = None
@@ -136,7 +143,7 @@ class UpgradeListener:
             sockets = supervisor.sockets
             reply = {
                 "type": "sockets",
-                "version": __version__,
+                "version": _version(),
                 "pid": os.getpid(),
                 "sockets": [listen.describe() for listen in sockets],
             }
@@ -215,7 +222,7 @@ def receive_sockets(path: str) -> Handoff:
     """Connect to the running server on ``path`` and receive its listening sockets."""
     conn = _connect(path)
     try:
-        send_message(conn, {"type": "hello", "version": __version__, "pid": os.getpid()})
+        send_message(conn, {"type": "hello", "version": _version(), "pid": os.getpid()})
         message, fds = recv_message(conn)
         if message["type"] != "sockets":
             for fd in fds:

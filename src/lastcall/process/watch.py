@@ -15,12 +15,10 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lastcall.errors import ConfigError
 
-if TYPE_CHECKING:
-    from .supervisor import Supervisor
+from .interface import RunningSupervisor
 
 __all__ = ["WATCHED_SUFFIXES", "watch_and_reload"]
 
@@ -35,7 +33,7 @@ def _is_watched(path: str) -> bool:
     return name.endswith(WATCHED_SUFFIXES) and not name.startswith(".")
 
 
-async def watch_and_reload(supervisor: Supervisor, directory: str | None = None) -> None:
+async def watch_and_reload(supervisor: RunningSupervisor, directory: str | None = None) -> None:
     """Reload ``supervisor`` whenever a watched file under ``directory`` (cwd) changes."""
     try:
         import watchfiles

@@ -123,7 +123,9 @@ def run_from_args(args: argparse.Namespace) -> int:
             {key: value for key, value in vars(args).items() if key != "handler"}
         )
         server_config.app = "lastcall.proxy.worker_app:app"
-        return serve(None, server_config)
+        from lastcall.process import supervise
+
+        return supervise(server_config)
     observer = Observer()
     app = ProxyApp(proxy_config, observer=observer)
     return serve(app, server_config, observer=observer)

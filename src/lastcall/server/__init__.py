@@ -36,11 +36,10 @@ def serve(
     """Serve ``app`` (the demo app if ``None``) until drained; return the exit code.
 
     Runs its own event loop (uvloop when installed) and handles SIGTERM/SIGINT/SIGHUP:
-    the first drains, a second skips to the cancel step. With ``workers > 1``,
-    ``upgrade_socket`` or ``reload`` it runs a supervisor instead
-    (``lastcall.process``): each worker process imports the app itself, so
-    ``app`` must be importable as ``module:attribute`` (or give ``config.app``),
-    and SIGHUP reloads. Keyword settings are
+    the first drains, a second skips to the cancel step. This serves in this
+    process; ``lastcall.serve`` (``lastcall.process.serve``) also runs a
+    supervisor and workers when ``workers > 1``, ``upgrade_socket`` or ``reload``
+    asks for one. Keyword settings are
     the fields of ``ServerConfig`` (``bind=["0.0.0.0:8000"]``, ``graceful_timeout=10``...);
     ``observer`` receives the drain events (the proxy shares its own with the server).
     """
@@ -50,29 +49,12 @@ def serve(
         raise TypeError("pass either config= or keyword settings, not both")
     logging.getLogger("lastcall").setLevel(config.log_level.upper())
     if config.is_supervised:
-        from lastcall.process import supervise
+        from lastcall.errors import ConfigError
 
-        if app is not None and config.app is None:
-            config.app = _app_spec(app)
-        return supervise(config, observer=observer)
+        raise ConfigError(
+            "workers, upgrade_socket and reload need a supervisor: call lastcall.serve"
+            " (lastcall.process.serve), which runs one"
+        )
     server = Server(app, config, observer=observer)
     with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
         return runner.run(server.serve())
-
-
-def _app_spec(app: ASGIApp) -> str:
-    """``module:attribute`` under which ``app`` can be imported again (by a worker)."""
-    import sys
-
-    from lastcall.errors import ConfigError
-
-    module_name = getattr(app, "__module__", None)
-    module = sys.modules.get(module_name or "")
-    if module is not None and module_name != "__main__":
-        for attribute, value in vars(module).items():
-            if value is app:
-                return f"{module_name}:{attribute}"
-    raise ConfigError(
-        "with workers, each worker imports the app itself: pass it as 'module:attribute'"
-        " (ServerConfig.app) rather than as an object"
-    )

@@ -8,7 +8,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from process_harness import http_get, start_supervised
+from process_harness import STEP_TIMEOUT, http_get, start_supervised
+
+from lastcall.drill.load import run_load
+from lastcall.drill.timeline import Timeline
 
 FAST_DRAIN = (
     "--graceful-timeout",
@@ -18,6 +21,13 @@ FAST_DRAIN = (
     "--lifespan-shutdown-timeout",
     "2",
 )
+
+
+async def _answered(timeline: Timeline, count: int) -> None:
+    """Until the load has recorded ``count`` attempts (the load's own progress, polled)."""
+    async with asyncio.timeout(STEP_TIMEOUT):
+        while len(timeline.requests) < count:  # noqa: ASYNC110 - the load exposes no event
+            await asyncio.sleep(0.01)
 
 
 async def _hold(port: int, release: Path) -> tuple[asyncio.StreamWriter, asyncio.StreamReader, str]:
@@ -127,3 +137,41 @@ async def test_first_generation_that_fails_to_start_exits_3(tmp_path: Path) -> N
     assert await server.wait_exit() == 3
     assert server.matching(r"generation 1 did NOT start \(worker \d exited with code 3")
     assert server.matching(r"nothing serves")
+
+
+@pytest.mark.parametrize("protocol", ["h1", "h2"])
+async def test_sigkill_under_load_loses_only_what_the_dead_worker_held(protocol: str) -> None:
+    """A worker killed mid-load: its open requests are lost (no process is left to answer
+    them), never more than were in flight; the others, and the replacement, serve on."""
+    server = await start_supervised("--workers", "2", *FAST_DRAIN)
+    stop = asyncio.Event()
+    concurrency = 8
+    try:
+        timeline = Timeline()
+        load = asyncio.create_task(
+            run_load(
+                f"http://127.0.0.1:{server.port}/slow?ms=100",
+                protocol,
+                concurrency=concurrency,
+                duration=120.0,
+                stop=stop,
+                timeline=timeline,
+            )
+        )
+        victim = int(server.matching(r"worker_ready pid=(\d+) generation=1 worker=0")[0][1])
+        await _answered(timeline, 4 * concurrency)  # the load is in full swing
+        os.kill(victim, signal.SIGKILL)
+        await server.wait_line(r"worker_ready pid=\d+ generation=1 worker=0$", count=2)
+        # The replacement serves: the load goes on against both slots for a while.
+        await _answered(timeline, len(timeline.requests) + 4 * concurrency)
+        stop.set()
+        stats = await load
+    finally:
+        stop.set()
+        assert await server.stop() == 0
+    print(
+        f"{protocol}: SIGKILL of one of 2 workers: lost {stats.lost}, safely retried "
+        f"{stats.safely_retried}, of {stats.sent} ({dict(stats.errors)})"
+    )
+    assert stats.lost <= concurrency, stats.errors
+    assert stats.succeeded > 0

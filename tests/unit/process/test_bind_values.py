@@ -35,3 +35,16 @@ def test_process_settings() -> None:
         ServerConfig(workers=0)
     with pytest.raises(ConfigError, match="--upgrade-socket"):
         ServerConfig(upgrade=True)
+
+
+def test_programmatic_serve_with_workers_needs_an_importable_app() -> None:
+    import lastcall
+    import lastcall.server
+
+    async def local_app(scope: object, receive: object, send: object) -> None:
+        pass  # defined here: no worker could import it
+
+    with pytest.raises(ConfigError, match="module:attribute"):
+        lastcall.serve(local_app, workers=2)
+    with pytest.raises(ConfigError, match="need a supervisor"):
+        lastcall.server.serve(None, workers=2)
