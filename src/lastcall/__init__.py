@@ -1,6 +1,7 @@
 """lastcall: a Python HTTP stack in which draining a connection is a phase of its life.
 
-The public surface: ``serve`` and ``Server`` (an ASGI server for HTTP/1.1,
+The public surface: ``run`` (what ``lastcall serve`` does, from Python),
+``serve`` and ``Server`` (an ASGI server for HTTP/1.1,
 HTTP/2, HTTP/3 and WebSocket that drains by the book), ``Client`` (an asyncio
 connection pool for HTTP/1.1, HTTP/2 and HTTP/3 that finishes what a server
 promised and retries what it refused), ``lastcall.httpx.AsyncTransport`` (the
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see __getattr_
     )
     from lastcall.process import serve
     from lastcall.server import Server
+    from lastcall.server.run import run
 
 __version__ = "0.1.0.dev0"
 
@@ -52,6 +54,7 @@ __all__ = [
     "Timeouts",
     "__version__",
     "errors",
+    "run",
     "serve",
 ]
 
@@ -72,6 +75,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, so a misspelt name
             "Timeouts": "lastcall.client",
             "Server": "lastcall.server",
             "serve": "lastcall.process",
+            "run": "lastcall.server.run",
             "errors": "lastcall.errors",
         },
     )

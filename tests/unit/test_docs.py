@@ -63,9 +63,11 @@ def _flags() -> dict[str, list[str]]:
     """Setting name -> the options that set it (``[]`` for a positional)."""
     flags: dict[str, list[str]] = {}
     for action in _serve_parser()._actions:
-        if action.dest in FIELDS:  # several options may set one setting (--bind, --fd)
-            options = [o for o in action.option_strings if o.startswith("--")]
-            flags[action.dest] = flags.get(action.dest, []) + options
+        if action.dest in FIELDS:
+            # Two options may set one setting (``--server-header``, ``--no-server-header``).
+            flags.setdefault(action.dest, []).extend(
+                o for o in action.option_strings if o.startswith("--")
+            )
     return flags
 
 

@@ -33,7 +33,7 @@ from lastcall.server.config import ServerConfig
 from .supervisor import EXIT_STARTUP_FAILED, Supervisor
 from .upgrade import receive_sockets, request_reload
 
-__all__ = ["DEMO_APP", "Supervisor", "request_reload", "serve", "supervise"]
+__all__ = ["DEMO_APP", "Supervisor", "app_spec", "request_reload", "serve", "supervise"]
 
 #: What a worker imports when no app is named.
 DEMO_APP = "lastcall.server.demo:demo_app"
@@ -63,7 +63,7 @@ def serve(
     if not config.is_supervised:
         return serve_here(app, config, observer=observer)
     if app is not None and config.app is None:
-        config.app = _app_spec(app)
+        config.app = app_spec(app)
     return supervise(config, observer=observer)
 
 
@@ -118,7 +118,7 @@ def _daemonized(config: ServerConfig, observer: Observer | None) -> int:
     return 0 if ready else EXIT_STARTUP_FAILED
 
 
-def _app_spec(app: ASGIApp) -> str:
+def app_spec(app: ASGIApp) -> str:
     """``module:attribute`` under which ``app`` can be imported again (by a worker)."""
     module_name = getattr(app, "__module__", None)
     module = sys.modules.get(module_name or "")

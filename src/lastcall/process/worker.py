@@ -91,11 +91,15 @@ def main() -> int:
             )
     logging.getLogger("lastcall").setLevel(config.log_level.upper())
     control = socket.socket(fileno=spec["control_fd"])
-    from lastcall.cli import import_app
     from lastcall.io import loop_factory
+    from lastcall.server.app_loading import import_app
 
     try:
-        app = import_app(config.app) if config.app else None
+        app = (
+            import_app(config.app, factory=config.factory, app_dir=config.app_dir)
+            if config.app
+            else None
+        )
     except ConfigError as exc:
         logger.error("cannot load the app: %s", exc)
         return EXIT_USAGE

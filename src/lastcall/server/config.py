@@ -30,6 +30,8 @@ from .listeners import parse_bind
 __all__ = ["ENV_PREFIX", "ServerConfig", "load_config"]
 
 ENV_PREFIX = "LASTCALL_"
+#: The characters of a field name (RFC 9110 §5.6.2 ``token``).
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 @dataclass(slots=True)
@@ -172,6 +174,32 @@ class ServerConfig:
     #: the app's listeners: it keeps answering through the drain and closes
     #: after it. Off by default (needs ``pip install 'lastcall[metrics]'``).
     metrics_bind: str | None = None
+    # -- what uvicorn, gunicorn and granian users type (app_loading.py, run.py) --
+    #: ``app`` names a function that returns the app, called once with no
+    #: argument. Off, like uvicorn's ``--factory``.
+    factory: bool = False
+    #: Directory put first on ``sys.path`` before ``app`` is imported. ``.``
+    #: (the working directory), like uvicorn's ``--app-dir``.
+    app_dir: str = "."
+    #: A dotenv file loaded into the environment before the app is imported
+    #: and ``LASTCALL_*`` settings are read; variables already set win (as
+    #: python-dotenv does). None: no file. uvicorn ``--env-file``.
+    env_file: str | None = None
+    #: Requests (HTTP and WebSocket) being served at once, server-wide; one
+    #: more is answered 503 with ``Retry-After: 1`` without reaching the app
+    #: (a WebSocket is refused, 403), so an overload sheds work instead of
+    #: queueing it into timeouts. 0 (no limit), like uvicorn's
+    #: ``--limit-concurrency`` (which also counts connections: here
+    #: ``max_connections`` does that).
+    limit_concurrency: int = 0
+    #: Response fields added to every HTTP/1.1, HTTP/2 and HTTP/3 response,
+    #: each ``NAME:VALUE`` (``--header``, repeatable); none by default. uvicorn
+    #: ``--header``.
+    headers: list[str] = field(default_factory=list)
+    #: Send ``server: lastcall`` on every response. Off: naming the software
+    #: helps an attacker more than a client (RFC 9110 §10.2.4); uvicorn sends
+    #: it, granian and Go do not.
+    server_header: bool = False
     #: Event loop: ``auto`` (uvloop when installed), ``uvloop``, ``asyncio``.
     loop: str = "auto"
     #: listen() backlog. 2048 like uvicorn and hypercorn.
@@ -252,6 +280,25 @@ class ServerConfig:
             raise ConfigError("log_format must be text or json")
         if self.metrics_bind is not None and parse_bind(self.metrics_bind).path is not None:
             raise ConfigError(f"bad --metrics-bind {self.metrics_bind!r}: expected HOST:PORT")
+        if self.limit_concurrency < 0:
+            raise ConfigError("limit_concurrency must be >= 0 (0: no limit)")
+        self.default_response_headers()
+
+    def default_response_headers(self) -> list[tuple[bytes, bytes]]:
+        """``server_header`` and ``headers`` as wire fields; a bad one is a ``ConfigError``."""
+        out = [(b"server", b"lastcall")] if self.server_header else []
+        for value in self.headers:
+            name, sep, text = value.partition(":")
+            name, text = name.strip(), text.strip()
+            if not sep or not name or not all(c in _TOKEN for c in name):
+                raise ConfigError(f"bad --header {value!r}: expected NAME:VALUE (RFC 9110 §5.1)")
+            if any(c in value for c in "\r\n\0"):
+                raise ConfigError(f"bad --header {value!r}: CR, LF and NUL are not allowed")
+            try:
+                out.append((name.lower().encode("ascii"), text.encode("latin-1")))
+            except UnicodeEncodeError:
+                raise ConfigError(f"bad --header {value!r}: the value is not Latin-1") from None
+        return out
 
     def _validate_quic(self) -> None:
         if self.quic_bind and self.certfile is None:

@@ -51,6 +51,7 @@ from lastcall.observe import AccessLogSink, Observer, PrometheusSink
 from lastcall.observe import events as oe
 
 from .asgi import ASGIApp
+from .concurrency_limit import ConcurrencyLimit
 from .config import ServerConfig
 from .connection_limit import OverLimitConnection, raise_file_limit
 from .lifespan import Lifespan, LifespanFailure
@@ -123,6 +124,7 @@ class Server:
         self.metrics: PrometheusSink | None = None
         self.metrics_endpoint: MetricsEndpoint | None = None
         self._add_operations_sinks()
+        self._limit_concurrency()
         self.controller = DrainController(self.registry, config.drain_settings())
         self.listeners: list[Listener] = []
         #: UDP endpoints serving HTTP/3 (``quic_bind``), once open.
@@ -164,6 +166,10 @@ class Server:
         if callable(watch):  # the proxy reports its client pools' retries
             watch(self.metrics)
         observer.add_sink(self.metrics)
+
+    def _limit_concurrency(self) -> None:
+        if self.config.limit_concurrency > 0:
+            self.app = ConcurrencyLimit(self.app, self.config.limit_concurrency)
 
     # -- public API -------------------------------------------------------------------
 
@@ -388,7 +394,7 @@ class Server:
         max_age = self.config.alt_svc_max_age
         if max_age > 0:
             ports = [endpoint.port for endpoint in self.quic_endpoints]
-            state.extra_response_headers = [alt_svc_header(ports, max_age)]
+            state.extra_response_headers.append(alt_svc_header(ports, max_age))
 
     def _on_quic_endpoint_closed(self, endpoint: QuicEndpoint) -> None:
         if self._loop is not None:

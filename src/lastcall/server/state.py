@@ -55,9 +55,13 @@ class ServerState:
         self.proxies: TrustedProxies | None = (
             TrustedProxies(config.forwarded_allow_ips) if config.proxy_headers else None
         )
+        #: Fields added to every response, whatever the protocol: ``--header``
+        #: and ``server_header`` (config.py).
+        self.default_response_headers = config.default_response_headers()
         #: Fields the server adds to every HTTP/1.1 and HTTP/2 response it
-        #: starts: ``Alt-Svc`` advertising HTTP/3 once QUIC is bound (RFC 7838).
-        self.extra_response_headers: list[tuple[bytes, bytes]] = []
+        #: starts: the default ones, and ``Alt-Svc`` advertising HTTP/3 once
+        #: QUIC is bound (RFC 7838). HTTP/3 sends the default ones only.
+        self.extra_response_headers: list[tuple[bytes, bytes]] = list(self.default_response_headers)
         self._ids = itertools.count(1)
 
     def announce_drain(self, reason: str, deadline_at: float) -> None:
