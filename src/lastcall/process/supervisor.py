@@ -243,7 +243,14 @@ class Supervisor:
         loop = self._loop
         self._last_generation += 1
         generation = self._last_generation
-        workers = [await self._spawn(generation, slot) for slot in range(self.config.workers)]
+        workers: list[WorkerProcess] = []
+        try:
+            for slot in range(self.config.workers):
+                workers.append(await self._spawn(generation, slot))
+        except OSError:
+            for worker in workers:
+                self._drain_worker(worker)
+            raise
         deadline = loop.time() + self.start_timeout
         pending: set[asyncio.Future[bool]] = {worker.ready for worker in workers}
         failure: str | None = None
@@ -288,7 +295,15 @@ class Supervisor:
             started = loop.time()
             sd_notify("RELOADING=1")
             self.observer.emit(oe.ReloadStarted(started, self._last_generation + 1, reason))
-            new = await self._start_generation()
+            try:
+                new = await self._start_generation()
+            except OSError as exc:  # cannot even spawn (EAGAIN, ENOMEM...): keep serving
+                self.observer.emit(
+                    oe.ReloadFailed(
+                        loop.time(), self._last_generation, f"spawn: {exc}", self.current_generation
+                    )
+                )
+                new = None
             sd_notify("READY=1")
             if new is None or self.is_draining:
                 return False
@@ -358,7 +373,12 @@ class Supervisor:
         self._restarts.pop(slot, None)
         if self.is_draining or generation != self.current_generation:
             return
-        self.current[slot] = await self._spawn(generation, slot)
+        worker = await self._spawn(generation, slot)
+        if generation != self.current_generation:
+            # A reload finished while it started: its generation no longer serves.
+            self._drain_worker(worker)
+            return
+        self.current[slot] = worker
 
     def _check_all_gone(self) -> None:
         gone = self._all_gone
