@@ -246,7 +246,7 @@ class Supervisor:
         workers: list[WorkerProcess] = []
         try:
             for slot in range(self.config.workers):
-                workers.append(await self._spawn(generation, slot))
+                workers.append(await self._spawn(generation, slot))  # noqa: PERF401 - in order, and kept on failure
         except OSError:
             for worker in workers:
                 self._drain_worker(worker)
