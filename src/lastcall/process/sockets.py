@@ -228,6 +228,9 @@ def worker_config(
         bind=streams,
         quic_bind=datagrams if serve_quic else [],
         workers=1,
+        # One metrics port cannot be bound by every worker, nor by two
+        # generations at once during a reload: not served under a supervisor yet.
+        metrics_bind=None,
         upgrade_socket=None,
         upgrade=False,
         reload=False,

@@ -176,6 +176,11 @@ class Supervisor:
             except OSError as exc:
                 logger.error("cannot listen: %s", exc)
                 return EXIT_STARTUP_FAILED
+        if self.config.metrics_bind is not None:
+            logger.warning(
+                "--metrics-bind is not served with workers yet (each worker and each"
+                " generation would need the one port): no metrics endpoint"
+            )
         installed = self._install_signals(loop)
         try:
             first = await self._start_generation()
