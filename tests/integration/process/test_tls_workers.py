@@ -1,5 +1,6 @@
 """TLS behind the supervisor: workers serve the inherited sockets with the same TLS
-settings as a lone server -- certificates, ALPN, and the handshake timeout."""
+settings as a lone server -- certificates, ALPN, the handshake timeout -- and worker 0
+serves HTTP/3 on the supervisor's UDP socket."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from process_harness import STEP_TIMEOUT, start_supervised
 
+from lastcall import Client
 from lastcall.testing.quic_certs import write_self_signed
 
 
@@ -17,8 +19,14 @@ async def test_workers_serve_tls_and_bound_idle_handshakes(tmp_path: Path) -> No
     server = await start_supervised(
         "--workers", "2", "--certfile", str(cert), "--keyfile", str(key),
         "--tls-handshake-timeout", "0.5", "--graceful-timeout", "2",
+        "--quic-bind", "127.0.0.1:0",
     )  # fmt: skip
     try:
+        # HTTP/3: worker 0 serves the supervisor's UDP socket.
+        quic_port = int(server.matching(r"INFO lastcall.drain: serving on .*:(\d+)/udp")[0][1])
+        async with Client(http1=False, http3=True, verify=False) as client:
+            response = await client.get(f"https://127.0.0.1:{quic_port}/")
+            assert (response.status_code, response.http_version) == (200, "HTTP/3")
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
