@@ -283,6 +283,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             if not self._paused_for_pipeline:
                 self._paused_for_pipeline = True
                 self._update_reading()
+        if self.max_requests:  # the last one allowed answers with Connection: close
+            self.count_request()
 
     def _accepts_upgrade(self, event: RequestStarted) -> bool:
         if self.cycle is not None or self.pipeline or self.drain_reason is not None:
