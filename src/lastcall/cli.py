@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from lastcall import __version__
 from lastcall.errors import ConfigError
+from lastcall.observe.logs import configure_logging
 
 __all__ = ["add_server_options", "build_parser", "import_app", "import_object", "main"]
 
@@ -185,6 +185,26 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="give up on lifespan shutdown after S and exit (default 60)",
     )
     p.add_argument("--loop", choices=["auto", "uvloop", "asyncio"])
+    _add_operations_options(p)
+
+
+def _add_operations_options(p: argparse.ArgumentParser) -> None:
+    """Logs, metrics and the options users of uvicorn, gunicorn and granian expect."""
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="json: one object per line, an event's fields for drain steps (default text)",
+    )
+    p.add_argument(
+        "--log-config",
+        metavar="FILE",
+        help="logging config: .json (dictConfig) or .ini (fileConfig); replaces --log-format",
+    )
+    p.add_argument(
+        "--metrics-bind",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on GET /metrics there; answers through the drain",
+    )
 
 
 def _add_retire_options(p: argparse.ArgumentParser) -> None:
@@ -248,10 +268,7 @@ def _serve(args: argparse.Namespace) -> int:
         if key not in ("command", "config_file") and value is not None
     }
     config = load_config(options, config_file=args.config_file)
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.log_level, config.log_format, config.log_config)
     app = import_app(config.app) if config.app else None
     return serve(app, config)
 

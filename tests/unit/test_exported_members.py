@@ -79,6 +79,7 @@ PUBLIC: dict[str, list[str]] = {
         "serve",
     ],
     "lastcall.observe": [
+        "AccessLogSink",
         "EventRecorder",
         "LoggingSink",
         "Observer",

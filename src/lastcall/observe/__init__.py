@@ -6,6 +6,14 @@ this package imports without it (``pip install 'lastcall[metrics]'``).
 
 from . import events
 from .metrics import PrometheusSink
-from .observer import EventRecorder, LoggingSink, Observer, Sink
+from .observer import AccessLogSink, EventRecorder, LoggingSink, Observer, Sink
 
-__all__ = ["EventRecorder", "LoggingSink", "Observer", "PrometheusSink", "Sink", "events"]
+__all__ = [
+    "AccessLogSink",
+    "EventRecorder",
+    "LoggingSink",
+    "Observer",
+    "PrometheusSink",
+    "Sink",
+    "events",
+]

@@ -30,10 +30,12 @@ __all__ = [
     "Http3GoAwaySent",
     "LifespanShutdown",
     "ListenerClosed",
+    "MetricsListening",
     "PreStopElapsed",
     "QuicConnectionTerminated",
     "QuicEndpointClosed",
     "RequestCancelled",
+    "RequestCompleted",
     "RetryBudgetExhausted",
     "ServerStarted",
     "StreamRefused",
@@ -302,6 +304,43 @@ class LifespanShutdown(DrainEvent):
 
     ok: bool
     name = "lifespan_shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsListening(DrainEvent):
+    """The Prometheus endpoint (``--metrics-bind``) is open. It is no app
+    listener: it keeps answering through the drain and closes after it."""
+
+    address: str
+    name = "metrics_listening"
+
+    def message(self) -> str:
+        return f"metrics on http://{self.address}/metrics"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCompleted(DrainEvent):
+    """A response was answered in full (the access log's line, the request
+    metrics). Not a drain step: one per request, so it is only built while
+    something reads it (``--access-log`` or ``--metrics-bind``).
+
+    ``target`` is the request target as the client sent it (raw path and
+    query); ``duration`` runs from the request head's arrival to the last
+    byte of the response handed to the transport, in seconds.
+    """
+
+    client: str
+    method: str
+    target: str
+    http_version: str
+    status: int
+    duration: float
+    name = "request_completed"
+
+    def message(self) -> str:
+        return (
+            f'{self.client} - "{self.method} {self.target} HTTP/{self.http_version}" {self.status}'
+        )
 
 
 # -- the reverse proxy (``lastcall.proxy``) -------------------------------------------

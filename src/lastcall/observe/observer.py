@@ -17,17 +17,19 @@ from .events import (
     DrainStarted,
     GoAwaySent,
     Http3GoAwaySent,
+    RequestCompleted,
     ServerStarted,
     UpstreamRequest,
     WebSocketClosing,
 )
 
-__all__ = ["EventRecorder", "LoggingSink", "Observer", "Sink"]
+__all__ = ["AccessLogSink", "EventRecorder", "LoggingSink", "Observer", "Sink"]
 
 Sink = Callable[[DrainEvent], None]
 E = TypeVar("E", bound=DrainEvent)
 
 logger = logging.getLogger("lastcall.drain")
+access_logger = logging.getLogger("lastcall.access")
 
 
 class Observer:
@@ -41,6 +43,13 @@ class Observer:
     def add_sink(self, sink: Sink) -> None:
         """Add a consumer (a recorder in tests, metrics in production)."""
         self.sinks.append(sink)
+
+    @property
+    def wants_requests(self) -> bool:
+        """Whether a sink reads ``RequestCompleted`` (a sink says so with a true
+        ``wants_requests`` attribute): the server builds that event, one per
+        request, only then."""
+        return any(getattr(sink, "wants_requests", False) for sink in self.sinks)
 
     def emit(self, event: DrainEvent) -> None:
         """Report one drain step to every sink."""
@@ -77,6 +86,8 @@ class LoggingSink:
         self._draining_connections: set[str] = set()
 
     def __call__(self, event: DrainEvent) -> None:
+        if isinstance(event, RequestCompleted):
+            return  # the access log's (AccessLogSink), when it is on
         level = self.level_of(event)
         if self.logger.isEnabledFor(level):
             self.logger.log(level, event.message(), extra={"drain_event": event})
@@ -97,6 +108,23 @@ class LoggingSink:
             self._is_server_draining = False
             self._draining_connections.clear()
         return logging.INFO
+
+
+class AccessLogSink:
+    """Writes the access log: one INFO line per ``RequestCompleted`` on the
+    ``lastcall.access`` logger (``--access-log``), the event attached as
+    ``extra`` like every other event, so ``--log-format json`` writes its fields."""
+
+    __slots__ = ("logger",)
+
+    wants_requests = True
+
+    def __init__(self, target: logging.Logger | None = None) -> None:
+        self.logger = target or access_logger
+
+    def __call__(self, event: DrainEvent) -> None:
+        if isinstance(event, RequestCompleted) and self.logger.isEnabledFor(logging.INFO):
+            self.logger.info(event.message(), extra={"drain_event": event})
 
 
 class EventRecorder:

@@ -30,7 +30,7 @@ import random
 from typing import Any
 
 from lastcall.client import ClosingNotice, Timeouts
-from lastcall.observe import Observer
+from lastcall.observe import Observer, PrometheusSink
 from lastcall.observe import events as oe
 
 from .config import ProxyConfig, RouteConfig
@@ -145,6 +145,11 @@ class ProxyApp:
             await relay_websocket(self.state, scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    def watch_metrics(self, sink: PrometheusSink) -> None:
+        """With ``--metrics-bind`` the server calls this: the upstream pools'
+        own retries (``client_retries_total``) join the proxy's events."""
+        sink.watch_clients(lambda: [client.stats for client in self.state.clients.all()])
 
     async def startup(self) -> None:
         """Start the active health checks (idempotent)."""

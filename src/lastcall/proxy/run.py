@@ -11,7 +11,6 @@ so is the server that runs.
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 from lastcall.errors import ConfigError
@@ -100,15 +99,13 @@ def build(args: argparse.Namespace) -> tuple[Any, Any]:
 def run_from_args(args: argparse.Namespace) -> int:
     """Build the proxy and serve it until drained; return the exit code."""
     from lastcall.observe import Observer
+    from lastcall.observe.logs import configure_logging
     from lastcall.server import serve
 
     from .app import ProxyApp
 
     proxy_config, server_config = build(args)
-    logging.basicConfig(
-        level=server_config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(server_config.log_level, server_config.log_format, server_config.log_config)
     observer = Observer()
     app = ProxyApp(proxy_config, observer=observer)
     return serve(app, server_config, observer=observer)

@@ -189,6 +189,18 @@ class ServerConfig:
     log_level: str = "info"
     #: Log one line per request on the ``lastcall.access`` logger.
     access_log: bool = False
+    #: ``text`` (a line a person reads) or ``json`` (one object per line: the
+    #: event's fields for every drain step and access-log line, so a log
+    #: pipeline reads what the metrics and the tests read). Text like uvicorn.
+    log_format: str = "text"
+    #: A logging configuration file that replaces ours (``log_format``):
+    #: ``.json`` for ``logging.config.dictConfig``, else an ``ini`` file for
+    #: ``fileConfig``. None: ours. Like uvicorn's ``--log-config``.
+    log_config: str | None = None
+    #: ``HOST:PORT`` of a Prometheus endpoint (``GET /metrics``), apart from
+    #: the app's listeners: it keeps answering through the drain and closes
+    #: after it. Off by default (needs ``pip install 'lastcall[metrics]'``).
+    metrics_bind: str | None = None
     #: Event loop: ``auto`` (uvloop when installed), ``uvloop``, ``asyncio``.
     loop: str = "auto"
     #: listen() backlog. 2048 like uvicorn and hypercorn.
@@ -209,6 +221,7 @@ class ServerConfig:
             raise ConfigError("lifespan must be auto, on or off")
         if self.loop not in ("auto", "uvloop", "asyncio"):
             raise ConfigError("loop must be auto, uvloop or asyncio")
+        self._validate_operations()
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("--certfile and --keyfile go together")
         for name in (
@@ -239,6 +252,12 @@ class ServerConfig:
             raise ConfigError("readiness_path must start with '/'")
         self.http1_limits()
         self.drain_settings()
+
+    def _validate_operations(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("log_format must be text or json")
+        if self.metrics_bind is not None and parse_bind(self.metrics_bind).path is not None:
+            raise ConfigError(f"bad --metrics-bind {self.metrics_bind!r}: expected HOST:PORT")
 
     def _validate_quic(self) -> None:
         if self.quic_bind and self.certfile is None:

@@ -90,6 +90,10 @@ class ConnectionBase:
         self.max_requests = state.lifetime.max_requests or 0
         self._is_registered = False
         self._is_clean = True
+        #: True once ``write_eof()`` was called (or the transport closed): a
+        #: write now would raise, and ``transport.is_closing()`` does not say so
+        #: (uvloop and asyncio both report False after ``write_eof``).
+        self.is_write_closed = False
 
     # -- registration -------------------------------------------------------------
 
@@ -321,6 +325,7 @@ class ConnectionBase:
             else ConnectionInput.WORK_DONE
         )
         linger = self.state.config.lingering_close_timeout
+        self.is_write_closed = True
         if linger > 0.0 and transport.can_write_eof():
             try:
                 transport.write_eof()

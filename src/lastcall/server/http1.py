@@ -54,7 +54,6 @@ from lastcall.io.tls import ALPN_H2
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
-from .access_log import log_access
 from .asgi import ASGI_VERSION, ASGIApp
 from .connection import ConnectionBase
 from .extension import DRAIN_EXTENSION
@@ -328,8 +327,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def response_done(self, cycle: RequestCycle) -> None:
         """The response is fully handed to the transport."""
         self.requests += 1
-        if self.state.access_log:
-            log_access(cycle.scope, cycle.status)
+        if self.state.is_request_observed:
+            self.state.request_done(cycle.scope, cycle.status, cycle.started_at)
         if cycle is not self.cycle:
             return
         self.cycle = None
@@ -372,8 +371,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             cycle.response_complete = True
             self._write_error(500, b"Internal Server Error")
             self.requests += 1
-            if self.state.access_log:
-                log_access(cycle.scope, 500)
+            if self.state.is_request_observed:
+                self.state.request_done(cycle.scope, 500, cycle.started_at)
         else:
             cycle.response_complete = True
         if cycle is self.cycle:

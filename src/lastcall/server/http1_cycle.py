@@ -65,6 +65,7 @@ class RequestCycle:
         "response_complete",
         "response_started",
         "scope",
+        "started_at",
         "status",
         "task",
         "waiter",
@@ -81,6 +82,8 @@ class RequestCycle:
     ) -> None:
         self.conn = conn
         self.scope = scope
+        #: When the request head was parsed (the request metrics' latency).
+        self.started_at = conn.loop.time()
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self.http10 = http10

@@ -38,8 +38,9 @@ truncated body is never taken for a whole one. ``max_body_size`` applies as
 for HTTP/1.1: a declared length over it is answered 413 without the app, a
 body that grows past it ends the app's reading with ``http.disconnect``.
 
-With ``state.access_log`` on, each response that completes writes its line
-(``access_log.py``); off, that costs one attribute test per response.
+With ``state.is_request_observed`` on (access log, metrics), each response
+that completes is reported (``RequestCompleted``); off, that costs one
+attribute test per response.
 
 These are base classes with methods, not callbacks: HTTP/2 streams sit on
 the server's hottest path. Per DATA frame the calls are the ones the two
@@ -59,7 +60,6 @@ from lastcall.io.deadline import MovingDeadline
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
-from .access_log import log_access
 from .asgi import ASGIApp, Message, Scope
 from .connection import ConnectionBase
 from .date import date_header
@@ -105,6 +105,7 @@ class MultiplexedStream:
         "response_complete",
         "response_started",
         "scope",
+        "started_at",
         "status",
         "stream_id",
         "task",
@@ -123,6 +124,8 @@ class MultiplexedStream:
         self.conn = conn
         self.stream_id = stream_id
         self.scope = scope
+        #: When the request's HEADERS arrived (the request metrics' latency).
+        self.started_at = conn.loop.time()
         self.body = bytearray()
         #: Flow-control credit of the buffered body, given back as the app takes it.
         self.unacked = 0
@@ -280,8 +283,8 @@ class MultiplexedStream:
             conn.flush()
             if ends:
                 self.response_complete = True
-                if conn.state.access_log and not self.disconnected:
-                    log_access(self.scope, self.status)
+                if conn.state.is_request_observed and not self.disconnected:
+                    conn.state.request_done(self.scope, self.status, self.started_at)
                 return
             while not self.disconnected and conn.is_send_backlogged(self.stream_id):
                 waiter = self.writer_waiter = conn.loop.create_future()
@@ -306,8 +309,8 @@ class MultiplexedStream:
             conn.send_trailers(self.stream_id, trailers)
             conn.flush()
             self.response_complete = True
-            if conn.state.access_log and not self.disconnected:
-                log_access(self.scope, self.status)
+            if conn.state.is_request_observed and not self.disconnected:
+                conn.state.request_done(self.scope, self.status, self.started_at)
             return
         raise RuntimeError(f"unexpected ASGI message {kind!r} for http")
 
@@ -489,8 +492,8 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
                     return False
                 self.send_headers(stream_id, _bare_head(413), True)
                 self.flush()
-                if self.state.access_log:
-                    log_access(scope, 413)
+                if self.state.is_request_observed:
+                    self.state.request_done(scope, 413, self.loop.time())
                 return True
         return False
 
@@ -505,8 +508,8 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         if not stream.headers_sent:
             stream.headers_sent = True
             self.send_headers(sid, _bare_head(status), True)
-            if self.state.access_log:
-                log_access(stream.scope, status)
+            if self.state.is_request_observed:
+                self.state.request_done(stream.scope, status, stream.started_at)
         else:
             self.reset(sid, internal=status >= 500)
         self.flush()

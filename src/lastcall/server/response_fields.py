@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from lastcall.engines.http2.headers import CONNECTION_SPECIFIC, is_field_name
+from lastcall.engines.fields import CONNECTION_SPECIFIC, is_field_name
 
 __all__ = ["CONTENT_LENGTH", "app_fields"]
 
@@ -83,7 +83,7 @@ def app_fields(fields: Iterable[Any]) -> tuple[list[tuple[bytes, bytes]], int]:
     each value three ``in`` tests with *int* needles (``b"\\r" in v`` would
     first try ``b"\\r"`` as an int and raise and clear a TypeError inside
     CPython: 10x the cost) and a ``strip``. The engine's own validators
-    (``engines/http2/headers.py``) are for what a peer sends: they refuse
+    (``engines/fields.py``) are for what a peer sends: they refuse
     what we must translate (uppercase, connection-specific fields), and pay
     a regex per new value; only their name rule and field set are shared.
     """

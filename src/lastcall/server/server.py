@@ -48,7 +48,7 @@ from lastcall.lifecycle import (
     ShutdownApplication,
     StopAccepting,
 )
-from lastcall.observe import Observer
+from lastcall.observe import AccessLogSink, Observer, PrometheusSink
 from lastcall.observe import events as oe
 
 from .asgi import ASGIApp
@@ -56,6 +56,7 @@ from .config import ServerConfig
 from .connection_limit import OverLimitConnection, raise_file_limit
 from .lifespan import Lifespan, LifespanFailure
 from .listeners import Listener, open_listener, parse_bind
+from .metrics_endpoint import MetricsEndpoint, open_metrics_endpoint
 from .state import ServerState
 
 if TYPE_CHECKING:
@@ -119,6 +120,10 @@ class Server:
         self.config = config
         self.observer = observer if observer is not None else Observer()
         self.registry = ConnectionRegistry()
+        #: With ``metrics_bind``: the Prometheus sink and its endpoint, once open.
+        self.metrics: PrometheusSink | None = None
+        self.metrics_endpoint: MetricsEndpoint | None = None
+        self._add_operations_sinks()
         self.controller = DrainController(self.registry, config.drain_settings())
         self.listeners: list[Listener] = []
         #: UDP endpoints serving HTTP/3 (``quic_bind``), once open.
@@ -134,6 +139,32 @@ class Server:
         #: While a lifespan wait runs: resolved (with why) by a signal or
         #: ``cancel()``, so the wait ends at once instead of at its timeout.
         self._lifespan_stop: asyncio.Future[str] | None = None
+
+    def _add_operations_sinks(self) -> None:
+        """The access log and the metrics read the events like every other sink."""
+        config, observer = self.config, self.observer
+        if config.access_log and not any(isinstance(s, AccessLogSink) for s in observer.sinks):
+            observer.add_sink(AccessLogSink())
+        if config.metrics_bind is None:
+            return
+        try:
+            import prometheus_client
+        except ImportError:
+            raise ConfigError(
+                "--metrics-bind needs prometheus-client: pip install 'lastcall[metrics]'"
+            ) from None
+        # A registry of our own: two servers in one process (tests, embedding)
+        # must not collide on prometheus-client's global one.
+        registry = prometheus_client.CollectorRegistry()
+        prometheus_client.ProcessCollector(registry=registry)
+        prometheus_client.PlatformCollector(registry=registry)
+        prometheus_client.GCCollector(registry=registry)
+        self.metrics = PrometheusSink(registry)
+        self.metrics.watch_connections(lambda: self.registry)
+        watch = getattr(self.app, "watch_metrics", None)
+        if callable(watch):  # the proxy reports its client pools' retries
+            watch(self.metrics)
+        observer.add_sink(self.metrics)
 
     # -- public API -------------------------------------------------------------------
 
@@ -274,6 +305,8 @@ class Server:
                 listener.close()
             for endpoint in self.quic_endpoints:
                 endpoint.close()
+            if self.metrics_endpoint is not None:
+                self.metrics_endpoint.close()  # last: it reported the whole drain
 
     # -- startup ----------------------------------------------------------------------
 
@@ -306,6 +339,12 @@ class Server:
 
     async def _open_listeners(self, state: ServerState, context: ssl.SSLContext | None) -> None:
         config = self.config
+        if self.metrics is not None and config.metrics_bind is not None:
+            self.metrics_endpoint = await open_metrics_endpoint(
+                parse_bind(config.metrics_bind), self.metrics.registry
+            )
+            assert self._loop is not None
+            self.observer.emit(oe.MetricsListening(self._loop.time(), self.metrics_endpoint.name))
         if config.quic_bind:
             # First, so the TCP listeners' very first response can carry Alt-Svc.
             await self._open_quic_endpoints(state)

@@ -12,7 +12,8 @@ from lastcall.engines.http1 import Http1Limits
 from lastcall.lifecycle import ConnectionRegistry
 from lastcall.observe import Observer
 
-from .asgi import ASGIApp
+from .access_log import request_completed
+from .asgi import ASGIApp, Scope
 from .config import ServerConfig
 from .proxy_headers import TrustedProxies
 
@@ -49,7 +50,10 @@ class ServerState:
         self.http1_limits: Http1Limits = config.http1_limits()
         self.readiness_path: str | None = config.readiness_path
         self.root_path = config.root_path
-        self.access_log = config.access_log
+        #: Whether each answered request is reported (``RequestCompleted``):
+        #: with the access log on, or a sink that counts requests (metrics).
+        #: Off by default, so a request then costs one attribute test.
+        self.is_request_observed = config.access_log or observer.wants_requests
         self.proxies: TrustedProxies | None = (
             TrustedProxies(config.forwarded_allow_ips) if config.proxy_headers else None
         )
@@ -78,6 +82,12 @@ class ServerState:
         is done (its connection drained or closed) first: then it is forgotten."""
         self._notice_waiters.add(waiter)
         waiter.add_done_callback(self._notice_waiters.discard)
+
+    def request_done(self, scope: Scope, status: int, started_at: float) -> None:
+        """Report the request in ``scope``, answered with ``status`` (callers check
+        ``is_request_observed`` first). ``started_at``: its head's arrival."""
+        now = self.loop.time()
+        self.observer.emit(request_completed(scope, status, now, now - started_at))
 
     def next_connection_id(self) -> int:
         """A small number that names a connection in logs and events."""

@@ -79,6 +79,9 @@ class WebSocketSession:
         self.close_sent = False
         self._parts: list[Any] = []
         self._size = 0
+        #: Set when we failed the connection (a limit, a protocol error): input
+        #: is discarded unparsed from then on.
+        self.discarding = False
         self.task: asyncio.Task[None] | None = None
 
     def _push(self, message: AsgiMessage) -> None:
@@ -97,8 +100,17 @@ class WebSocketSession:
             self._push({"type": "websocket.disconnect", "code": int(code), "reason": reason})
 
     def feed(self, data: bytes | None) -> None:
-        """Bytes from the peer (``None``: the peer closed the carrier)."""
+        """Bytes from the peer (``None``: the peer closed the carrier).
+
+        Once the session has refused the peer (``_refuse``: a limit or a
+        protocol error) or the closing handshake is over, what still comes is
+        discarded unparsed: nobody will read it, and parsing it would let a
+        peer that ignores our Close keep growing the message it was refused
+        for through the whole lingering close (issue 15, item 3).
+        """
         if not self.accepted:
+            return
+        if data is not None and (self.discarding or self.ws.state is ConnectionState.CLOSED):
             return
         try:
             self.ws.receive_data(data)
@@ -108,10 +120,9 @@ class WebSocketSession:
                 elif isinstance(event, Ping):
                     self._write(self.ws.send(event.response()))
                 elif isinstance(event, CloseConnection):
-                    if self.ws.state is ConnectionState.REMOTE_CLOSING:
-                        self._write(self.ws.send(event.response()))
-                    self.disconnected(event.code, event.reason or "")
-                    self._finish()
+                    self._on_close(event)
+                if self.discarding:
+                    break
         except WsRemoteError as exc:
             logger.info("websocket protocol error: %s", exc)
             if exc.event_hint is not None and self.ws.state not in (
@@ -122,12 +133,45 @@ class WebSocketSession:
             self.disconnected(1002)
             self._finish()
 
+    def _on_close(self, event: CloseConnection) -> None:
+        """A Close from the peer, the carrier's end, or frames wsproto could not parse.
+
+        wsproto reports a frame it cannot parse (a continuation with no
+        message started, a bad opcode, invalid UTF-8...) as a
+        ``CloseConnection`` carrying the code *we* must send (1002, 1007),
+        leaving its state untouched; a real Close from the peer moves the
+        state to REMOTE_CLOSING (or CLOSED, answering ours), the carrier's
+        end to CLOSED. So a Close event in state OPEN or LOCAL_CLOSING is a
+        protocol failure: we fail the connection (RFC 6455 §7.1.7) with that
+        code instead of taking it for the peer's goodbye.
+        """
+        state = self.ws.state
+        if state is ConnectionState.REMOTE_CLOSING:
+            self._write(self.ws.send(event.response()))
+        elif state is not ConnectionState.CLOSED:
+            logger.info("websocket protocol error: %s", event.reason)
+            self._refuse(int(event.code), "protocol error")
+            return
+        self.disconnected(event.code, event.reason or "")
+        self._finish()
+
+    def _refuse(self, code: int, reason: str) -> None:
+        """Fail the connection: Close(``code``), the app gets ``websocket.disconnect``
+        with it, input is discarded from now on, and the carrier starts closing
+        at once (HTTP/1.1: half-close and linger, bounded by
+        ``lingering_close_timeout``; HTTP/2: END_STREAM, after which the engine
+        resets the stream with NO_ERROR and drops its DATA)."""
+        self.discarding = True
+        self._parts, self._size = [], 0
+        self.close(code, reason)
+        self.disconnected(code)
+        self._finish()
+
     def _on_message(self, event: Message[Any]) -> None:
         self._parts.append(event.data)
         self._size += len(event.data)
         if self._size > self.max_message_size:
-            self.close(1009, "message too big")
-            self.disconnected(1009)
+            self._refuse(1009, "message too big")
             return
         if not event.message_finished:
             return
@@ -231,8 +275,11 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
         )
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        """Write unless the write side is shut (``is_write_closed``: after
+        ``write_eof`` a write raises, and ``is_closing()`` is still False)."""
+        transport = self.transport
+        if transport is not None and not self.is_write_closed and not transport.is_closing():
+            transport.write(data)
 
     def start(self) -> None:
         key = dict(self.request.headers).get(b"sec-websocket-key")

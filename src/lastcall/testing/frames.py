@@ -29,10 +29,9 @@ from dataclasses import dataclass, field
 
 import hpack
 
+from lastcall.engines.http2 import Http2Engine
 from lastcall.engines.http2 import events as ev
 from lastcall.engines.http2.config import Http2Config
-from lastcall.engines.http2.connection import Http2Engine
-from lastcall.engines.http2.core import Role
 from lastcall.engines.http2.frames import (
     CONNECTION_PREFACE,
     ErrorCode,
@@ -42,6 +41,7 @@ from lastcall.engines.http2.frames import (
     goaway_payload,
     settings_payload,
 )
+from lastcall.engines.role import Role
 
 __all__ = [
     "DEFAULT_REQUEST",

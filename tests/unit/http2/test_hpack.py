@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lastcall.engines.http2 import hpack as hp
-from lastcall.engines.http2.hpack import STATIC_TABLE, HeaderDecoder, HeaderEncoder
+from lastcall.engines.http2.hpack import STATIC_TABLE, HeaderDecoder, HeaderEncoder, primitives
 from lastcall.errors import HeaderListTooLarge, HpackError
 
 H = list[tuple[bytes, bytes]]
@@ -66,30 +66,30 @@ def test_static_table_matches_the_hpack_package() -> None:
 )
 def test_integer_representation(value: int, prefix: int, encoded: str) -> None:
     raw = hx(encoded)
-    assert hp._encode_integer(value, prefix, 0) == raw
+    assert primitives.encode_integer(value, prefix, 0) == raw
     first = raw[0] & ((1 << prefix) - 1)
     if first < (1 << prefix) - 1:
         assert first == value
     else:
-        assert hp._decode_integer(raw, 1, first) == (value, len(raw))
+        assert primitives.decode_integer(raw, 1, first) == (value, len(raw))
 
 
 def test_integer_length_limit() -> None:
     # Five continuation octets (35 bits) are accepted, a sixth is refused
     # before it is read, whatever follows.
-    assert hp._decode_integer(hx("ffffffff7f"), 0, 0) == (2**35 - 1, 5)
+    assert primitives.decode_integer(hx("ffffffff7f"), 0, 0) == (2**35 - 1, 5)
     with pytest.raises(HpackError, match="5 continuation"):
-        hp._decode_integer(hx("8080808080 01"), 0, 127)
+        primitives.decode_integer(hx("8080808080 01"), 0, 127)
 
 
 def test_integer_flags_are_kept_in_the_prefix_octet() -> None:
-    assert hp._encode_integer(1337, 5, 0x20) == hx("3f9a0a")
-    assert hp._encode_integer(2, 7, 0x80) == hx("82")
+    assert primitives.encode_integer(1337, 5, 0x20) == hx("3f9a0a")
+    assert primitives.encode_integer(2, 7, 0x80) == hx("82")
 
 
 def test_integer_accepts_non_minimal_continuation() -> None:
     # 0x80 0x00 is a wasteful but valid encoding of 0 (§5.1 does not forbid it).
-    assert hp._decode_integer(hx("8000"), 0, 127) == (127, 2)
+    assert primitives.decode_integer(hx("8000"), 0, 127) == (127, 2)
     assert HeaderDecoder().decode(hx("0f8000 0161")) == [(b"accept-charset", b"a")]
 
 
@@ -529,7 +529,7 @@ def test_hpack_bomb_is_cut_as_soon_as_it_crosses_the_limit() -> None:
     # HpackError; getting HeaderListTooLarge proves the check ran field by
     # field and stopped before reaching it.
     value = b"A" * 4000
-    block = bytes((0x40, 1, 0x62, 0x7F)) + hp._encode_integer(4000, 7, 0)[1:] + value
+    block = bytes((0x40, 1, 0x62, 0x7F)) + primitives.encode_integer(4000, 7, 0)[1:] + value
     block += b"\xbe" * 16 + b"\x80" + b"\xbe" * 10_000
     dec = HeaderDecoder(max_header_list_size=65536)
     with pytest.raises(HeaderListTooLarge):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import hpack
 import pytest
 
-from lastcall.engines.http2 import hpack as hp
-from lastcall.engines.http2.hpack import HeaderDecoder, HeaderEncoder
+from lastcall.engines.http2.hpack import HeaderDecoder, HeaderEncoder, primitives
 from lastcall.engines.http2.huffman import huffman_encode
 
 
@@ -116,10 +115,10 @@ def test_sensitive_values_stay_out_of_caches() -> None:
     block = enc.encode([(b"authorization", secret)])
     assert coded in block
     enc.encode([(b"authorization", secret)])
-    for field_cache in hp._FIELD_CACHES:
+    for field_cache in primitives.FIELD_CACHES:
         assert all(value != secret for _, value in field_cache)
         assert all(coded not in rep for rep in field_cache.values())
-    for string_cache in hp._STRING_CACHES:
+    for string_cache in primitives.STRING_CACHES:
         assert secret not in string_cache
         assert all(coded not in rep for rep in string_cache.values())
     assert enc._block_cache == {}
@@ -127,5 +126,5 @@ def test_sensitive_values_stay_out_of_caches() -> None:
     dec = HeaderDecoder()
     assert dec.decode(block) == [(b"authorization", secret)]
     assert dec.decode(block) == [(b"authorization", secret)]
-    assert coded not in hp._huffman_decode_cache
+    assert coded not in primitives.huffman_decode_cache
     assert dec._block_cache == {}

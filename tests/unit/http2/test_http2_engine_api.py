@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import lastcall.engines.http2 as http2
 from lastcall.engines.http2 import Http2Engine, Phase, Role
 from lastcall.engines.http2 import events as ev
-from lastcall.engines.http2.phases import TRANSITIONS, PhaseInput, next_phase
+from lastcall.engines.phases import TRANSITIONS, PhaseInput, next_phase
 from lastcall.testing.frames import DEFAULT_REQUEST, ScriptedPeer, ping_frame
 
 
@@ -50,7 +50,7 @@ def test_initial_properties() -> None:
     engine = Http2Engine(Role.CLIENT)
     assert engine.phase is Phase.OPEN
     assert engine.active_stream_count == 0
-    assert engine.goaway_received_id is None
+    assert engine.peer_last_processed_id is None
     assert engine.outbound_buffered(1) == 0
     assert not engine.is_stream_open(1) and not engine.is_drained
     engine.initiate()

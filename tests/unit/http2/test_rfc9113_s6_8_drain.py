@@ -471,7 +471,7 @@ def test_client_goaway_lists_unprocessed_streams(client: ScriptedPeer) -> None:
     events = client.send(goaway_frame(3, ErrorCode.NO_ERROR, b"max_requests"))
     assert events == [ev.GoAwayReceived(3, ErrorCode.NO_ERROR, b"max_requests", [5, 7])]
     assert [client.engine.is_stream_open(s) for s in (1, 3, 5, 7)] == [True, True, False, False]
-    assert client.engine.goaway_received_id == 3
+    assert client.engine.peer_last_processed_id == 3
     assert client.engine.available_stream_capacity == 0
     # Frames for unprocessed streams are ignored; streams <= 3 complete.
     events = client.send(
@@ -525,7 +525,7 @@ def test_client_goaway_id_never_increases(client: ScriptedPeer) -> None:
     client.send(goaway_frame(1))
     events = client.send(goaway_frame(5))
     assert events == [ev.GoAwayReceived(1, 0, b"", [])]
-    assert client.engine.goaway_received_id == 1
+    assert client.engine.peer_last_processed_id == 1
 
 
 def test_client_goaway_zero_with_nothing_open_completes(client: ScriptedPeer) -> None:

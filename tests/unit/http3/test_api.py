@@ -69,7 +69,7 @@ def test_exported_members() -> None:
         "available_stream_capacity",
         "is_drained",
         "first_rejected_id",
-        "goaway_received_id",
+        "peer_first_rejected_id",
         "host_cid",
         "peer_address",
     ]:

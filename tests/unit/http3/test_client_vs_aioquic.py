@@ -81,7 +81,7 @@ def test_goaway_is_honoured(cert: SelfSignedCertificate) -> None:
     wire.run_until(lambda: bool(client.of(ev.GoAwayReceived)))
     assert client.of(ev.GoAwayReceived) == [ev.GoAwayReceived(4, [4, 8])]
     assert client.engine.phase is Phase.DRAINING
-    assert client.engine.goaway_received_id == 4
+    assert client.engine.peer_first_rejected_id == 4
     assert client.engine.available_stream_capacity == 0
     with pytest.raises(ConnectionDraining) as raised:
         client.engine.open_stream(request_headers())

@@ -1,15 +1,16 @@
 """lastcall's own sans-IO HTTP/2 engine (RFC 9113), with draining as a phase.
 
-See ``connection.py`` for the theory of operation and docs/dev/engine-api.md
+See ``sending.py`` for the theory of operation and docs/dev/engine-api.md
 for how adapters drive it.
 """
 
+from ..phases import Phase
+from ..role import Role
 from . import events
 from .config import Http2Config
-from .connection import Http2Engine
-from .core import DRAIN_PING_PAYLOAD, Role
+from .engine import Http2Engine
 from .frames import ErrorCode, FrameType, SettingCode
-from .phases import Phase
+from .sending import DRAIN_PING_PAYLOAD
 
 __all__ = [
     "DRAIN_PING_PAYLOAD",

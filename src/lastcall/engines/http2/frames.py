@@ -1,7 +1,8 @@
 """HTTP/2 frame constants and the serialisers the engine writes with (RFC 9113 §4, §6).
 
-Parsing lives in ``connection.py`` beside the handlers, because splitting a
-frame off the input buffer and dispatching it is the hot loop; what is here is
+Parsing lives in ``engine.py`` and ``control_frames.py`` beside the handlers,
+because splitting a frame off the input buffer and dispatching it is the hot
+loop; what is here is
 the vocabulary both directions share.
 """
 

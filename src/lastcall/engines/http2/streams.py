@@ -65,3 +65,17 @@ class Stream:
         self.pending_size = 0
         self.pending_end_stream = False
         self.pending_trailers: list[tuple[bytes, bytes]] | None = None
+
+
+class PendingHeaderBlock:
+    """A header block still waiting for its END_HEADERS CONTINUATION (§6.10)."""
+
+    __slots__ = ("continuations", "flags", "fragments", "self_dependent", "size", "stream_id")
+
+    def __init__(self, stream_id: int, flags: int, fragment: bytes, self_dependent: bool) -> None:
+        self.stream_id = stream_id
+        self.flags = flags
+        self.self_dependent = self_dependent
+        self.fragments = [fragment]
+        self.continuations = 0
+        self.size = len(fragment)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from aioquic.quic.configuration import QuicConfiguration
 
-from lastcall.engines.http2.core import Role
 from lastcall.errors import ConfigError
+
+from ..role import Role
 
 #: ALPN token of HTTP/3 (RFC 9114 §3.1).
 H3_ALPN = "h3"

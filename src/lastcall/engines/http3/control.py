@@ -2,20 +2,18 @@
 
 RFC 9114 §6.2: each side opens one control stream (SETTINGS first, then
 GOAWAY, MAX_PUSH_ID, CANCEL_PUSH), and RFC 9204 §4.2 one QPACK encoder and one
-decoder stream. None of them may close. ``ControlCore`` parses them and
+decoder stream. None of them may close. ``ControlStreams`` parses them and
 applies what they say: SETTINGS to our QPACK encoder, encoder instructions to
 our decoder (unblocking header sections that waited for them), and GOAWAY to
-the drain (RFC 9114 §5.2). Request streams are ``connection.py``'s.
+the drain (RFC 9114 §5.2). Request streams are ``engine.py``'s.
 """
 
 from __future__ import annotations
 
 import pylsqpack
 
-from lastcall.engines.http2.phases import Phase, PhaseInput
-
+from ..phases import Phase, PhaseInput
 from . import events as ev
-from .core import EngineCore, _ConnectionError
 from .frames import (
     CONTROL_FRAME_TYPES,
     RESERVED_FRAME_TYPES,
@@ -30,6 +28,8 @@ from .frames import (
     parse_single_varint,
     read_varint,
 )
+from .protocol_errors import PeerConnectionError
+from .sending import SendingSide
 from .streams import UniStream
 
 #: Largest SETTINGS frame we buffer; GOAWAY, MAX_PUSH_ID and CANCEL_PUSH hold one
@@ -37,8 +37,8 @@ from .streams import UniStream
 _MAX_SETTINGS_FRAME = 16_384
 
 
-class ControlCore(EngineCore):
-    """``EngineCore`` plus the peer's control and QPACK streams."""
+class ControlStreams(SendingSide):
+    """``SendingSide`` plus the peer's control and QPACK streams."""
 
     def _resume_blocked(self, stream_id: int) -> None:
         """Decode a header section QPACK had blocked (request streams: ``Http3Engine``)."""
@@ -63,7 +63,7 @@ class ControlCore(EngineCore):
             StreamType.QPACK_ENCODER,
             StreamType.QPACK_DECODER,
         ):
-            raise _ConnectionError(
+            raise PeerConnectionError(
                 ErrorCode.H3_CLOSED_CRITICAL_STREAM, "critical stream closed (§6.2.1)"
             )
         if stream_type == StreamType.CONTROL:
@@ -75,7 +75,7 @@ class ControlCore(EngineCore):
             try:
                 unblocked = self._decoder.feed_encoder(payload)
             except pylsqpack.EncoderStreamError:
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.QPACK_ENCODER_STREAM_ERROR, "bad encoder stream (RFC 9204 §4.3)"
                 ) from None
             for blocked_id in unblocked:
@@ -84,7 +84,7 @@ class ControlCore(EngineCore):
             try:
                 self._encoder.feed_decoder(payload)
             except pylsqpack.DecoderStreamError:
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.QPACK_DECODER_STREAM_ERROR, "bad decoder stream (RFC 9204 §4.4)"
                 ) from None
         if fin:
@@ -94,22 +94,28 @@ class ControlCore(EngineCore):
         uni.stream_type = stream_type
         if stream_type == StreamType.CONTROL:
             if self._peer_control_id is not None:
-                raise _ConnectionError(ErrorCode.H3_STREAM_CREATION_ERROR, "second control stream")
+                raise PeerConnectionError(
+                    ErrorCode.H3_STREAM_CREATION_ERROR, "second control stream"
+                )
             self._peer_control_id = stream_id
         elif stream_type == StreamType.QPACK_ENCODER:
             if self._peer_encoder_id is not None:
-                raise _ConnectionError(ErrorCode.H3_STREAM_CREATION_ERROR, "second encoder stream")
+                raise PeerConnectionError(
+                    ErrorCode.H3_STREAM_CREATION_ERROR, "second encoder stream"
+                )
             self._peer_encoder_id = stream_id
         elif stream_type == StreamType.QPACK_DECODER:
             if self._peer_decoder_id is not None:
-                raise _ConnectionError(ErrorCode.H3_STREAM_CREATION_ERROR, "second decoder stream")
+                raise PeerConnectionError(
+                    ErrorCode.H3_STREAM_CREATION_ERROR, "second decoder stream"
+                )
             self._peer_decoder_id = stream_id
         elif stream_type == StreamType.PUSH:
             if self._is_server:
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.H3_STREAM_CREATION_ERROR, "a client cannot push (§6.2.2)"
                 )
-            raise _ConnectionError(ErrorCode.H3_ID_ERROR, "push without our MAX_PUSH_ID (§4.6)")
+            raise PeerConnectionError(ErrorCode.H3_ID_ERROR, "push without our MAX_PUSH_ID (§4.6)")
         else:
             # §6.2: unknown (e.g. reserved) stream types are not read; aborting
             # reading with H3_STREAM_CREATION_ERROR frees the peer's credit.
@@ -155,19 +161,19 @@ class ControlCore(EngineCore):
 
     def _check_control_frame(self, frame_type: int, length: int) -> None:
         if not self._settings_received and frame_type != FrameType.SETTINGS:
-            raise _ConnectionError(
+            raise PeerConnectionError(
                 ErrorCode.H3_MISSING_SETTINGS, "control stream must start with SETTINGS (§6.2.1)"
             )
         if frame_type == FrameType.SETTINGS:
             if self._settings_received:
-                raise _ConnectionError(ErrorCode.H3_FRAME_UNEXPECTED, "second SETTINGS (§7.2.4)")
+                raise PeerConnectionError(ErrorCode.H3_FRAME_UNEXPECTED, "second SETTINGS (§7.2.4)")
             if length > _MAX_SETTINGS_FRAME:
-                raise _ConnectionError(ErrorCode.H3_EXCESSIVE_LOAD, "SETTINGS frame too large")
+                raise PeerConnectionError(ErrorCode.H3_EXCESSIVE_LOAD, "SETTINGS frame too large")
         elif frame_type in CONTROL_FRAME_TYPES:
             if length > 8:
-                raise _ConnectionError(ErrorCode.H3_FRAME_ERROR, "frame holds one varint (§7.2)")
+                raise PeerConnectionError(ErrorCode.H3_FRAME_ERROR, "frame holds one varint (§7.2)")
             if frame_type == FrameType.MAX_PUSH_ID and not self._is_server:
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.H3_FRAME_UNEXPECTED, "MAX_PUSH_ID from a server (§7.2.7)"
                 )
         elif frame_type in RESERVED_FRAME_TYPES or frame_type in (
@@ -175,7 +181,7 @@ class ControlCore(EngineCore):
             FrameType.HEADERS,
             FrameType.PUSH_PROMISE,
         ):
-            raise _ConnectionError(
+            raise PeerConnectionError(
                 ErrorCode.H3_FRAME_UNEXPECTED,
                 f"frame type 0x{frame_type:x} on the control stream (§7.2)",
             )
@@ -187,31 +193,33 @@ class ControlCore(EngineCore):
                 return
             value = parse_single_varint(payload)
         except DuplicateSetting as exc:
-            raise _ConnectionError(ErrorCode.H3_SETTINGS_ERROR, str(exc)) from None
+            raise PeerConnectionError(ErrorCode.H3_SETTINGS_ERROR, str(exc)) from None
         except FrameParseError as exc:
-            raise _ConnectionError(ErrorCode.H3_FRAME_ERROR, str(exc)) from None
+            raise PeerConnectionError(ErrorCode.H3_FRAME_ERROR, str(exc)) from None
         if frame_type == FrameType.GOAWAY:
             self._on_goaway(value)
         elif frame_type == FrameType.MAX_PUSH_ID:
             if self._peer_max_push_id is not None and value < self._peer_max_push_id:
-                raise _ConnectionError(ErrorCode.H3_ID_ERROR, "MAX_PUSH_ID reduced (§7.2.7)")
+                raise PeerConnectionError(ErrorCode.H3_ID_ERROR, "MAX_PUSH_ID reduced (§7.2.7)")
             self._peer_max_push_id = value  # we never push; kept for CANCEL_PUSH checks
         elif self._is_server:
             # CANCEL_PUSH (§7.2.3): we never pushed, so only ids the client allowed are valid.
             if self._peer_max_push_id is None or value > self._peer_max_push_id:
-                raise _ConnectionError(ErrorCode.H3_ID_ERROR, "CANCEL_PUSH for an unknown push")
+                raise PeerConnectionError(ErrorCode.H3_ID_ERROR, "CANCEL_PUSH for an unknown push")
         else:
-            raise _ConnectionError(ErrorCode.H3_ID_ERROR, "CANCEL_PUSH without our MAX_PUSH_ID")
+            raise PeerConnectionError(ErrorCode.H3_ID_ERROR, "CANCEL_PUSH without our MAX_PUSH_ID")
 
     def _apply_settings(self, settings: dict[int, int]) -> None:
         """SETTINGS (RFC 9114 §7.2.4): QPACK limits go to our encoder (RFC 9204 §5)."""
         for key, value in settings.items():
             if key in RESERVED_SETTINGS:
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.H3_SETTINGS_ERROR, f"HTTP/2 setting 0x{key:x} (§7.2.4.1)"
                 )
             if key == SettingCode.ENABLE_CONNECT_PROTOCOL and value > 1:
-                raise _ConnectionError(ErrorCode.H3_SETTINGS_ERROR, "bad ENABLE_CONNECT_PROTOCOL")
+                raise PeerConnectionError(
+                    ErrorCode.H3_SETTINGS_ERROR, "bad ENABLE_CONNECT_PROTOCOL"
+                )
         instructions = self._encoder.apply_settings(
             max_table_capacity=settings.get(SettingCode.QPACK_MAX_TABLE_CAPACITY, 0),
             blocked_streams=settings.get(SettingCode.QPACK_BLOCKED_STREAMS, 0),
@@ -227,13 +235,13 @@ class ControlCore(EngineCore):
         request stream the server will not process. Server role: a push id; the
         client is leaving, and we answer with a drain of our own."""
         if not self._is_server and identifier & 3:
-            raise _ConnectionError(
+            raise PeerConnectionError(
                 ErrorCode.H3_ID_ERROR, "GOAWAY id is not a client bidirectional stream id"
             )
-        previous = self._goaway_received_id
+        previous = self._peer_first_rejected_id
         if previous is not None and identifier > previous:
-            raise _ConnectionError(ErrorCode.H3_ID_ERROR, "GOAWAY id increased (§5.2)")
-        self._goaway_received_id = identifier
+            raise PeerConnectionError(ErrorCode.H3_ID_ERROR, "GOAWAY id increased (§5.2)")
+        self._peer_first_rejected_id = identifier
         unprocessed: list[int] = []
         if not self._is_server:
             for stream_id in sorted(self._streams):

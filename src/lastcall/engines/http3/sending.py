@@ -26,9 +26,11 @@ close: application, then QUIC, then the UDP socket). The client role honours
 a received GOAWAY: streams at or above the id are reported unprocessed (safe
 to retry), the rest complete, and no new stream is opened.
 
-This module (``EngineCore``) holds state, the send side, drain and close; the
-receive side (QUIC events, request-stream frames, control and QPACK streams)
-is in ``connection.py``, whose ``Http3Engine`` is the class to use.
+The engine is three layers, each a module with one job: ``sending.py``
+(``SendingSide``: state, the send side, drain and close), ``control.py``
+(``ControlStreams``: the peer's control and QPACK streams) and ``engine.py``
+(``Http3Engine``: QUIC events and request streams). ``Http3Engine`` is the
+class to use.
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ import pylsqpack
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import NetworkAddress, QuicConnection
 
-from lastcall.engines.http2.core import Role
-from lastcall.engines.http2.phases import Phase, PhaseInput, next_phase
 from lastcall.errors import ConfigError, ConnectionDraining, LocalProtocolError
 
+from ..phases import Phase, PhaseInput, next_phase
+from ..role import Role
 from . import _aioquic as seam
 from . import events as ev
 from .config import MAX_CLIENT_BIDI_STREAM_ID, Http3Config
@@ -65,24 +67,7 @@ DRAIN_PING_UID = 0x6C63_6472
 _RECENTLY_CLOSED_MAX = 256
 
 
-class _ConnectionError(Exception):
-    """A connection error (RFC 9114 §8): CONNECTION_CLOSE with ``code``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class _StreamError(Exception):
-    """A stream error (RFC 9114 §8): reset this request stream only."""
-
-    def __init__(self, stream_id: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.stream_id = stream_id
-        self.code = code
-
-
-class EngineCore:
+class SendingSide:
     """State, send side, drain and close of one HTTP/3 connection; ``Http3Engine``
     adds the receive side."""
 
@@ -146,7 +131,7 @@ class EngineCore:
         self._final_goaway_sent = False
         self._settle_at: float | None = None
         self._settle_due = False
-        self._goaway_received_id: int | None = None
+        self._peer_first_rejected_id: int | None = None
         self._close_intent: tuple[int, str] | None = None
         self._close_sent = False
         self._close_flush_at: float | None = None
@@ -190,7 +175,7 @@ class EngineCore:
         Zero before the handshake has delivered the peer's transport parameters;
         ``open_stream`` still works then (aioquic queues the stream).
         """
-        if self._phase is not Phase.OPEN or self._goaway_received_id is not None:
+        if self._phase is not Phase.OPEN or self._peer_first_rejected_id is not None:
             return 0
         opened = self._quic.get_next_available_stream_id() // 4
         return max(0, seam.remote_max_streams_bidi(self._quic) - opened)
@@ -206,9 +191,9 @@ class EngineCore:
         return self._goaway_sent_id if self._is_server else None
 
     @property
-    def goaway_received_id(self) -> int | None:
+    def peer_first_rejected_id(self) -> int | None:
         """The lowest id the peer has sent in a GOAWAY, if any."""
-        return self._goaway_received_id
+        return self._peer_first_rejected_id
 
     @property
     def host_cid(self) -> bytes:
@@ -289,7 +274,7 @@ class EngineCore:
         """
         if self._is_server:
             raise LocalProtocolError("a server does not open request streams")
-        if self._phase is not Phase.OPEN or self._goaway_received_id is not None:
+        if self._phase is not Phase.OPEN or self._peer_first_rejected_id is not None:
             raise ConnectionDraining("connection is draining; open a new one")
         stream_id = self._quic.get_next_available_stream_id()
         if stream_id > MAX_CLIENT_BIDI_STREAM_ID:

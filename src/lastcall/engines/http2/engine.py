@@ -1,7 +1,8 @@
-"""``Http2Engine``: the engine core plus its receive side, one handler per frame type.
+"""``Http2Engine``: the receive loop and the message frames (DATA, HEADERS,
+CONTINUATION; RFC 9113 §6.1, §6.2, §6.10) on top of ``ControlFrames``.
 
-Errors are raised as ``_ConnectionError`` (RFC 9113 §5.4.1: GOAWAY with the
-code, then close) or ``_StreamError`` (§5.4.2: RST_STREAM on that stream
+Errors are raised as ``PeerConnectionError`` (RFC 9113 §5.4.1: GOAWAY with the
+code, then close) or ``PeerStreamError`` (§5.4.2: RST_STREAM on that stream
 only, the connection lives on). The loop in ``receive_data`` catches them, so
 a handler can give up at any point without leaving half-applied state.
 
@@ -14,19 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lastcall.errors import HeaderListTooLarge, HpackError
+from lastcall.errors import HeaderListTooLarge, HpackError, LocalProtocolError
 
+from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
+from ..phases import Phase
+from ..role import Role
 from . import events as ev
-from .config import MAX_WINDOW_SIZE, Http2Config
-from .core import (
-    _RECENTLY_CLOSED_MAX,
-    DRAIN_PING_PAYLOAD,
-    EngineCore,
-    PendingHeaderBlock,
-    Role,
-    _ConnectionError,
-    _StreamError,
-)
+from .config import Http2Config
+from .control_frames import ControlFrames
 from .frames import (
     CONNECTION_PREFACE,
     FLAG_ACK,
@@ -35,16 +31,14 @@ from .frames import (
     FLAG_PADDED,
     FLAG_PRIORITY,
     FRAME_HEADER,
-    PING,
     RST_STREAM,
     SETTINGS,
-    TWO_UINT32,
     UINT32,
     ErrorCode,
 )
-from .headers import MalformedMessage, validate_request, validate_response, validate_trailers
-from .phases import Phase, PhaseInput
-from .streams import Stream
+from .protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
+from .sending import _RECENTLY_CLOSED_MAX
+from .streams import PendingHeaderBlock, Stream
 
 Headers = list[tuple[bytes, bytes]]
 Handler = Callable[[int, int, bytes, list[ev.Event]], None]
@@ -53,26 +47,22 @@ Handler = Callable[[int, int, bytes, list[ev.Event]], None]
 _HEADER_LIST_TOO_LARGE: Headers = [(b":status", b"431"), (b"content-length", b"0")]
 
 
-class _PeerClosed(Exception):
-    """The peer sent an error GOAWAY: it closes the connection (§5.4.1), stop reading."""
-
-
 def _unpad(flags: int, payload: bytes) -> bytes:
     """Strip padding (§6.1, §6.2): the pad length must leave room for itself."""
     if not flags & FLAG_PADDED:
         return payload
     if not payload:
-        raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "padded frame without pad length")
+        raise PeerConnectionError(ErrorCode.FRAME_SIZE_ERROR, "padded frame without pad length")
     pad = payload[0]
     if pad >= len(payload):
-        raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "padding longer than the payload")
+        raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "padding longer than the payload")
     return payload[1 : len(payload) - pad]
 
 
-class Http2Engine(EngineCore):
-    """One HTTP/2 connection, sans-IO: ``EngineCore`` plus the receive side.
+class Http2Engine(ControlFrames):
+    """One HTTP/2 connection, sans-IO: the class adapters use.
 
-    See the module docstrings of ``core.py`` and this one, and docs/dev/engine-api.md.
+    See the module docstrings of ``sending.py`` and this one, and docs/dev/engine-api.md.
     """
 
     def __init__(self, role: Role, config: Http2Config | None = None) -> None:
@@ -89,6 +79,21 @@ class Http2Engine(EngineCore):
             self._on_window_update,
             self._on_continuation,
         ]
+
+    def initiate_upgrade(self, http2_settings: bytes, request_end_stream: bool = True) -> int:
+        """Server role, h2c via ``Upgrade`` (RFC 7540 §3.2): apply the client's
+        decoded ``HTTP2-Settings`` payload and adopt the HTTP/1.1 request as
+        stream 1, half-closed (remote) when it had no body. Returns 1."""
+        if not self._is_server:
+            raise LocalProtocolError("only a server accepts an h2c upgrade")
+        self.initiate()
+        self._apply_settings(http2_settings, [])
+        stream = Stream(1, self._remote_initial_window, self._local_initial_window)
+        stream.headers_received = True
+        stream.recv_closed = request_end_stream
+        self._streams[1] = stream
+        self._highest_remote_id = self._last_accepted_id = 1
+        return 1
 
     # -- the loop ----------------------------------------------------------------
 
@@ -124,7 +129,7 @@ class Http2Engine(EngineCore):
                 hi, lo, ftype, flags, stream_id = unpack(buf, pos)
                 length = (hi << 8) | lo
                 if length > max_frame:
-                    raise _ConnectionError(
+                    raise PeerConnectionError(
                         ErrorCode.FRAME_SIZE_ERROR, f"frame of {length} bytes exceeds our limit"
                     )
                 end = pos + 9 + length
@@ -135,24 +140,24 @@ class Http2Engine(EngineCore):
                 stream_id &= 0x7FFFFFFF
                 if self._awaiting_settings:
                     if ftype != SETTINGS or flags & FLAG_ACK:
-                        raise _ConnectionError(
+                        raise PeerConnectionError(
                             ErrorCode.PROTOCOL_ERROR, "the first frame must be SETTINGS (§3.4)"
                         )
                     self._awaiting_settings = False
                 elif self._header_block is not None and ftype != 0x9:
-                    raise _ConnectionError(
+                    raise PeerConnectionError(
                         ErrorCode.PROTOCOL_ERROR, "frame interleaved in a header block (§6.10)"
                     )
                 if ftype <= 9:
                     try:
                         handlers[ftype](flags, stream_id, payload, events)
-                    except _StreamError as exc:
+                    except PeerStreamError as exc:
                         self._stream_error(exc.stream_id, exc.code)
-        except _ConnectionError as exc:
+        except PeerConnectionError as exc:
             self._fail(exc.code, str(exc))
             buf.clear()
             return self.pop_events()
-        except _PeerClosed:
+        except PeerClosed:
             buf.clear()
             return self.pop_events()
         del buf[:pos]
@@ -174,19 +179,14 @@ class Http2Engine(EngineCore):
         # Either way, frames the peer already sent on it are dropped quietly.
         self._forget(stream_id, True)
 
-    def _is_idle(self, stream_id: int) -> bool:
-        if (stream_id & 1) == self._remote_parity:
-            return stream_id > self._highest_remote_id
-        return stream_id >= self._next_local_id
-
     # -- DATA (§6.1) ---------------------------------------------------------------
 
     def _on_data(self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
         if stream_id == 0:
-            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0")
+            raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0")
         flow_length = len(payload)
         if flow_length > self._conn_recv_window:
-            raise _ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window exceeded")
+            raise PeerConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window exceeded")
         self._conn_recv_window -= flow_length
         data = _unpad(flags, payload) if flags & FLAG_PADDED else payload
         stream = self._streams.get(stream_id)
@@ -197,25 +197,25 @@ class Http2Engine(EngineCore):
                 if self._recently_closed.get(stream_id):
                     return  # we reset it; the peer had this in flight (§5.1)
                 if self._is_idle(stream_id):
-                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
-            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA on a closed stream")
+                    raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
+            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA on a closed stream")
         if not stream.headers_received:
             self._return_connection_window(flow_length)
-            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "DATA before headers")
+            raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "DATA before headers")
         if flow_length > stream.recv_window:
             self._return_connection_window(flow_length)
-            raise _StreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
+            raise PeerStreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
         stream.recv_window -= flow_length
         end_stream = flags & FLAG_END_STREAM
         if not data and not end_stream and not self._empty_budget.spend(self._now):
-            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
+            raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
         if stream.content_length >= 0:
             stream.received_length += len(data)
             if stream.received_length > stream.content_length or (
                 end_stream and stream.received_length != stream.content_length
             ):
                 self._return_connection_window(flow_length)
-                raise _StreamError(
+                raise PeerStreamError(
                     stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
                 )
         events.append(ev.DataReceived(stream_id, data, flow_length, bool(end_stream)))
@@ -230,18 +230,20 @@ class Http2Engine(EngineCore):
         self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
     ) -> None:
         if stream_id == 0:
-            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0")
+            raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0")
         if flags & FLAG_PADDED:
             payload = _unpad(flags, payload)
         self_dependent = False
         if flags & FLAG_PRIORITY:
             if len(payload) < 5:
-                raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "HEADERS too short for priority")
+                raise PeerConnectionError(
+                    ErrorCode.FRAME_SIZE_ERROR, "HEADERS too short for priority"
+                )
             self_dependent = (UINT32.unpack_from(payload)[0] & 0x7FFFFFFF) == stream_id
             payload = payload[5:]
         if not flags & FLAG_END_HEADERS:
             if not payload and not self._empty_budget.spend(self._now):
-                raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty HEADERS")
+                raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty HEADERS")
             self._header_block = PendingHeaderBlock(stream_id, flags, payload, self_dependent)
             return
         self._on_header_block(stream_id, flags, payload, self_dependent, events)
@@ -251,17 +253,19 @@ class Http2Engine(EngineCore):
     ) -> None:
         block = self._header_block
         if block is None or block.stream_id != stream_id:
-            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "unexpected CONTINUATION")
+            raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "unexpected CONTINUATION")
         block.continuations += 1
         block.size += len(payload)
         if block.continuations > self.config.max_continuation_frames:
-            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many CONTINUATION frames")
+            raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many CONTINUATION frames")
         if block.size > self._header_block_bound:
             # Past the bound up to which an oversized block is still decoded
             # (config.HEADER_BLOCK_DECODE_FACTOR): not worth holding on to.
-            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block over the size limit")
+            raise PeerConnectionError(
+                ErrorCode.ENHANCE_YOUR_CALM, "header block over the size limit"
+            )
         if not payload and not flags & FLAG_END_HEADERS and not self._empty_budget.spend(self._now):
-            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty CONTINUATION")
+            raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty CONTINUATION")
         block.fragments.append(payload)
         if flags & FLAG_END_HEADERS:
             self._header_block = None
@@ -276,7 +280,7 @@ class Http2Engine(EngineCore):
             # The decoder's table may now differ from the peer's: only a
             # connection error is safe (RFC 7541 §2.2, RFC 9113 §4.3). The
             # decoder's own limit is the hard bound, several times ours.
-            raise _ConnectionError(exc.error_code, str(exc)) from None
+            raise PeerConnectionError(exc.error_code, str(exc)) from None
 
     def _on_header_block(
         self: Http2Engine,
@@ -295,26 +299,26 @@ class Http2Engine(EngineCore):
             if self._is_idle(stream_id) and (stream_id & 1) == self._remote_parity:
                 # The HEADERS opened the stream before it is reset: its id is spent.
                 self._highest_remote_id = stream_id
-            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
+            raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
         stream = self._streams.get(stream_id)
         if stream is None:
             self._on_new_stream(stream_id, headers, end_stream, events, oversized)
             return
         if stream.recv_closed:
-            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS after END_STREAM")
+            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS after END_STREAM")
         if oversized:
             if not self._is_server:
                 # A client keeps the connection error it always had for this.
-                raise _ConnectionError(ErrorCode.COMPRESSION_ERROR, "header list over our limit")
+                raise PeerConnectionError(ErrorCode.COMPRESSION_ERROR, "header list over our limit")
             # Trailers: the request is already the application's, too late
             # for a 431. ENHANCE_YOUR_CALM is what H3_EXCESSIVE_LOAD maps to.
-            raise _StreamError(
+            raise PeerStreamError(
                 stream_id, ErrorCode.ENHANCE_YOUR_CALM, "trailers over the header list limit"
             )
         try:
             if self._is_server or stream.response_final:
                 if not end_stream:
-                    raise _StreamError(
+                    raise PeerStreamError(
                         stream_id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM"
                     )
                 validate_trailers(headers)
@@ -336,7 +340,7 @@ class Http2Engine(EngineCore):
                 stream.content_length = content_length
                 events.append(ev.ResponseReceived(stream_id, headers, end_stream))
         except MalformedMessage as exc:
-            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
+            raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
         if end_stream:
             stream.recv_closed = True
             if stream.send_closed:
@@ -352,16 +356,16 @@ class Http2Engine(EngineCore):
     ) -> None:
         if not self._is_server:
             if stream_id & 1 == 0:
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.PROTOCOL_ERROR, "server-initiated stream (push is off)"
                 )
             if self._is_idle(stream_id):
-                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on an idle stream")
+                raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on an idle stream")
             if self._recently_closed.get(stream_id):
                 return  # we reset it; the peer had this in flight (§5.1)
-            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
         if stream_id & 1 == 0:
-            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "even stream id from a client")
+            raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "even stream id from a client")
         if stream_id <= self._highest_remote_id:
             reset_by_us = self._recently_closed.get(stream_id)
             if reset_by_us:
@@ -370,12 +374,12 @@ class Http2Engine(EngineCore):
                 # Never opened (we would remember it), so implicitly closed by a
                 # higher id (§5.1.1): the peer reused an id it had skipped. A
                 # stream we may merely have forgotten gets the stream error below.
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.PROTOCOL_ERROR, "new stream id not above the last one (§5.1.1)"
                 )
-            raise _StreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
         self._highest_remote_id = stream_id
-        if self._final_goaway_sent or self._goaway_received_id >= 0 or self.is_drained:
+        if self._final_goaway_sent or self._peer_last_processed_id >= 0 or self.is_drained:
             self._refuse(stream_id, "draining")
             return
         if len(self._streams) >= self._local_max_concurrent:
@@ -389,7 +393,7 @@ class Http2Engine(EngineCore):
             if end_stream and content_length > 0:
                 raise MalformedMessage("content-length with an empty body")
         except MalformedMessage as exc:
-            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
+            raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
         stream = Stream(stream_id, self._remote_initial_window, self._local_initial_window)
         stream.headers_received = True
         stream.content_length = content_length
@@ -402,7 +406,7 @@ class Http2Engine(EngineCore):
         """RST_STREAM(REFUSED_STREAM): the request never reached the application, so
         the client may retry it anywhere (§8.7). Paid from the reset budget."""
         if not self._reset_budget.spend(self._now):
-            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many refused streams")
+            raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many refused streams")
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.REFUSED_STREAM))
         recent = self._recently_closed
         recent[stream_id] = True
@@ -421,7 +425,9 @@ class Http2Engine(EngineCore):
         stream error the peer provokes (MadeYouReset, CVE-2025-8671).
         """
         if not self._reset_budget.spend(self._now):
-            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many oversized header blocks")
+            raise PeerConnectionError(
+                ErrorCode.ENHANCE_YOUR_CALM, "too many oversized header blocks"
+            )
         self._emit_header_block(stream_id, _HEADER_LIST_TOO_LARGE, True)
         if not end_stream:
             self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.NO_ERROR))
@@ -434,151 +440,3 @@ class Http2Engine(EngineCore):
         if len(recent) > _RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._events.append(ev.RequestRejected(stream_id, 431, "header_list_too_large"))
-
-    # -- PRIORITY (§6.3), RST_STREAM (§6.4), PUSH_PROMISE (§6.6) -----------------------
-
-    def _on_priority(
-        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
-    ) -> None:
-        if stream_id == 0:
-            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0")
-        if len(payload) != 5:
-            code, message = ErrorCode.FRAME_SIZE_ERROR, "PRIORITY must be 5 bytes"
-        elif (UINT32.unpack_from(payload)[0] & 0x7FFFFFFF) == stream_id:
-            code, message = ErrorCode.PROTOCOL_ERROR, "stream depends on itself"
-        else:
-            return  # RFC 9113 §5.3.2: the priority tree is deprecated; accept and ignore.
-        if self._is_idle(stream_id):
-            # §5.1: RST_STREAM is never sent for an idle stream, and resetting it
-            # would spend an id the client has not used; end the connection instead.
-            raise _ConnectionError(code, message)
-        raise _StreamError(stream_id, code, message)
-
-    def _on_rst_stream(
-        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
-    ) -> None:
-        if stream_id == 0:
-            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0")
-        if len(payload) != 4:
-            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM must be 4 bytes")
-        if stream_id not in self._streams:
-            if self._is_idle(stream_id):
-                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
-            return
-        # Rapid Reset (CVE-2023-44487) is a client's attack on a server; a server
-        # can only reset streams the client itself opened, which costs us nothing.
-        if self._is_server and not self._reset_budget.spend(self._now):
-            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
-        events.append(ev.StreamReset(stream_id, UINT32.unpack(payload)[0], True))
-        self._forget(stream_id)
-
-    def _on_push_promise(
-        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
-    ) -> None:
-        # A client never pushes; we advertise ENABLE_PUSH=0 as a client (§8.4).
-        raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE is not allowed")
-
-    # -- SETTINGS (§6.5) ----------------------------------------------------------------
-
-    def _on_settings(
-        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
-    ) -> None:
-        if stream_id != 0:
-            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream")
-        if flags & FLAG_ACK:
-            if payload:
-                raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
-            events.append(ev.SettingsAcknowledged())
-            return
-        if len(payload) % 6:
-            raise _ConnectionError(
-                ErrorCode.FRAME_SIZE_ERROR, "SETTINGS length not a multiple of 6"
-            )
-        if not self._control_budget.spend(self._now):
-            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "SETTINGS flood")
-        changed: dict[int, int] = {}
-        self._apply_settings(payload, events, changed)
-        self._write_frame(SETTINGS, FLAG_ACK, 0, b"")
-        events.append(ev.SettingsReceived(changed))
-
-    # -- PING (§6.7), GOAWAY (§6.8), WINDOW_UPDATE (§6.9) ---------------------------------
-
-    def _on_ping(self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]) -> None:
-        if stream_id != 0:
-            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "PING on a stream")
-        if len(payload) != 8:
-            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING must be 8 bytes")
-        if flags & FLAG_ACK:
-            events.append(ev.PingAcknowledged(payload))
-            if self._drain_deadline is not None and payload == DRAIN_PING_PAYLOAD:
-                self._send_final_goaway()
-            return
-        if not self._control_budget.spend(self._now):
-            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "PING flood")
-        self._write_frame(PING, FLAG_ACK, 0, payload)
-        events.append(ev.PingReceived(payload))
-
-    def _on_goaway(
-        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
-    ) -> None:
-        if stream_id != 0:
-            raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream")
-        if len(payload) < 8:
-            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes")
-        last_id, code = TWO_UINT32.unpack_from(payload)
-        last_id &= 0x7FFFFFFF
-        if self._goaway_received_id >= 0:
-            last_id = min(last_id, self._goaway_received_id)  # §6.8: it never increases
-        self._goaway_received_id = last_id
-        unprocessed: list[int] = []
-        local_parity = 1 - self._remote_parity
-        for sid in list(self._streams):
-            if (sid & 1) == local_parity and sid > last_id:
-                unprocessed.append(sid)
-                self._streams.pop(sid)
-                self._blocked.pop(sid, None)
-                self._recently_closed[sid] = True
-        if self._phase is Phase.OPEN:
-            self._set_phase(PhaseInput.GOAWAY_RECEIVED)
-        events.append(ev.GoAwayReceived(last_id, code, payload[8:], unprocessed))
-        if code != ErrorCode.NO_ERROR:
-            # §5.4.1: after an error GOAWAY the peer closes the connection, so
-            # no stream will finish; report the end and read nothing more.
-            self._drop_all_streams()
-            self._drain_deadline = None
-            self._input_closed = True
-            self._set_phase(PhaseInput.CONNECTION_ERROR)
-            events.append(ev.ConnectionTerminated(code, payload[8:], True))
-            raise _PeerClosed
-        if self._phase is Phase.DRAINING and not self._streams:
-            self._check_drained()
-
-    def _on_window_update(
-        self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
-    ) -> None:
-        if len(payload) != 4:
-            raise _ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE must be 4 bytes")
-        increment = UINT32.unpack(payload)[0] & 0x7FFFFFFF
-        if stream_id == 0:
-            if increment == 0:
-                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
-            self._conn_send_window += increment
-            if self._conn_send_window > MAX_WINDOW_SIZE:
-                raise _ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window overflow")
-            events.append(ev.WindowUpdated(0, increment))
-            if self._blocked:
-                self._flush_blocked()
-            return
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            if self._is_idle(stream_id):
-                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream")
-            return
-        if increment == 0:
-            raise _StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
-        stream.send_window += increment
-        if stream.send_window > MAX_WINDOW_SIZE:
-            raise _StreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow")
-        events.append(ev.WindowUpdated(stream_id, increment))
-        if stream.pending or stream.pending_end_stream:
-            self._flush_stream(stream)

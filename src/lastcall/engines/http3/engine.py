@@ -1,12 +1,12 @@
-"""``Http3Engine``: the engine core plus its receive side.
+"""``Http3Engine``: QUIC events and request streams, on top of ``ControlStreams``.
 
 QUIC events from aioquic are dispatched here, and request-stream bytes are
 parsed into HTTP/3 frames (RFC 9114 §7) and QPACK header sections (RFC
 9204). The peer's unidirectional streams (control, QPACK encoder and decoder)
-are handled by ``ControlCore`` in ``control.py``.
+are handled by ``ControlStreams`` in ``control.py``.
 
-Errors are raised as ``_ConnectionError`` (RFC 9114 §8: CONNECTION_CLOSE with
-the code) or ``_StreamError`` (reset that request stream only, the connection
+Errors are raised as ``PeerConnectionError`` (RFC 9114 §8: CONNECTION_CLOSE with
+the code) or ``PeerStreamError`` (reset that request stream only, the connection
 lives on); ``_dispatch`` catches them per QUIC event, so a handler can give up
 at any point without leaving half-applied state. Nothing the peer sends
 raises out of ``receive_datagram``.
@@ -18,19 +18,13 @@ import pylsqpack
 from aioquic.quic import events as qe
 from aioquic.quic.connection import NetworkAddress, QuicConnectionState
 
-from lastcall.engines.http2.headers import (
-    MalformedMessage,
-    validate_request,
-    validate_response,
-    validate_trailers,
-)
-from lastcall.engines.http2.phases import Phase, PhaseInput
 from lastcall.errors import LocalProtocolError
 
+from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
+from ..phases import Phase, PhaseInput
 from . import _aioquic as seam
 from . import events as ev
-from .control import ControlCore
-from .core import DRAIN_PING_UID, _ConnectionError, _StreamError
+from .control import ControlStreams
 from .frames import (
     CONTROL_FRAME_TYPES,
     RESERVED_FRAME_TYPES,
@@ -38,14 +32,16 @@ from .frames import (
     FrameType,
     read_varint,
 )
+from .protocol_errors import PeerConnectionError, PeerStreamError
+from .sending import DRAIN_PING_UID
 from .streams import AFTER_HEADERS, AFTER_TRAILERS, INITIAL, RequestStream
 
 
-class Http3Engine(ControlCore):
-    """One HTTP/3 connection, sans-IO: ``EngineCore`` (state, send side, drain),
-    ``ControlCore`` (control and QPACK streams) and the request streams.
+class Http3Engine(ControlStreams):
+    """One HTTP/3 connection, sans-IO: ``SendingSide`` (state, send side, drain),
+    ``ControlStreams`` (control and QPACK streams) and the request streams.
 
-    See the module docstrings of ``core.py`` and this one, and docs/http3.md.
+    See the module docstrings of ``sending.py`` and this one, and docs/http3.md.
     """
 
     def connect(self, addr: NetworkAddress, now: float) -> None:
@@ -85,9 +81,9 @@ class Http3Engine(ControlCore):
         while (event := quic.next_event()) is not None:
             try:
                 self._dispatch(event)
-            except _ConnectionError as exc:
+            except PeerConnectionError as exc:
                 self._close_now(exc.code, str(exc))  # at once: nothing of ours to flush
-            except _StreamError as exc:
+            except PeerStreamError as exc:
                 self._stream_error(exc)
         if self._settle_due:
             # After the whole batch, so requests that came with the PING's ACK count.
@@ -150,7 +146,7 @@ class Http3Engine(ControlCore):
             self._on_uni_data(stream_id, data, fin)
             return
         if stream_id & 1:
-            raise _ConnectionError(
+            raise PeerConnectionError(
                 ErrorCode.H3_STREAM_CREATION_ERROR,
                 "server-initiated bidirectional stream (RFC 9114 §6.1)",
             )
@@ -254,37 +250,37 @@ class Http3Engine(ControlCore):
             del buf[:pos]
         if stream.fin_received and not stream.blocked and not stream.recv_closed:
             if buf or stream.frame_type is not None:
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.H3_FRAME_ERROR, "frame truncated by the end of the stream (§7.1)"
                 )
             self._on_request_stream_end(stream)
 
     def _check_request_frame(self, stream: RequestStream, frame_type: int, length: int) -> None:
         if frame_type in CONTROL_FRAME_TYPES or frame_type in RESERVED_FRAME_TYPES:
-            raise _ConnectionError(
+            raise PeerConnectionError(
                 ErrorCode.H3_FRAME_UNEXPECTED,
                 f"frame type 0x{frame_type:x} on a request stream (RFC 9114 §7.2)",
             )
         if frame_type == FrameType.PUSH_PROMISE:
             if self._is_server:
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.H3_FRAME_UNEXPECTED, "PUSH_PROMISE from a client (§7.2.5)"
                 )
-            raise _ConnectionError(
+            raise PeerConnectionError(
                 ErrorCode.H3_ID_ERROR, "PUSH_PROMISE without a MAX_PUSH_ID from us (§7.2.5)"
             )
         if stream.recv_closed:
             if frame_type in (FrameType.DATA, FrameType.HEADERS):
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.H3_FRAME_UNEXPECTED, "frame after the trailers (§4.1)"
                 )
         elif frame_type == FrameType.DATA:
             if stream.recv_state != AFTER_HEADERS:
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.H3_FRAME_UNEXPECTED, "DATA before the header section (§4.1)"
                 )
         elif frame_type == FrameType.HEADERS and length > self.config.max_field_section_size:
-            raise _StreamError(
+            raise PeerStreamError(
                 stream.id, ErrorCode.H3_EXCESSIVE_LOAD, "header section over our limit (§4.2.2)"
             )
 
@@ -299,7 +295,7 @@ class Http3Engine(ControlCore):
             stream.blocked = True
             return
         except pylsqpack.DecompressionFailed:
-            raise _ConnectionError(
+            raise PeerConnectionError(
                 ErrorCode.QPACK_DECOMPRESSION_FAILED, "undecodable header section (RFC 9204 §6)"
             ) from None
         if instructions:
@@ -308,13 +304,13 @@ class Http3Engine(ControlCore):
         for name, value in headers:
             size += len(name) + len(value) + 32
         if size > self.config.max_field_section_size:
-            raise _StreamError(
+            raise PeerStreamError(
                 stream.id, ErrorCode.H3_EXCESSIVE_LOAD, "header section over our limit (§4.2.2)"
             )
         try:
             self._on_headers(stream, headers)
         except MalformedMessage as exc:
-            raise _StreamError(stream.id, ErrorCode.H3_MESSAGE_ERROR, str(exc)) from None
+            raise PeerStreamError(stream.id, ErrorCode.H3_MESSAGE_ERROR, str(exc)) from None
 
     def _on_headers(self, stream: RequestStream, headers: ev.Headers) -> None:
         stream_id = stream.id
@@ -346,14 +342,14 @@ class Http3Engine(ControlCore):
     def _on_data(self, stream: RequestStream, data: bytes) -> None:
         stream.received_length += len(data)
         if 0 <= stream.content_length < stream.received_length:
-            raise _StreamError(
+            raise PeerStreamError(
                 stream.id, ErrorCode.H3_MESSAGE_ERROR, "more DATA than content-length (§4.1.2)"
             )
         self._emit(stream, ev.DataReceived(stream.id, data, False))
 
     def _check_final_length(self, stream: RequestStream) -> None:
         if stream.content_length >= 0 and stream.received_length != stream.content_length:
-            raise _StreamError(
+            raise PeerStreamError(
                 stream.id, ErrorCode.H3_MESSAGE_ERROR, "DATA does not match content-length"
             )
 
@@ -361,10 +357,10 @@ class Http3Engine(ControlCore):
         """The FIN, after every frame was parsed: the peer's message is complete."""
         if stream.recv_state == INITIAL:
             if self._is_server:
-                raise _StreamError(
+                raise PeerStreamError(
                     stream.id, ErrorCode.H3_REQUEST_INCOMPLETE, "stream ended before a request"
                 )
-            raise _StreamError(
+            raise PeerStreamError(
                 stream.id, ErrorCode.H3_MESSAGE_ERROR, "stream ended before a final response"
             )
         self._check_final_length(stream)
@@ -385,10 +381,10 @@ class Http3Engine(ControlCore):
         try:
             self._on_header_block(stream, None)
             self._parse_request_stream(stream)
-        except _StreamError as exc:
+        except PeerStreamError as exc:
             self._stream_error(exc)
 
-    def _stream_error(self, exc: _StreamError) -> None:
+    def _stream_error(self, exc: PeerStreamError) -> None:
         stream = self._streams.get(exc.stream_id)
         if stream is None:
             return
@@ -400,7 +396,7 @@ class Http3Engine(ControlCore):
         """The peer sent RESET_STREAM (RFC 9000 §19.4)."""
         if stream_id & 2:
             if stream_id in (self._peer_control_id, self._peer_encoder_id, self._peer_decoder_id):
-                raise _ConnectionError(
+                raise PeerConnectionError(
                     ErrorCode.H3_CLOSED_CRITICAL_STREAM, "critical stream reset (§6.2.1)"
                 )
             self._uni.pop(stream_id, None)
@@ -427,7 +423,7 @@ class Http3Engine(ControlCore):
         """The peer sent STOP_SENDING (RFC 9000 §19.5); aioquic has already reset
         our sending side with the same code."""
         if stream_id in (self._control_id, self._encoder_id, self._decoder_id):
-            raise _ConnectionError(
+            raise PeerConnectionError(
                 ErrorCode.H3_CLOSED_CRITICAL_STREAM, "critical stream stopped (§6.2.1)"
             )
         stream = self._streams.get(stream_id)

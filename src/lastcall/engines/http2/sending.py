@@ -20,18 +20,22 @@ reports them unprocessed (client), and only then reports ``DrainCompleted``.
 This is the behaviour python-hyper ``h2`` cannot offer, because it moves the
 whole connection to CLOSED on the first GOAWAY (h2 issue 1181).
 
-This module (``EngineCore``) holds state, the send side and drain; the
-receive side (frame parsing and the handler of every frame type) is in
-``connection.py``, whose ``Http2Engine`` is the class to use.
+The engine is three layers, each a module with one job: ``sending.py``
+(``SendingSide``: the connection's state, everything it sends, flow control,
+drain and close), ``control_frames.py`` (the handlers of the connection-level
+frames: SETTINGS, PING, GOAWAY, WINDOW_UPDATE, PRIORITY, RST_STREAM) and
+``engine.py`` (``Http2Engine``: the receive loop and the message frames,
+DATA, HEADERS and CONTINUATION). ``Http2Engine`` is the class to use.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 
 from lastcall.errors import ConnectionDraining, LocalProtocolError
 
+from ..phases import Phase, PhaseInput, next_phase
+from ..role import Role
 from . import events as ev
 from .budgets import TokenBucket
 from .config import (
@@ -39,7 +43,6 @@ from .config import (
     DEFAULT_MAX_FRAME_SIZE,
     HEADER_BLOCK_DECODE_FACTOR,
     MAX_STREAM_ID,
-    MAX_WINDOW_SIZE,
     Http2Config,
 )
 from .frames import (
@@ -53,7 +56,6 @@ from .frames import (
     HEADERS,
     PING,
     RST_STREAM,
-    SETTING,
     SETTINGS,
     UINT32,
     WINDOW_UPDATE,
@@ -63,8 +65,7 @@ from .frames import (
     settings_payload,
 )
 from .hpack import HeaderDecoder, HeaderEncoder
-from .phases import Phase, PhaseInput, next_phase
-from .streams import Stream
+from .streams import PendingHeaderBlock, Stream
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -78,42 +79,9 @@ DRAIN_PING_PAYLOAD = b"lc\x00drain"
 _RECENTLY_CLOSED_MAX = 256
 
 
-class _ConnectionError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class _StreamError(Exception):
-    def __init__(self, stream_id: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.stream_id = stream_id
-        self.code = code
-
-
-class PendingHeaderBlock:
-    """A header block still waiting for its END_HEADERS CONTINUATION (§6.10)."""
-
-    __slots__ = ("continuations", "flags", "fragments", "self_dependent", "size", "stream_id")
-
-    def __init__(self, stream_id: int, flags: int, fragment: bytes, self_dependent: bool) -> None:
-        self.stream_id = stream_id
-        self.flags = flags
-        self.self_dependent = self_dependent
-        self.fragments = [fragment]
-        self.continuations = 0
-        self.size = len(fragment)
-
-
-class Role(enum.Enum):
-    """Which end of the connection the engine plays."""
-
-    CLIENT = "client"
-    SERVER = "server"
-
-
-class EngineCore:
-    """State, send side and drain of one HTTP/2 connection; ``Http2Engine`` adds the receive side."""
+class SendingSide:
+    """State, send side, drain and close of one HTTP/2 connection; ``ControlFrames``
+    and ``Http2Engine`` add the receive side."""
 
     def __init__(self, role: Role, config: Http2Config | None = None) -> None:
         self.role = role
@@ -169,7 +137,7 @@ class EngineCore:
         self._input_closed = False
         self._final_goaway_sent = False
         self._final_last_id = -1
-        self._goaway_received_id = -1
+        self._peer_last_processed_id = -1
         self._drain_deadline: float | None = None
         self._drain_debug = b""
         # Budgets (Rapid Reset, MadeYouReset, control and empty-frame floods).
@@ -213,9 +181,9 @@ class EngineCore:
         return self._phase is Phase.CLOSING or self._phase is Phase.CLOSED
 
     @property
-    def goaway_received_id(self) -> int | None:
+    def peer_last_processed_id(self) -> int | None:
         """The lowest last-processed id the peer has sent in a GOAWAY, if any."""
-        return None if self._goaway_received_id < 0 else self._goaway_received_id
+        return None if self._peer_last_processed_id < 0 else self._peer_last_processed_id
 
     def outbound_buffered(self, stream_id: int) -> int:
         """Bytes of DATA queued for ``stream_id`` waiting for flow-control window."""
@@ -280,21 +248,6 @@ class EngineCore:
             self._write_frame(WINDOW_UPDATE, 0, 0, UINT32.pack(grow))
             self._conn_recv_window += grow
         self._conn_recv_target = config.connection_window_size
-
-    def initiate_upgrade(self, http2_settings: bytes, request_end_stream: bool = True) -> int:
-        """Server role, h2c via ``Upgrade`` (RFC 7540 §3.2): apply the client's
-        decoded ``HTTP2-Settings`` payload and adopt the HTTP/1.1 request as
-        stream 1, half-closed (remote) when it had no body. Returns 1."""
-        if not self._is_server:
-            raise LocalProtocolError("only a server accepts an h2c upgrade")
-        self.initiate()
-        self._apply_settings(http2_settings, [])
-        stream = Stream(1, self._remote_initial_window, self._local_initial_window)
-        stream.headers_received = True
-        stream.recv_closed = request_end_stream
-        self._streams[1] = stream
-        self._highest_remote_id = self._last_accepted_id = 1
-        return 1
 
     # -- sending messages --------------------------------------------------------
 
@@ -488,76 +441,6 @@ class EngineCore:
             return
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(error_code))
         self._forget(stream_id, True)
-
-    # -- flow control, receive side ----------------------------------------------
-
-    def acknowledge_received_data(self, stream_id: int, n: int) -> None:
-        """The application consumed ``n`` flow-controlled bytes of ``stream_id``:
-        give window back, batching WINDOW_UPDATEs to half a window."""
-        if n <= 0:
-            return
-        self._return_connection_window(n)
-        stream = self._streams.get(stream_id)
-        if stream is None or stream.recv_closed:
-            return
-        stream.recv_unacked += n
-        if stream.recv_unacked >= self._local_initial_window >> 1:
-            self._write_frame(WINDOW_UPDATE, 0, stream_id, UINT32.pack(stream.recv_unacked))
-            stream.recv_window += stream.recv_unacked
-            stream.recv_unacked = 0
-
-    def _return_connection_window(self, n: int) -> None:
-        self._conn_recv_unacked += n
-        if self._conn_recv_unacked >= self._conn_recv_target >> 1:
-            self._write_frame(WINDOW_UPDATE, 0, 0, UINT32.pack(self._conn_recv_unacked))
-            self._conn_recv_window += self._conn_recv_unacked
-            self._conn_recv_unacked = 0
-
-    def _apply_settings(
-        self,
-        payload: bytes,
-        events: list[ev.Event],
-        changed: dict[int, int] | None = None,
-    ) -> None:
-        if changed is None:
-            changed = {}
-        for offset in range(0, len(payload) - len(payload) % 6, 6):
-            key, value = SETTING.unpack_from(payload, offset)
-            if key == SettingCode.INITIAL_WINDOW_SIZE:
-                if value > MAX_WINDOW_SIZE:
-                    raise _ConnectionError(
-                        ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE too large"
-                    )
-                delta = value - self._remote_initial_window
-                self._remote_initial_window = value
-                if delta:
-                    for stream in self._streams.values():
-                        stream.send_window += delta
-                        if stream.send_window > MAX_WINDOW_SIZE:
-                            raise _ConnectionError(
-                                ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow"
-                            )
-                    if delta > 0:
-                        self._flush_blocked()
-            elif key == SettingCode.MAX_FRAME_SIZE:
-                if not 16_384 <= value <= 16_777_215:
-                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "MAX_FRAME_SIZE out of range")
-                self._remote_max_frame = value
-            elif key == SettingCode.ENABLE_PUSH:
-                if value > 1 or (value == 1 and not self._is_server):
-                    raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "invalid ENABLE_PUSH")
-            elif key == SettingCode.MAX_CONCURRENT_STREAMS:
-                self._remote_max_concurrent = value
-            elif key == SettingCode.HEADER_TABLE_SIZE:
-                self._encoder.set_max_table_size(min(value, 4096))
-            elif key == SettingCode.ENABLE_CONNECT_PROTOCOL:
-                if value > 1:
-                    raise _ConnectionError(
-                        ErrorCode.PROTOCOL_ERROR, "invalid ENABLE_CONNECT_PROTOCOL"
-                    )
-                self._remote_enable_connect = bool(value) or self._remote_enable_connect
-            self.remote_settings[key] = value
-            changed[key] = value
 
     # -- control -------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""Field validation for HTTP/2 messages (RFC 9113 §8.1-§8.3, RFC 8441 §4).
+"""Field validation for HTTP/2 and HTTP/3 messages (RFC 9113 §8.1-§8.3,
+RFC 9114 §4.1-§4.3, RFC 8441 §4): both protocols carry the same fields with the
+same rules, so both engines validate them here.
 
 A request or response that breaks these rules is *malformed* (§8.1.1): the
 engine answers it with a stream error of type PROTOCOL_ERROR and never hands

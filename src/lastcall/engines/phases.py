@@ -1,4 +1,4 @@
-"""The connection phase machine of the HTTP/2 engine, as a table.
+"""The connection phase machine of the HTTP/2 and HTTP/3 engines, as a table.
 
 Theory of operation
 -------------------
