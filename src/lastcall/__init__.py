@@ -1,6 +1,7 @@
 """lastcall: a Python HTTP stack in which draining a connection is a phase of its life.
 
-The public surface: ``serve`` and ``Server`` (an ASGI server for HTTP/1.1,
+The public surface: ``run`` (what ``lastcall serve`` does, from Python),
+``serve`` and ``Server`` (an ASGI server for HTTP/1.1,
 HTTP/2, HTTP/3 and WebSocket that drains by the book), ``Client`` (an asyncio
 connection pool for HTTP/1.1, HTTP/2 and HTTP/3 that finishes what a server
 promised and retries what it refused), ``lastcall.httpx.AsyncTransport`` (the
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see __getattr_
         Timeouts,
     )
     from lastcall.server import Server, serve
+    from lastcall.server.run import run
 
 __version__ = "0.1.0.dev0"
 
@@ -51,6 +53,7 @@ __all__ = [
     "Timeouts",
     "__version__",
     "errors",
+    "run",
     "serve",
 ]
 
@@ -71,6 +74,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, so a misspelt name
             "Timeouts": "lastcall.client",
             "Server": "lastcall.server",
             "serve": "lastcall.server",
+            "run": "lastcall.server.run",
             "errors": "lastcall.errors",
         },
     )

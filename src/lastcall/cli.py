@@ -9,61 +9,30 @@ variables; the command line wins.
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from lastcall import __version__
 from lastcall.errors import ConfigError
-from lastcall.observe.logs import configure_logging
 
 __all__ = ["add_server_options", "build_parser", "import_app", "import_object", "main"]
 
 EXIT_USAGE = 2
 
 
-def import_object(spec: str, what: str = "app") -> Any:
-    """Import ``module:attribute`` (dots allowed in the attribute). The cwd is importable.
+def import_object(spec: str, what: str = "app", app_dir: str = ".") -> Any:
+    """``lastcall.server.app_loading.import_object``, imported on use: ``--help`` stays light."""
+    from lastcall.server.app_loading import import_object as _import_object
 
-    A module or attribute that is not there is a usage error (``ConfigError``,
-    exit 2) that says ``what`` was looked for, before anything starts.
-    """
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"{what} must look like 'module:attribute', got {spec!r}")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
-        raise
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
-    return obj
+    return _import_object(spec, what, app_dir)
 
 
-def import_app(spec: str) -> Any:
-    """Import an ASGI app from ``module:attribute`` (see ``import_object``).
+def import_app(spec: str, *, factory: bool = False, app_dir: str = ".") -> Any:
+    """``lastcall.server.app_loading.import_app``, imported on use (see ``import_object``)."""
+    from lastcall.server.app_loading import import_app as _import_app
 
-    What is found must be callable: anything else would start, then answer
-    every request with 500. Like a module or attribute that is not there, it
-    is a usage error (exit 2), said before anything starts.
-    """
-    obj = import_object(spec)
-    if not callable(obj):
-        raise ConfigError(
-            f"{spec!r} is not an ASGI app: it is a {type(obj).__name__}, not a callable"
-            " (an app is called as app(scope, receive, send))"
-        )
-    return obj
+    return _import_app(spec, factory=factory, app_dir=app_dir)
 
 
 def _add_serve(sub: Any) -> None:
@@ -77,6 +46,10 @@ def _add_serve(sub: Any) -> None:
     )
     p.add_argument("app", nargs="?", default=None, help="MODULE:APP (default: built-in demo app)")
     p.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file")
+    p.add_argument(
+        "--factory", action="store_true", default=None, help="APP is a function returning the app"
+    )
+    p.add_argument("--app-dir", metavar="DIR", help="import APP from DIR first (default .)")
     add_server_options(p)
 
 
@@ -205,6 +178,59 @@ def _add_operations_options(p: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="serve Prometheus metrics on GET /metrics there; answers through the drain",
     )
+    p.add_argument(
+        "--env-file", metavar="FILE", help="set environment variables from a dotenv file first"
+    )
+    p.add_argument(
+        "--limit-concurrency",
+        type=int,
+        metavar="N",
+        help="past N requests in flight answer 503 + Retry-After (default 0, none)",
+    )
+    p.add_argument("--backlog", type=int, metavar="N", help="listen() backlog (default 2048)")
+    p.add_argument(
+        "--header",
+        dest="headers",
+        action="append",
+        metavar="NAME:VALUE",
+        help="add this field to every response; repeatable",
+    )
+    p.add_argument(
+        "--server-header",
+        dest="server_header",
+        action="store_true",
+        default=None,
+        help="send 'server: lastcall' (default off)",
+    )
+    p.add_argument("--no-server-header", dest="server_header", action="store_false", default=None)
+    p.add_argument(
+        "--ssl-ca-certs", metavar="FILE", help="CA certificates (PEM) for client certificates"
+    )
+    p.add_argument(
+        "--ssl-cert-reqs",
+        choices=["none", "optional", "required"],
+        help="ask TLS clients for a certificate (default none)",
+    )
+    p.add_argument("--ssl-ciphers", metavar="LIST", help="OpenSSL cipher list for TLS 1.2")
+    p.add_argument(
+        "--ws-ping-interval",
+        type=float,
+        metavar="S",
+        help="Ping an open WebSocket every S (default 20; 0: off)",
+    )
+    p.add_argument(
+        "--ws-ping-timeout",
+        type=float,
+        metavar="S",
+        help="no Pong within S: close 1011 (default 20; 0: wait forever)",
+    )
+    p.add_argument(
+        "--ws-max-size",
+        dest="ws_max_message_size",
+        type=int,
+        metavar="BYTES",
+        help="WebSocket message limit, close 1009 over it (default 16 MiB)",
+    )
 
 
 def _add_retire_options(p: argparse.ArgumentParser) -> None:
@@ -260,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from lastcall.server import load_config, serve
+    from lastcall.server import load_config
+    from lastcall.server.app_loading import load_env_file
+    from lastcall.server.run import run_config
 
     options = {
         key: value
@@ -268,9 +296,10 @@ def _serve(args: argparse.Namespace) -> int:
         if key not in ("command", "config_file") and value is not None
     }
     config = load_config(options, config_file=args.config_file)
-    configure_logging(config.log_level, config.log_format, config.log_config)
-    app = import_app(config.app) if config.app else None
-    return serve(app, config)
+    if config.env_file is not None:
+        load_env_file(config.env_file)
+        config = load_config(options, config_file=args.config_file)  # its LASTCALL_* count
+    return run_config(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,7 +64,10 @@ def _flags() -> dict[str, list[str]]:
     flags: dict[str, list[str]] = {}
     for action in _serve_parser()._actions:
         if action.dest in FIELDS:
-            flags[action.dest] = [o for o in action.option_strings if o.startswith("--")]
+            # Two options may set one setting (``--server-header``, ``--no-server-header``).
+            flags.setdefault(action.dest, []).extend(
+                o for o in action.option_strings if o.startswith("--")
+            )
     return flags
 
 

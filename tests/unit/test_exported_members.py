@@ -26,6 +26,7 @@ PUBLIC: dict[str, list[str]] = {
         "Timeouts",
         "__version__",
         "errors",
+        "run",
         "serve",
     ],
     "lastcall.client": [

@@ -105,6 +105,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     from .app import ProxyApp
 
     proxy_config, server_config = build(args)
+    if server_config.env_file is not None:
+        from lastcall.server.app_loading import load_env_file
+
+        load_env_file(server_config.env_file)
+        proxy_config, server_config = build(args)  # its LASTCALL_* count
     configure_logging(server_config.log_level, server_config.log_format, server_config.log_config)
     observer = Observer()
     app = ProxyApp(proxy_config, observer=observer)

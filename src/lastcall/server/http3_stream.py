@@ -38,4 +38,5 @@ class Http3Stream(MultiplexedStream):
             # Not for HEAD, 204, 304: their length (if any) is not this body's.
             head.append((b"content-length", b"0"))
         head.append((b"date", date_header()))
+        head += self.conn.state.default_response_headers  # --header, server_header
         return head

@@ -52,6 +52,7 @@ from lastcall.observe import AccessLogSink, Observer, PrometheusSink
 from lastcall.observe import events as oe
 
 from .asgi import ASGIApp
+from .concurrency_limit import ConcurrencyLimit
 from .config import ServerConfig
 from .connection_limit import OverLimitConnection, raise_file_limit
 from .lifespan import Lifespan, LifespanFailure
@@ -81,6 +82,9 @@ DRAIN_SIGNALS: tuple[int, ...] = (
     signal.SIGINT,
     *((_SIGHUP,) if _SIGHUP is not None else ()),
 )
+
+#: ``ssl_cert_reqs`` -> what ``ssl`` calls it.
+_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
 
 #: Bounds the wait for UDP sockets to report closed (one loop turn after
 #: ``close()``), so a broken event loop cannot hold the exit forever.
@@ -124,6 +128,7 @@ class Server:
         self.metrics: PrometheusSink | None = None
         self.metrics_endpoint: MetricsEndpoint | None = None
         self._add_operations_sinks()
+        self._limit_concurrency()
         self.controller = DrainController(self.registry, config.drain_settings())
         self.listeners: list[Listener] = []
         #: UDP endpoints serving HTTP/3 (``quic_bind``), once open.
@@ -165,6 +170,10 @@ class Server:
         if callable(watch):  # the proxy reports its client pools' retries
             watch(self.metrics)
         observer.add_sink(self.metrics)
+
+    def _limit_concurrency(self) -> None:
+        if self.config.limit_concurrency > 0:
+            self.app = ConcurrencyLimit(self.app, self.config.limit_concurrency)
 
     # -- public API -------------------------------------------------------------------
 
@@ -335,7 +344,29 @@ class Server:
                     pass
             except OSError as exc:
                 raise ConfigError(f"cannot read {option} {path}: {exc.strerror or exc}") from None
-        return server_context(config.certfile, config.keyfile, http2=config.http2)
+        if config.ssl_ca_certs is not None:
+            try:
+                with open(config.ssl_ca_certs, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read --ssl-ca-certs {config.ssl_ca_certs}: {exc.strerror or exc}"
+                ) from None
+        if config.ssl_ciphers is not None:
+            try:
+                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).set_ciphers(config.ssl_ciphers)
+            except ssl.SSLError:
+                raise ConfigError(
+                    f"--ssl-ciphers {config.ssl_ciphers!r}: no cipher matches"
+                ) from None
+        return server_context(
+            config.certfile,
+            config.keyfile,
+            http2=config.http2,
+            ca_certs=config.ssl_ca_certs,
+            cert_reqs=_CERT_REQS[config.ssl_cert_reqs],
+            ciphers=config.ssl_ciphers,
+        )
 
     async def _open_listeners(self, state: ServerState, context: ssl.SSLContext | None) -> None:
         config = self.config
@@ -389,7 +420,7 @@ class Server:
         max_age = self.config.alt_svc_max_age
         if max_age > 0:
             ports = [endpoint.port for endpoint in self.quic_endpoints]
-            state.extra_response_headers = [alt_svc_header(ports, max_age)]
+            state.extra_response_headers.append(alt_svc_header(ports, max_age))
 
     def _on_quic_endpoint_closed(self, endpoint: QuicEndpoint) -> None:
         if self._loop is not None:

@@ -57,9 +57,13 @@ class ServerState:
         self.proxies: TrustedProxies | None = (
             TrustedProxies(config.forwarded_allow_ips) if config.proxy_headers else None
         )
+        #: Fields added to every response, whatever the protocol: ``--header``
+        #: and ``server_header`` (config.py).
+        self.default_response_headers = config.default_response_headers()
         #: Fields the server adds to every HTTP/1.1 and HTTP/2 response it
-        #: starts: ``Alt-Svc`` advertising HTTP/3 once QUIC is bound (RFC 7838).
-        self.extra_response_headers: list[tuple[bytes, bytes]] = []
+        #: starts: the default ones, and ``Alt-Svc`` advertising HTTP/3 once
+        #: QUIC is bound (RFC 7838). HTTP/3 sends the default ones only.
+        self.extra_response_headers: list[tuple[bytes, bytes]] = list(self.default_response_headers)
         #: When one connection drains by itself: age, requests, and its grace then.
         self.lifetime = config.connection_lifetime()
         #: Draws each connection's age jitter, in [0, 1); tests may replace it.

@@ -31,6 +31,7 @@ def test_exported_members() -> None:
             "H3_ALPN",
             "MAX_CLIENT_BIDI_STREAM_ID",
             "TESTED_AIOQUIC_VERSION",
+            "DrainPhase",
             "ErrorCode",
             "FrameType",
             "Http3Config",
@@ -70,6 +71,7 @@ def test_exported_members() -> None:
         "is_drained",
         "first_rejected_id",
         "peer_first_rejected_id",
+        "drain_phase",
         "host_cid",
         "peer_address",
     ]:

@@ -154,7 +154,7 @@ def test_final_goaway_follows_the_ping_ack_before_the_settle_timeout(
     _client, server, wire = connected(cert, Http3Config(goaway_settle_timeout=5.0))
     started = wire.now
     server.engine.start_drain(started)
-    settle_at = server.engine._settle_at
+    settle_at = server.engine._drain.settle_at
     assert settle_at is not None and settle_at - started >= 0.05  # at least two PTOs
     wire.run_until(lambda: any(e.final for e in server.of(ev.GoAwaySent)))
     # The client acknowledges the drain PING after its 1 ms ACK delay; that, not

@@ -8,12 +8,13 @@ from ..phases import Phase
 from ..role import Role
 from . import events
 from .config import Http2Config
+from .drain import DRAIN_PING_PAYLOAD, DrainPhase
 from .engine import Http2Engine
 from .frames import ErrorCode, FrameType, SettingCode
-from .sending import DRAIN_PING_PAYLOAD
 
 __all__ = [
     "DRAIN_PING_PAYLOAD",
+    "DrainPhase",
     "ErrorCode",
     "FrameType",
     "Http2Config",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..phases import Phase, PhaseInput
 from . import events as ev
 from .config import MAX_WINDOW_SIZE
+from .drain import DRAIN_PING_PAYLOAD, DrainInput, DrainPhase
 from .frames import (
     FLAG_ACK,
     PING,
@@ -23,7 +24,7 @@ from .frames import (
     SettingCode,
 )
 from .protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
-from .sending import DRAIN_PING_PAYLOAD, SendingSide
+from .sending import SendingSide
 
 
 class ControlFrames(SendingSide):
@@ -182,7 +183,7 @@ class ControlFrames(SendingSide):
             raise PeerConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING must be 8 bytes")
         if flags & FLAG_ACK:
             events.append(ev.PingAcknowledged(payload))
-            if self._drain_deadline is not None and payload == DRAIN_PING_PAYLOAD:
+            if self._drain.phase is DrainPhase.AWAITING_PING_ACK and payload == DRAIN_PING_PAYLOAD:
                 self._send_final_goaway()
             return
         if not self._control_budget.spend(self._now):
@@ -199,9 +200,7 @@ class ControlFrames(SendingSide):
             raise PeerConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes")
         last_id, code = TWO_UINT32.unpack_from(payload)
         last_id &= 0x7FFFFFFF
-        if self._peer_last_processed_id >= 0:
-            last_id = min(last_id, self._peer_last_processed_id)  # §6.8: it never increases
-        self._peer_last_processed_id = last_id
+        last_id = self._drain.goaway_received(last_id)  # §6.8: it never increases
         unprocessed: list[int] = []
         local_parity = 1 - self._remote_parity
         for sid in list(self._streams):
@@ -213,12 +212,13 @@ class ControlFrames(SendingSide):
         if self._phase is Phase.OPEN:
             self._set_phase(PhaseInput.GOAWAY_RECEIVED)
         events.append(ev.GoAwayReceived(last_id, code, payload[8:], unprocessed))
-        if code != ErrorCode.NO_ERROR:
+        if code == ErrorCode.NO_ERROR:
+            self._drain.advance(DrainInput.GOAWAY_RECEIVED)
+        else:
             # §5.4.1: after an error GOAWAY the peer closes the connection, so
             # no stream will finish; report the end and read nothing more.
             self._drop_all_streams()
-            self._drain_deadline = None
-            self._input_closed = True
+            self._drain.advance(DrainInput.CONNECTION_ERROR)
             self._set_phase(PhaseInput.CONNECTION_ERROR)
             events.append(ev.ConnectionTerminated(code, payload[8:], True))
             raise PeerClosed

@@ -23,6 +23,7 @@ from ..role import Role
 from . import events as ev
 from .config import Http2Config
 from .control_frames import ControlFrames
+from .drain import DrainInput, DrainPhase
 from .frames import (
     CONNECTION_PREFACE,
     FLAG_ACK,
@@ -104,7 +105,7 @@ class Http2Engine(ControlFrames):
         GOAWAY with the right code is queued) or ``StreamReset`` events.
         """
         self._now = now
-        if self._phase is Phase.CLOSED or (self._phase is Phase.CLOSING and self._input_closed):
+        if self._phase is Phase.CLOSED or self._drain.phase is DrainPhase.ABORTED:
             return self.pop_events()
         buf = self._inbuf
         buf += data
@@ -165,8 +166,8 @@ class Http2Engine(ControlFrames):
 
     def _fail(self, code: int, message: str) -> None:
         """A connection error: GOAWAY(last id, code, reason) and ``ConnectionTerminated``."""
-        self._input_closed = True
         self.close(code, message.encode("utf-8", "replace")[:256])
+        self._drain.advance(DrainInput.CONNECTION_ERROR)  # and read nothing more
 
     def _stream_error(self, stream_id: int, code: int) -> None:
         """RST_STREAM(code) for a peer's stream-level mistake, paid from the reset budget."""
@@ -379,7 +380,7 @@ class Http2Engine(ControlFrames):
                 )
             raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
         self._highest_remote_id = stream_id
-        if self._final_goaway_sent or self._peer_last_processed_id >= 0 or self.is_drained:
+        if self._drain.refuses_new_streams:
             self._refuse(stream_id, "draining")
             return
         if len(self._streams) >= self._local_max_concurrent:

@@ -45,6 +45,7 @@ from .config import (
     MAX_STREAM_ID,
     Http2Config,
 )
+from .drain import DRAIN_PING_PAYLOAD, DrainInput, DrainPhase, Http2Drain
 from .frames import (
     CONNECTION_PREFACE,
     CONTINUATION,
@@ -69,8 +70,6 @@ from .streams import PendingHeaderBlock, Stream
 
 Headers = list[tuple[bytes, bytes]]
 
-#: Payload of the PING that follows the first GOAWAY; its ACK triggers the final one.
-DRAIN_PING_PAYLOAD = b"lc\x00drain"
 
 #: How many recently closed stream ids we remember, and how each closed
 #: (RFC 9113 §5.1): frames the peer had in flight on a stream *we* reset are
@@ -131,15 +130,8 @@ class SendingSide:
             max_table_size=config.header_table_size,
             max_header_list_size=self._header_block_bound,
         )
-        # Drain state.
-        self._first_goaway_sent = False
-        # Set once nothing more is read: we sent an error GOAWAY, or received one.
-        self._input_closed = False
-        self._final_goaway_sent = False
-        self._final_last_id = -1
-        self._peer_last_processed_id = -1
-        self._drain_deadline: float | None = None
-        self._drain_debug = b""
+        # Drain sub-phases and their data (drain.py).
+        self._drain = Http2Drain()
         # Budgets (Rapid Reset, MadeYouReset, control and empty-frame floods).
         self._now = 0.0
         self._reset_budget = TokenBucket(config.reset_burst, config.reset_refill_per_second)
@@ -182,8 +174,17 @@ class SendingSide:
 
     @property
     def peer_last_processed_id(self) -> int | None:
-        """The lowest last-processed id the peer has sent in a GOAWAY, if any."""
-        return None if self._peer_last_processed_id < 0 else self._peer_last_processed_id
+        """The lowest last-processed id the peer has sent in a GOAWAY, if any
+        (streams at or below it may have been processed, RFC 9113 §6.8)."""
+        last_id = self._drain.peer_last_processed_id
+        return None if last_id < 0 else last_id
+
+    @property
+    def drain_phase(self) -> DrainPhase:
+        """How far our side of the drain has gone (``drain.py``): NOT_STARTED,
+        PEER_GOAWAY_RECEIVED, AWAITING_PING_ACK, FINAL_GOAWAY_SENT, COMPLETE or
+        ABORTED. Read-only; adapters read it instead of keeping their own."""
+        return self._drain.phase
 
     def outbound_buffered(self, stream_id: int) -> int:
         """Bytes of DATA queued for ``stream_id`` waiting for flow-control window."""
@@ -467,49 +468,51 @@ class SendingSide:
         after ``now`` if no ACK comes. Client: GOAWAY(0), since it accepts no
         streams from the server.
         """
-        if self._first_goaway_sent or self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
+        drain = self._drain
+        if drain.has_started or self._phase is Phase.CLOSED:
             return
-        self._first_goaway_sent = True
-        self._drain_debug = debug_data
+        drain.debug = debug_data
         self._set_phase(PhaseInput.GOAWAY_SENT)
         if self._is_server:
+            drain.advance(DrainInput.FIRST_GOAWAY_SENT)
             self._send_goaway(MAX_STREAM_ID, ErrorCode.NO_ERROR, debug_data, False)
             self._write_frame(PING, 0, 0, DRAIN_PING_PAYLOAD)
             timeout = self.config.goaway_ping_timeout
             if timeout <= 0:
                 self._send_final_goaway()
             else:
-                self._drain_deadline = now + timeout
+                drain.deadline = now + timeout
         else:
-            self._final_goaway_sent = True
-            self._final_last_id = self._highest_remote_id
+            drain.advance(DrainInput.FINAL_GOAWAY_SENT)
             self._send_goaway(self._highest_remote_id, ErrorCode.NO_ERROR, debug_data, True)
             self._check_drained()
 
     def _send_final_goaway(self) -> None:
-        self._drain_deadline = None
-        if self._final_goaway_sent or self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
+        """Server: the PING was acknowledged or its deadline passed."""
+        drain = self._drain
+        if drain.phase is not DrainPhase.AWAITING_PING_ACK or self._phase is Phase.CLOSED:
             return
-        self._final_goaway_sent = True
-        self._final_last_id = self._last_accepted_id
-        self._send_goaway(self._last_accepted_id, ErrorCode.NO_ERROR, self._drain_debug, True)
+        drain.advance(DrainInput.FINAL_GOAWAY_SENT)
+        self._send_goaway(self._last_accepted_id, ErrorCode.NO_ERROR, drain.debug, True)
         self._check_drained()
 
     def _check_drained(self) -> None:
         if self._phase is not Phase.DRAINING or self._streams:
             return
-        if self._is_server and self._first_goaway_sent and not self._final_goaway_sent:
-            return  # the final GOAWAY must go out before the connection closes
-        self._set_phase(PhaseInput.LAST_STREAM_CLOSED)
-        self._events.append(ev.DrainCompleted())
+        # The table says whether this completes the drain: not before the
+        # server's final GOAWAY has gone out (AWAITING_PING_ACK stays put).
+        if self._drain.advance(DrainInput.LAST_STREAM_CLOSED) is DrainPhase.COMPLETE:
+            self._set_phase(PhaseInput.LAST_STREAM_CLOSED)
+            self._events.append(ev.DrainCompleted())
 
     def get_timer(self) -> float | None:
         """When ``handle_timer`` is next due, or None."""
-        return self._drain_deadline
+        return self._drain.deadline
 
     def handle_timer(self, now: float) -> list[ev.Event]:
         """Run what was due at ``now``: the final GOAWAY if the drain PING was never acknowledged."""
-        if self._drain_deadline is not None and now >= self._drain_deadline:
+        deadline = self._drain.deadline
+        if deadline is not None and now >= deadline:
             self._send_final_goaway()
         return self.pop_events()
 
@@ -523,9 +526,7 @@ class SendingSide:
             self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.CANCEL))
             events.append(ev.StreamReset(stream_id, ErrorCode.CANCEL, False))
         self._drop_all_streams()
-        self._drain_deadline = None
-        self._first_goaway_sent = self._final_goaway_sent = True
-        self._final_last_id = self.last_processed_id
+        self._drain.advance(DrainInput.FINAL_GOAWAY_SENT)
         self._send_goaway(self.last_processed_id, ErrorCode.NO_ERROR, debug_data, True)
         if self._phase is Phase.OPEN:
             self._set_phase(PhaseInput.GOAWAY_SENT)
@@ -543,8 +544,7 @@ class SendingSide:
         for stream_id in list(self._streams):
             events.append(ev.StreamReset(stream_id, error_code or ErrorCode.CANCEL, False))
         self._drop_all_streams()
-        self._drain_deadline = None
-        self._first_goaway_sent = self._final_goaway_sent = True
+        self._drain.advance(DrainInput.CLOSED)
         self._send_goaway(self.last_processed_id, error_code, debug_data, True)
         self._set_phase(PhaseInput.CONNECTION_ERROR)
         if error_code == ErrorCode.NO_ERROR:
@@ -568,4 +568,4 @@ class SendingSide:
         self._set_phase(PhaseInput.TRANSPORT_CLOSED)
         self._streams.clear()
         self._blocked.clear()
-        self._drain_deadline = None
+        self._drain.deadline = None

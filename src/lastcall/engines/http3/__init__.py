@@ -11,6 +11,7 @@ from ..role import Role
 from . import events
 from ._aioquic import TESTED_AIOQUIC_VERSION
 from .config import H3_ALPN, MAX_CLIENT_BIDI_STREAM_ID, Http3Config
+from .drain import DrainPhase
 from .engine import Http3Engine
 from .frames import ErrorCode, FrameType, SettingCode, StreamType
 
@@ -18,6 +19,7 @@ __all__ = [
     "H3_ALPN",
     "MAX_CLIENT_BIDI_STREAM_ID",
     "TESTED_AIOQUIC_VERSION",
+    "DrainPhase",
     "ErrorCode",
     "FrameType",
     "Http3Config",

@@ -14,6 +14,7 @@ import pylsqpack
 
 from ..phases import Phase, PhaseInput
 from . import events as ev
+from .drain import DrainInput
 from .frames import (
     CONTROL_FRAME_TYPES,
     RESERVED_FRAME_TYPES,
@@ -238,10 +239,11 @@ class ControlStreams(SendingSide):
             raise PeerConnectionError(
                 ErrorCode.H3_ID_ERROR, "GOAWAY id is not a client bidirectional stream id"
             )
-        previous = self._peer_first_rejected_id
+        drain = self._drain
+        previous = drain.peer_first_rejected_id
         if previous is not None and identifier > previous:
             raise PeerConnectionError(ErrorCode.H3_ID_ERROR, "GOAWAY id increased (§5.2)")
-        self._peer_first_rejected_id = identifier
+        drain.peer_first_rejected_id = identifier
         unprocessed: list[int] = []
         if not self._is_server:
             for stream_id in sorted(self._streams):
@@ -252,6 +254,7 @@ class ControlStreams(SendingSide):
                     unprocessed.append(stream_id)
         if self._phase is Phase.OPEN:
             self._set_phase(PhaseInput.GOAWAY_RECEIVED)
+        drain.advance(DrainInput.GOAWAY_RECEIVED)
         self._events.append(ev.GoAwayReceived(identifier, unprocessed))
         if self._is_server:
             self.start_drain(self._now)

@@ -25,6 +25,7 @@ from ..phases import Phase, PhaseInput
 from . import _aioquic as seam
 from . import events as ev
 from .control import ControlStreams
+from .drain import DRAIN_PING_UID, DrainInput, DrainPhase
 from .frames import (
     CONTROL_FRAME_TYPES,
     RESERVED_FRAME_TYPES,
@@ -33,7 +34,6 @@ from .frames import (
     read_varint,
 )
 from .protocol_errors import PeerConnectionError, PeerStreamError
-from .sending import DRAIN_PING_UID
 from .streams import AFTER_HEADERS, AFTER_TRAILERS, INITIAL, RequestStream
 
 
@@ -66,7 +66,8 @@ class Http3Engine(ControlStreams):
         """Run what was due at ``now``: the final GOAWAY when the settle allowance
         ran out, and QUIC's own timers (loss, ACK, idle, end of closing)."""
         self._now = now
-        if self._settle_at is not None and now >= self._settle_at:
+        settle_at = self._drain.settle_at
+        if settle_at is not None and now >= settle_at:
             self._send_final_goaway()
         timer = self._quic.get_timer() if self._has_path else None
         if timer is not None and now >= timer:
@@ -85,7 +86,7 @@ class Http3Engine(ControlStreams):
                 self._close_now(exc.code, str(exc))  # at once: nothing of ours to flush
             except PeerStreamError as exc:
                 self._stream_error(exc)
-        if self._settle_due:
+        if self._drain.phase is DrainPhase.PING_ACKNOWLEDGED:
             # After the whole batch, so requests that came with the PING's ACK count.
             self._send_final_goaway()
         self._poll_deliveries()
@@ -94,17 +95,17 @@ class Http3Engine(ControlStreams):
 
     def _dispatch(self, event: qe.QuicEvent) -> None:
         if isinstance(event, qe.StreamDataReceived):
-            if not self._terminated:
+            if not self._drain.is_terminated:
                 self._on_stream_data(event.stream_id, event.data, event.end_stream)
         elif isinstance(event, qe.StreamReset):
-            if not self._terminated:
+            if not self._drain.is_terminated:
                 self._on_stream_reset(event.stream_id, event.error_code)
         elif isinstance(event, qe.StopSendingReceived):
-            if not self._terminated:
+            if not self._drain.is_terminated:
                 self._on_stop_sending(event.stream_id, event.error_code)
         elif isinstance(event, qe.PingAcknowledged):
-            if event.uid == DRAIN_PING_UID and self._settle_at is not None:
-                self._settle_due = True
+            if event.uid == DRAIN_PING_UID and self._drain.phase is DrainPhase.AWAITING_PING_ACK:
+                self._drain.advance(DrainInput.PING_ACKNOWLEDGED)
         elif isinstance(event, qe.HandshakeCompleted):
             self._events.append(ev.HandshakeCompleted(event.alpn_protocol))
         elif isinstance(event, qe.ConnectionIdIssued):
@@ -112,7 +113,7 @@ class Http3Engine(ControlStreams):
         elif isinstance(event, qe.ConnectionIdRetired):
             self._events.append(ev.ConnectionIdRetired(event.connection_id))
         elif isinstance(event, qe.ConnectionTerminated):
-            if not self._terminated:
+            if not self._drain.is_terminated:
                 self._connection_lost(event, remote=False)
             self._set_phase(PhaseInput.TRANSPORT_CLOSED)
         # ProtocolNegotiated and DatagramFrameReceived carry nothing for us.
@@ -121,7 +122,7 @@ class Http3Engine(ControlStreams):
         """See a close we did not ask for as soon as QUIC enters it: the peer's
         CONNECTION_CLOSE (``QuicConnectionState.DRAINING``, RFC 9000 §10.2.2) or
         aioquic's own close after a transport error of the peer's (CLOSING)."""
-        if self._terminated:
+        if self._drain.is_terminated:
             return
         state = seam.state(self._quic)
         if state is QuicConnectionState.DRAINING or state is QuicConnectionState.CLOSING:
@@ -134,6 +135,7 @@ class Http3Engine(ControlStreams):
         """QUIC's close becomes ours. ``frame_type`` is set only for a transport
         close (CONNECTION_CLOSE 0x1c, RFC 9000 §19.19): its code is a QUIC one."""
         code = close.error_code
+        self._drain.advance(DrainInput.CONNECTION_LOST)
         self._lose_everything(code, remote)
         self._report_terminated(
             code, close.reason_phrase, remote, transport_error=close.frame_type is not None
@@ -168,16 +170,18 @@ class Http3Engine(ControlStreams):
 
     def _note_seen(self, stream_id: int) -> None:
         if stream_id > self._highest_seen_id:
-            limit = self._goaway_sent_id if self._goaway_sent_id is not None else stream_id
+            sent = self._drain.goaway_sent_id
+            limit = sent if sent is not None else stream_id
             self._holes.update(range(self._highest_seen_id + 4, min(stream_id, limit), 4))
             self._highest_seen_id = stream_id
         else:
             self._holes.discard(stream_id)
 
     def _rejection_reason(self, stream_id: int) -> str | None:
-        if self._close_intent is not None or self.is_drained:
+        if self.is_drained:  # CLOSING or CLOSED: a recorded close included
             return "closing"
-        if self._goaway_sent_id is not None and stream_id >= self._goaway_sent_id:
+        sent = self._drain.goaway_sent_id
+        if sent is not None and stream_id >= sent:
             return "draining"
         return None
 
@@ -404,15 +408,7 @@ class Http3Engine(ControlStreams):
         stream = self._streams.get(stream_id)
         if stream is None:
             if self._is_server and self._is_new_request_id(stream_id):
-                # Abandoned before we saw a byte of it: decide it like any new stream.
-                reason = self._rejection_reason(stream_id)
-                if reason is not None:
-                    self._reject(stream_id, reason)
-                    return
-                self._note_seen(stream_id)
-                self._quic.reset_stream(stream_id, ErrorCode.H3_REQUEST_INCOMPLETE)
-                self._remember_closed(stream_id)
-                self._check_drained()
+                self._abandoned_unseen(stream_id, ErrorCode.H3_REQUEST_INCOMPLETE, False)
             return
         stream.fin_received = True  # nothing more will arrive
         self._abort_stream(stream, ErrorCode.H3_REQUEST_CANCELLED)
@@ -428,6 +424,11 @@ class Http3Engine(ControlStreams):
             )
         stream = self._streams.get(stream_id)
         if stream is None:
+            if self._is_server and self._is_new_request_id(stream_id):
+                # STOP_SENDING can come before the stream's first bytes (aioquic
+                # reports frames in packet order): aioquic has reset our side
+                # already, so the request must never reach the application.
+                self._abandoned_unseen(stream_id, code, True)
             return
         stream.send_closed = True
         if code == ErrorCode.H3_NO_ERROR and not self._is_server:
@@ -437,3 +438,19 @@ class Http3Engine(ControlStreams):
         self._abort_stream(stream, code)
         self._events.append(ev.StreamReset(stream_id, code, True))
         self._forget(stream_id)
+
+    def _abandoned_unseen(self, stream_id: int, code: int, stop_reading: bool) -> None:
+        """Server: the peer reset or stopped a request stream before we saw a byte
+        of it. Decide it like any new stream (a rejection is still a rejection),
+        then close both directions and never surface it; bytes that arrive later
+        are late bytes of a closed stream."""
+        reason = self._rejection_reason(stream_id)
+        if reason is not None:
+            self._reject(stream_id, reason)
+            return
+        self._note_seen(stream_id)
+        self._quic.reset_stream(stream_id, code)  # no effect if STOP_SENDING reset it
+        if stop_reading:  # the peer's request is not wanted either
+            self._stop_reading(stream_id, code)
+        self._remember_closed(stream_id)
+        self._check_drained()

@@ -46,6 +46,7 @@ from ..role import Role
 from . import _aioquic as seam
 from . import events as ev
 from .config import MAX_CLIENT_BIDI_STREAM_ID, Http3Config
+from .drain import DRAIN_PING_UID, DrainInput, DrainPhase, Http3Drain
 from .frames import (
     ErrorCode,
     FrameType,
@@ -60,8 +61,6 @@ from .streams import AFTER_HEADERS, AFTER_TRAILERS, INITIAL, RequestStream, UniS
 
 Headers = list[tuple[bytes, bytes]]
 
-#: uid of the QUIC PING sent with the first GOAWAY; its ACK triggers the final one.
-DRAIN_PING_UID = 0x6C63_6472
 
 #: Recently closed request stream ids remembered so late frames are dropped quietly.
 _RECENTLY_CLOSED_MAX = 256
@@ -125,18 +124,8 @@ class SendingSide:
             config.qpack_max_table_capacity, config.qpack_blocked_streams
         )
         self._local_enable_connect = self._is_server and config.enable_connect_protocol
-        # Drain and close state.
-        self._drain_started = False
-        self._goaway_sent_id: int | None = None
-        self._final_goaway_sent = False
-        self._settle_at: float | None = None
-        self._settle_due = False
-        self._peer_first_rejected_id: int | None = None
-        self._close_intent: tuple[int, str] | None = None
-        self._close_sent = False
-        self._close_flush_at: float | None = None
-        self._close_flush_streams: list[int] = []
-        self._terminated = False
+        # Drain and close sub-phases and their data (drain.py).
+        self._drain = Http3Drain()
         # Our three unidirectional streams (RFC 9114 §6.2.1, RFC 9204 §4.2).
         self._control_id = self._open_uni(StreamType.CONTROL)
         self.local_settings: dict[int, int] = {
@@ -175,7 +164,7 @@ class SendingSide:
         Zero before the handshake has delivered the peer's transport parameters;
         ``open_stream`` still works then (aioquic queues the stream).
         """
-        if self._phase is not Phase.OPEN or self._peer_first_rejected_id is not None:
+        if self._phase is not Phase.OPEN or self._drain.peer_first_rejected_id is not None:
             return 0
         opened = self._quic.get_next_available_stream_id() // 4
         return max(0, seam.remote_max_streams_bidi(self._quic) - opened)
@@ -188,12 +177,21 @@ class SendingSide:
     @property
     def first_rejected_id(self) -> int | None:
         """Server role: the lowest GOAWAY id we sent (streams at or above it are rejected)."""
-        return self._goaway_sent_id if self._is_server else None
+        return self._drain.goaway_sent_id if self._is_server else None
 
     @property
     def peer_first_rejected_id(self) -> int | None:
-        """The lowest id the peer has sent in a GOAWAY, if any."""
-        return self._peer_first_rejected_id
+        """The lowest id the peer has sent in a GOAWAY, if any (client role: request
+        streams at or above it were not processed, RFC 9114 §5.2)."""
+        return self._drain.peer_first_rejected_id
+
+    @property
+    def drain_phase(self) -> DrainPhase:
+        """How far the shutdown has gone (``drain.py``): NOT_STARTED,
+        PEER_GOAWAY_RECEIVED, AWAITING_PING_ACK, PING_ACKNOWLEDGED,
+        FINAL_GOAWAY_SENT, COMPLETE, CLOSE_PENDING, CLOSE_SENT or LOST.
+        Read-only; adapters read it instead of keeping their own."""
+        return self._drain.phase
 
     @property
     def host_cid(self) -> bytes:
@@ -234,22 +232,22 @@ class SendingSide:
             return []
         quic = self._quic
         out = quic.datagrams_to_send(now)
-        if self._close_intent is not None and not self._close_sent and self._is_close_due(now):
-            self._close_sent = True
-            self._close_flush_at = None
-            code, reason = self._close_intent
-            quic.close(error_code=code, reason_phrase=reason)
+        drain = self._drain
+        if drain.phase is DrainPhase.CLOSE_PENDING and self._is_close_due(now):
+            drain.advance(DrainInput.CLOSE_SENT)
+            drain.close_flush_at = None
+            quic.close(error_code=drain.close_code, reason_phrase=drain.close_reason)
             out += quic.datagrams_to_send(now)
         return out
 
     def _is_close_due(self, now: float) -> bool:
-        deadline = self._close_flush_at
+        deadline = self._drain.close_flush_at
         if deadline is None or now >= deadline:
             return True
         quic = self._quic
         if seam.unacknowledged_bytes(quic, self._control_id):
             return False
-        return all(seam.is_send_side_finished(quic, sid) for sid in self._close_flush_streams)
+        return all(seam.is_send_side_finished(quic, sid) for sid in self._drain.close_flush_streams)
 
     def pop_events(self) -> list[ev.Event]:
         """Events caused by actions (and not yet returned) since the last call."""
@@ -274,7 +272,7 @@ class SendingSide:
         """
         if self._is_server:
             raise LocalProtocolError("a server does not open request streams")
-        if self._phase is not Phase.OPEN or self._peer_first_rejected_id is not None:
+        if self._phase is not Phase.OPEN or self._drain.peer_first_rejected_id is not None:
             raise ConnectionDraining("connection is draining; open a new one")
         stream_id = self._quic.get_next_available_stream_id()
         if stream_id > MAX_CLIENT_BIDI_STREAM_ID:
@@ -448,47 +446,51 @@ class SendingSide:
         Client: GOAWAY(0), a push id: we never allow pushes.
         """
         self._now = now
-        if self._drain_started or self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
+        drain = self._drain
+        if drain.has_started or self._phase is Phase.CLOSING or self._phase is Phase.CLOSED:
             return
-        self._drain_started = True
         self._set_phase(PhaseInput.GOAWAY_SENT)
         if not self._is_server:
-            self._final_goaway_sent = True
+            drain.advance(DrainInput.FINAL_GOAWAY_SENT)
             self._send_goaway(0, final=True)
             self._check_drained()
             return
+        drain.advance(DrainInput.FIRST_GOAWAY_SENT)
         self._send_goaway(MAX_CLIENT_BIDI_STREAM_ID, final=False)
         allowance = self._allowance(self.config.goaway_settle_timeout, 2)
         if allowance <= 0:
             self._send_final_goaway()
         else:
-            self._settle_at = now + allowance
+            drain.settle_at = now + allowance
             self._quic.send_ping(DRAIN_PING_UID)
 
     def _send_goaway(self, identifier: int, final: bool) -> None:
         self._quic.send_stream_data(self._control_id, encode_goaway(identifier))
-        self._goaway_sent_id = identifier
+        self._drain.goaway_sent_id = identifier
         if self._is_server:
             self._holes = {h for h in self._holes if h < identifier}
         self._events.append(ev.GoAwaySent(identifier, final))
 
     def _send_final_goaway(self) -> None:
-        self._settle_at = None
-        self._settle_due = False
-        if self._final_goaway_sent or not self._drain_started:
+        """Server: the PING was acknowledged or the settle allowance ran out."""
+        drain = self._drain
+        if not drain.is_settling:
             return
-        self._final_goaway_sent = True
-        first_rejected = self._highest_accepted_id + 4
-        if self._goaway_sent_id is None or first_rejected < self._goaway_sent_id:
-            self._send_goaway(first_rejected, final=True)
+        drain.advance(DrainInput.FINAL_GOAWAY_SENT)
+        self._send_lower_goaway(self._highest_accepted_id + 4)
         self._check_drained()
+
+    def _send_lower_goaway(self, first_rejected: int) -> None:
+        """Send GOAWAY(``first_rejected``) unless one at or below it went out:
+        the id never increases (RFC 9114 §5.2)."""
+        sent = self._drain.goaway_sent_id
+        if sent is None or first_rejected < sent:
+            self._send_goaway(first_rejected, final=True)
 
     def _check_drained(self) -> None:
         if self._phase is not Phase.DRAINING or self._streams or self._delivering:
             return
         if self._is_server:
-            if self._drain_started and not self._final_goaway_sent:
-                return
             if self._holes:
                 return
             # The final GOAWAY and the QPACK instructions the responses refer to
@@ -498,15 +500,18 @@ class SendingSide:
                 quic, self._encoder_id
             ):
                 return
-        self._set_phase(PhaseInput.LAST_STREAM_CLOSED)
-        self._events.append(ev.DrainCompleted())
+        # The table says whether this completes the drain: not while the
+        # server's final GOAWAY is still due (AWAITING_PING_ACK, PING_ACKNOWLEDGED).
+        if self._drain.advance(DrainInput.LAST_STREAM_CLOSED) is DrainPhase.COMPLETE:
+            self._set_phase(PhaseInput.LAST_STREAM_CLOSED)
+            self._events.append(ev.DrainCompleted())
 
     def get_timer(self) -> float | None:
         """When ``handle_timer`` is next due, or None."""
         # Before a client's connect() aioquic has no timers to give (asking it
         # raises TypeError): only our own deadlines count.
         timer = self._quic.get_timer() if self._has_path else None
-        for own in (self._settle_at, self._close_flush_at):
+        for own in (self._drain.settle_at, self._drain.close_flush_at):
             if own is not None and (timer is None or own < timer):
                 timer = own
         return timer
@@ -527,7 +532,7 @@ class SendingSide:
         once those are acknowledged or ``close_flush_timeout`` has passed.
         Responses already complete but not yet acknowledged are not waited for.
         """
-        if self._close_intent is not None or self._terminated:
+        if self._drain.is_terminated:
             return
         cancelled = list(self._streams.items())
         for stream_id, stream in cancelled:
@@ -535,7 +540,7 @@ class SendingSide:
             self._events.append(ev.StreamReset(stream_id, ErrorCode.H3_REQUEST_CANCELLED, False))
             self._remember_closed(stream_id)
         self._streams.clear()
-        self._close_flush_streams = [stream_id for stream_id, _ in cancelled]
+        self._drain.close_flush_streams = [stream_id for stream_id, _ in cancelled]
         self.close(error_code if cancelled else ErrorCode.H3_NO_ERROR, reason_phrase)
 
     def close(self, error_code: int = ErrorCode.H3_NO_ERROR, reason_phrase: str = "") -> None:
@@ -549,22 +554,22 @@ class SendingSide:
         Streams still open are reported reset. Reports ``ConnectionTerminated``
         (remote=False). Idempotent.
         """
-        if self._close_intent is not None or self._terminated:
+        drain = self._drain
+        if drain.is_terminated:
             return
-        if self._is_server and not self._final_goaway_sent:
-            self._drain_started = self._final_goaway_sent = True
-            first_rejected = self._highest_accepted_id + 4
-            if self._goaway_sent_id is None or first_rejected < self._goaway_sent_id:
-                self._send_goaway(first_rejected, final=True)
+        if self._is_server and not drain.has_sent_final_goaway:
+            self._send_lower_goaway(self._highest_accepted_id + 4)
         if self._has_path:  # a client that never connected has nothing to flush
-            self._close_flush_at = self._now + self._allowance(self.config.close_flush_timeout, 3)
+            drain.close_flush_at = self._now + self._allowance(self.config.close_flush_timeout, 3)
         self._close_now(int(error_code), reason_phrase)
 
     def _close_now(self, error_code: int, reason_phrase: str) -> None:
         """Record the close (no flush wait unless ``close`` set one) and report it."""
-        if self._close_intent is not None or self._terminated:
+        drain = self._drain
+        if drain.is_terminated:
             return
-        self._close_intent = (error_code, reason_phrase)
+        drain.advance(DrainInput.CLOSE_RECORDED)
+        drain.close_code, drain.close_reason = error_code, reason_phrase
         stream_code = (
             error_code if error_code != ErrorCode.H3_NO_ERROR else ErrorCode.H3_REQUEST_CANCELLED
         )
@@ -577,13 +582,10 @@ class SendingSide:
         self._streams.clear()
         self._delivering.clear()
         self._holes.clear()
-        self._settle_at = None
-        self._settle_due = False
 
     def _report_terminated(
         self, error_code: int, reason_phrase: str, remote: bool, transport_error: bool = False
     ) -> None:
-        self._terminated = True
         self._set_phase(PhaseInput.CONNECTION_ERROR)
         self._events.append(
             ev.ConnectionTerminated(error_code, reason_phrase, remote, transport_error)
