@@ -84,6 +84,12 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="HTTP/1.1 request head must arrive within S, else 408 (default 20)",
     )
     p.add_argument(
+        "--tls-handshake-timeout",
+        type=float,
+        metavar="S",
+        help="a TLS handshake must complete within S of accept, else close (default 10)",
+    )
+    p.add_argument(
         "--request-body-timeout",
         type=float,
         metavar="S",

@@ -66,6 +66,13 @@ class ServerConfig:
     #: timeout (nginx client_header_timeout and Node.js headersTimeout 60 s;
     #: uvicorn and Go: none by default).
     request_head_timeout: float = 20.0
+    #: A TLS handshake must complete within this long from accept, else the
+    #: connection is closed: a peer that connects and sends no ClientHello (or
+    #: trickles it) holds a socket and ~50 KiB of TLS buffers at most this long.
+    #: asyncio's own default is 60 s; 10 s covers a lossy mobile link's two
+    #: round trips many times over (Go's crypto/tls: none; nginx bounds it with
+    #: client_header_timeout, 60 s).
+    tls_handshake_timeout: float = 10.0
     #: While an app waits for more of an HTTP/1.1 request body, the longest
     #: gap between two reads of it; then 408, ``http.disconnect`` and close
     #: (a client that stalls or trickles a body: slow POST). 60 s like nginx
@@ -289,6 +296,7 @@ class ServerConfig:
             raise ConfigError("max_connections must be >= 0 (0: no limit)")
         for name in (
             "request_head_timeout",
+            "tls_handshake_timeout",
             "request_body_timeout",
             "lifespan_startup_timeout",
             "lifespan_shutdown_timeout",

@@ -16,6 +16,7 @@ from server_harness import Running, StartServer
 
 from lastcall.observe import events as oe
 from lastcall.testing import RawH2Client
+from lastcall.testing.clock import FakeClock
 from lastcall.testing.h2_raw_client import DATA, GOAWAY, PING, RST_STREAM
 
 MAX_ID = 2**31 - 1
@@ -163,10 +164,16 @@ async def test_server_drain_shortens_a_connections_own_grace(start_server: Start
 async def test_gradual_drain_tells_connections_one_by_one_oldest_first(
     start_server: StartServer,
 ) -> None:
+    """On virtual time: each connection is told exactly when its turn comes."""
     app = ReasonApp()
-    count, grace, fraction = 4, 2.0, 0.5
+    clock = FakeClock()
+    count, grace, fraction = 4, 2.0, 0.5  # one every 0.25 s
     run = await start_server(
-        app, drain_strategy="gradual", graceful_timeout=grace, drain_spread_fraction=fraction
+        app,
+        drain_strategy="gradual",
+        graceful_timeout=grace,
+        drain_spread_fraction=fraction,
+        clock=clock,
     )
     clients = []
     for i in range(count):  # one at a time, so the accept order is known
@@ -174,24 +181,26 @@ async def test_gradual_drain_tells_connections_one_by_one_oldest_first(
         client.request("/wait-drain")
         await app.wait_for_waiting(i + 1)
         clients.append(client)
+
+    def told() -> list[int]:
+        draining = run.recorder.of_type(oe.ConnectionDraining)
+        return [int(e.connection.split("#")[1].split()[0]) for e in draining]
+
     run.server.drain()
-    for client in clients:
-        await client.read_to_eof()
-        assert client.body(1) == b"drain"
-    assert await run.exit_code() == 0
     (scheduled,) = run.recorder.of_type(oe.GradualDrainScheduled)
-    assert scheduled.connections == count
-    draining = run.recorder.of_type(oe.ConnectionDraining)
-    assert [int(e.connection.split("#")[1].split()[0]) for e in draining] == [1, 2, 3, 4]
-    # The i-th is told no sooner than i steps into the schedule (timers never fire
-    # early; a loaded machine only makes them late).
-    step = grace * fraction / count
-    start = scheduled.last_at - (count - 1) * step
-    assert scheduled.at >= start - 1e-6
-    for i, event in enumerate(draining):
-        assert event.at >= start + i * step - 1e-6, (i, event.at - start)
-    first_goaways = [e for e in run.recorder.of_type(oe.GoAwaySent) if not e.final]
-    assert [e.at >= d.at for e, d in zip(first_goaways, draining, strict=True)] == [True] * count
+    assert (scheduled.connections, scheduled.last_at - scheduled.at) == (count, 0.75)
+    assert told() == [1]  # the oldest at once
+    await clients[0].read_to_eof()
+    assert clients[0].body(1) == b"drain"
+    for turn in range(2, count + 1):
+        clock.advance(0.249)
+        assert told() == list(range(1, turn))  # not yet
+        clock.advance(0.001)
+        assert told() == list(range(1, turn + 1))
+        await clients[turn - 1].read_to_eof()
+        assert clients[turn - 1].body(1) == b"drain"
+    assert await run.exit_code() == 0
+    assert not run.recorder.of_type(oe.GraceExpired)  # all done long before the deadline
 
 
 async def test_immediate_drain_tells_every_connection_in_one_step(

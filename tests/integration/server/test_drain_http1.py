@@ -10,6 +10,7 @@ from server_harness import StartServer
 from lastcall.observe import events as oe
 from lastcall.server import DRAIN_EXTENSION
 from lastcall.server.asgi import Receive, Scope, Send
+from lastcall.testing.clock import FakeClock
 
 
 async def test_idle_server_drains_at_once(start_server: StartServer) -> None:
@@ -87,11 +88,13 @@ async def test_grace_expiry_before_response_gives_503_and_disconnect(
     start_server: StartServer,
 ) -> None:
     gate = Gate()
-    run = await start_server(gate, graceful_timeout=0.05)
+    clock = FakeClock()
+    run = await start_server(gate, graceful_timeout=30, clock=clock)
     client = await run.open()
     client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     await gate.entered.wait()
     run.server.drain()
+    clock.advance(30)  # the grace period, on virtual time
     status, headers, _ = await client.response()
     assert status.startswith(b"HTTP/1.1 503") and headers[b"connection"] == b"close"
     assert await client.eof()
@@ -104,11 +107,13 @@ async def test_grace_expiry_before_response_gives_503_and_disconnect(
 
 async def test_grace_expiry_after_response_started_closes(start_server: StartServer) -> None:
     gate = Gate(stream_first=True)
-    run = await start_server(gate, graceful_timeout=0.05)
+    clock = FakeClock()
+    run = await start_server(gate, graceful_timeout=30, clock=clock)
     client = await run.open()
     client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     await gate.entered.wait()
     run.server.drain()
+    clock.advance(30)  # the grace period, on virtual time
     async with asyncio.timeout(5):
         data = await client.reader.read()  # until EOF: a truncated chunked body
     client.close()
@@ -120,12 +125,14 @@ async def test_grace_expiry_after_response_started_closes(start_server: StartSer
 
 async def test_second_drain_request_with_shorter_grace(start_server: StartServer) -> None:
     gate = Gate()
-    run = await start_server(gate, graceful_timeout=30)
+    clock = FakeClock()
+    run = await start_server(gate, graceful_timeout=30, clock=clock)
     client = await run.open()
     client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     await gate.entered.wait()
     run.server.drain()
-    run.server.drain(grace=0.01)
+    run.server.drain(grace=5)
+    clock.advance(5)  # the shorter grace wins: 25 s early
     status, _, _ = await client.response()
     assert status.startswith(b"HTTP/1.1 503")
     assert await run.exit_code() == 0
