@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_phases import FakeConnection as PhaseTestConnection
 
 from lastcall.errors import ConfigError
 from lastcall.lifecycle import (
     CancelConnections,
     ConnectionLifetime,
-    ConnectionPhase,
     ConnectionRegistry,
     DrainConnections,
     DrainController,
@@ -28,20 +28,10 @@ from lastcall.lifecycle import (
 )
 
 
-class FakeConnection:
+class FakeConnection(PhaseTestConnection):
     def __init__(self, name: str) -> None:
+        super().__init__()
         self.name = name
-        self.phase = ConnectionPhase.OPEN
-        self.active_stream_count = 1
-
-    def begin_drain(self, deadline_at: float, reason: str) -> None:
-        self.phase = ConnectionPhase.DRAINING
-
-    def cancel(self, reason: str) -> None:
-        self.phase = ConnectionPhase.CLOSING
-
-    def abort(self) -> None:
-        self.phase = ConnectionPhase.CLOSED
 
     def __repr__(self) -> str:
         return self.name
