@@ -96,6 +96,20 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="HTTP/1.1: longest gap between body reads while the app waits, else 408 (default 60)",
     )
     p.add_argument(
+        "--drain-first-request-timeout",
+        type=float,
+        metavar="S",
+        help="draining: wait this long for the first request on an unused HTTP/1.1 "
+        "connection (default 1; 0: close at once)",
+    )
+    p.add_argument(
+        "--send-timeout",
+        type=float,
+        metavar="S",
+        help="close a connection whose peer reads nothing for S while our buffer is full "
+        "(default 60; 0: never)",
+    )
+    p.add_argument(
         "--http2-idle-timeout",
         type=float,
         metavar="S",
