@@ -89,7 +89,11 @@ class ServerConfig:
     #: (above the transport's high-water mark) is closed after this long.
     #: While the buffer is full the connection neither reads nor starts new
     #: work (io/flow.py), so the memory is bounded; this frees the
-    #: connection itself. 60 s like nginx ``send_timeout``. 0 for none.
+    #: connection itself. The same bound applies to one HTTP/2 or HTTP/3
+    #: stream whose peer takes nothing of its response (no flow-control
+    #: window, no ACKs): it is reset (CANCEL / H3_REQUEST_CANCELLED), also
+    #: after its app finished, and any progress starts the time again. 60 s
+    #: like nginx ``send_timeout``. 0 for none.
     send_timeout: float = 60.0
     #: An HTTP/2 connection with no open stream this long is drained (GOAWAY,
     #: debug data ``idle_timeout``) and closed; clients then open a new one.
@@ -154,6 +158,19 @@ class ServerConfig:
     max_body_size: int = 0
     #: WebSocket message size limit in bytes (close 1009 over it). 16 MiB like uvicorn.
     ws_max_message_size: int = 16 * 1024 * 1024
+    #: Frames one WebSocket message may span, empty fragments included (close
+    #: 1009 over it): without it a peer sends millions of empty continuation
+    #: frames that never add to the message's size. 4096: a 16 MiB message in
+    #: 4 KiB frames (browsers do not fragment what they send; uvicorn and the
+    #: websockets library have no such limit).
+    ws_max_message_fragments: int = 4096
+    #: WebSocket control frames (PING, PONG) a peer may send: a token bucket of
+    #: this burst ...
+    ws_control_frame_burst: int = 200
+    #: ... refilled at this many per second; a frame that finds it empty gets
+    #: Close 1008 (policy violation). Our HTTP/2 PING budget (nghttp2's kind):
+    #: keepalive pings come every few seconds at most.
+    ws_control_frame_refill_per_second: float = 20.0
     #: Path answered by the server itself: 200 while serving, 503 with the
     #: reason while draining. Off by default; the Kubernetes recipe uses /readyz.
     readiness_path: str | None = None
@@ -279,6 +296,26 @@ class ServerConfig:
     backlog: int = 2048
     #: Install SIGTERM/SIGINT/SIGHUP handlers (off when embedding in another program).
     handle_signals: bool = True
+    # -- processes (``lastcall.process``; docs/server/processes.md) ----------------
+    #: Worker processes. 1 serves in this process, as before (no supervisor,
+    #: SIGHUP drains); N > 1 starts a supervisor that owns the listening
+    #: sockets and N workers that share them (gunicorn, uvicorn, hypercorn and
+    #: granian all offer ``--workers``; one Python process uses one core).
+    workers: int = 1
+    #: A Unix socket on which the running supervisor hands its listening
+    #: sockets to a new ``lastcall serve --upgrade`` (Pingora's graceful
+    #: upgrade) and takes ``lastcall reload``. Implies a supervisor. Off.
+    upgrade_socket: str | None = None
+    #: Start by taking the listening sockets over from the server running on
+    #: ``upgrade_socket``, then tell it to drain. Off.
+    upgrade: bool = False
+    #: Development: reload (new workers, then the old drain) when a file
+    #: under the working directory changes. Needs ``watchfiles``
+    #: (``pip install 'lastcall[reload]'``), like uvicorn's ``--reload``. Off.
+    reload: bool = False
+    #: Fork, and return once the new server serves (exit 0) or failed to
+    #: start (exit 3): for a systemd ``ExecReload`` that runs ``--upgrade``. Off.
+    daemon: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -311,8 +348,17 @@ class ServerConfig:
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name} must be >= 0 seconds")
         self.connection_lifetime()
+        if self.workers < 1:
+            raise ConfigError("workers must be >= 1")
+        if self.upgrade and not self.upgrade_socket:
+            raise ConfigError("--upgrade needs --upgrade-socket PATH (where the running server is)")
         if self.max_connections < 0:
             raise ConfigError("max_connections must be >= 0 (0: no limit)")
+        for name in ("ws_max_message_size", "ws_max_message_fragments", "ws_control_frame_burst"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        if not self.ws_control_frame_refill_per_second > 0.0:
+            raise ConfigError("ws_control_frame_refill_per_second must be > 0")
         for name in (
             "request_head_timeout",
             "tls_handshake_timeout",
@@ -421,6 +467,11 @@ class ServerConfig:
             max_chunk_extension_size=self.max_chunk_extension_size,
             max_body_size=self.max_body_size or None,
         )
+
+    @property
+    def is_supervised(self) -> bool:
+        """Whether a supervisor runs worker processes (``lastcall.process``)."""
+        return self.workers > 1 or self.upgrade_socket is not None or self.reload
 
     @property
     def is_tls(self) -> bool:
