@@ -36,6 +36,7 @@ from lastcall.observe import events as oe
 
 from .extension import DrainExtension
 from .state import ServerState
+from .tls_extension import tls_extension
 
 __all__ = ["Address", "ConnectionBase", "ServerAddress"]
 
@@ -79,6 +80,8 @@ class ConnectionBase:
         self._extension: DrainExtension | None = None
         #: HTTP/2 and HTTP/3: the scope keys shared by every request (stream_scope.py).
         self.stream_scope_base: dict[str, Any] | None = None
+        #: ``scope["extensions"]["tls"]`` on a TLS connection (tls_extension.py).
+        self.tls_extension: dict[str, Any] | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
         self._own_cancel_handle: asyncio.TimerHandle | None = None
         #: ``max_connection_age``: when this connection drains by itself (jittered).
@@ -100,6 +103,8 @@ class ConnectionBase:
     def attach(self, transport: asyncio.Transport) -> None:
         """Record addresses and register with the lifecycle (from ``connection_made``)."""
         self.transport = transport
+        if self.scheme == "https":
+            self.tls_extension = tls_extension(transport.get_extra_info("ssl_object"))
         sockname = transport.get_extra_info("sockname")
         if isinstance(sockname, str | bytes):
             # AF_UNIX: our side is the socket's path (bytes for Linux's abstract
@@ -145,6 +150,7 @@ class ConnectionBase:
         self.client, self.server, self.scheme = other.client, other.server, other.scheme
         self.label = other.label.replace(other.protocol_name, self.protocol_name, 1)
         self.requests = other.requests
+        self.tls_extension = other.tls_extension
         if other._is_registered:
             self.state.registry.replace(other, self)
             other._is_registered = False

@@ -329,6 +329,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             "http.response.trailers": _TRAILERS_EXTENSION,
             DRAIN_EXTENSION: self._extension or self.drain_extension(),
         }
+        if self.tls_extension is not None:
+            scope["extensions"]["tls"] = self.tls_extension
         if state.proxies is not None:
             scope["client"], scope["scheme"] = state.proxies.apply(
                 self.client, self.scheme, event.headers
