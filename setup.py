@@ -56,8 +56,6 @@ def _wanted() -> str | None:
     """Why the build is skipped, or None to build."""
     if os.environ.get(EXT.NO_EXTENSIONS_ENV, "") not in ("", "0"):
         return f"{EXT.NO_EXTENSIONS_ENV} is set"
-    if os.environ.get("LASTCALL_BUILD_EXTENSIONS", "") in ("", "0"):
-        return "opt-in: set LASTCALL_BUILD_EXTENSIONS=1 to compile"
     if sys.implementation.name != "cpython":
         return f"mypyc needs CPython, not {sys.implementation.name}"
     if importlib.util.find_spec("mypyc") is None:
