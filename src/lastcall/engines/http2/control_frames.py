@@ -25,6 +25,7 @@ from .frames import (
 )
 from .protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from .sending import SendingSide
+from .streams import RESET_BY_PEER, RESET_BY_US
 
 
 class ControlFrames(SendingSide):
@@ -143,7 +144,7 @@ class ControlFrames(SendingSide):
         if self._is_server and not self._reset_budget.spend(self._now):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
         events.append(ev.StreamReset(stream_id, UINT32.unpack(payload)[0], True))
-        self._forget(stream_id)
+        self._forget(stream_id, RESET_BY_PEER)
 
     def _on_push_promise(
         self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
@@ -208,7 +209,7 @@ class ControlFrames(SendingSide):
                 unprocessed.append(sid)
                 self._streams.pop(sid)
                 self._blocked.pop(sid, None)
-                self._recently_closed[sid] = True
+                self._recently_closed[sid] = RESET_BY_US
         if self._phase is Phase.OPEN:
             self._set_phase(PhaseInput.GOAWAY_RECEIVED)
         events.append(ev.GoAwayReceived(last_id, code, payload[8:], unprocessed))

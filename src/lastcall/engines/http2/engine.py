@@ -39,7 +39,7 @@ from .frames import (
 )
 from .protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from .sending import _RECENTLY_CLOSED_MAX
-from .streams import PendingHeaderBlock, Stream
+from .streams import ENDED, RESET_BY_US, PendingHeaderBlock, Stream
 
 Headers = list[tuple[bytes, bytes]]
 Handler = Callable[[int, int, bytes, list[ev.Event]], None]
@@ -178,7 +178,7 @@ class Http2Engine(ControlFrames):
         if stream_id in self._streams:
             self._events.append(ev.StreamReset(stream_id, code, False))
         # Either way, frames the peer already sent on it are dropped quietly.
-        self._forget(stream_id, True)
+        self._forget(stream_id, RESET_BY_US)
 
     # -- DATA (§6.1) ---------------------------------------------------------------
 
@@ -195,11 +195,11 @@ class Http2Engine(ControlFrames):
             # Nobody will consume these bytes: hand the connection window back now.
             self._return_connection_window(flow_length)
             if stream is None:
-                if self._recently_closed.get(stream_id):
-                    return  # we reset it; the peer had this in flight (§5.1)
                 if self._is_idle(stream_id):
                     raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
-            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA on a closed stream")
+                self._on_closed_stream(stream_id, "DATA")
+                return
+            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM")
         if not stream.headers_received:
             self._return_connection_window(flow_length)
             raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "DATA before headers")
@@ -223,7 +223,7 @@ class Http2Engine(ControlFrames):
         if end_stream:
             stream.recv_closed = True
             if stream.send_closed:
-                self._forget(stream_id)
+                self._forget(stream_id, ENDED)
 
     # -- HEADERS and CONTINUATION (§6.2, §6.10) --------------------------------------
 
@@ -345,7 +345,7 @@ class Http2Engine(ControlFrames):
         if end_stream:
             stream.recv_closed = True
             if stream.send_closed:
-                self._forget(stream_id)
+                self._forget(stream_id, ENDED)
 
     def _on_new_stream(
         self: Http2Engine,
@@ -362,23 +362,20 @@ class Http2Engine(ControlFrames):
                 )
             if self._is_idle(stream_id):
                 raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on an idle stream")
-            if self._recently_closed.get(stream_id):
-                return  # we reset it; the peer had this in flight (§5.1)
-            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+            self._on_closed_stream(stream_id, "HEADERS")
+            return
         if stream_id & 1 == 0:
             raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "even stream id from a client")
         if stream_id <= self._highest_remote_id:
-            reset_by_us = self._recently_closed.get(stream_id)
-            if reset_by_us:
-                return  # we reset it; the peer had this in flight (§5.1)
-            if reset_by_us is None and stream_id > self._forgotten_max:
+            if stream_id not in self._recently_closed and stream_id > self._forgotten_max:
                 # Never opened (we would remember it), so implicitly closed by a
                 # higher id (§5.1.1): the peer reused an id it had skipped. A
                 # stream we may merely have forgotten gets the stream error below.
                 raise PeerConnectionError(
                     ErrorCode.PROTOCOL_ERROR, "new stream id not above the last one (§5.1.1)"
                 )
-            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+            self._on_closed_stream(stream_id, "HEADERS")
+            return
         self._highest_remote_id = stream_id
         if self._drain.refuses_new_streams:
             self._refuse(stream_id, "draining")
@@ -403,6 +400,20 @@ class Http2Engine(ControlFrames):
         self._last_accepted_id = stream_id
         events.append(ev.RequestReceived(stream_id, headers, end_stream))
 
+    def _on_closed_stream(self, stream_id: int, frame: str) -> None:
+        """DATA or HEADERS on a stream we no longer have, answered by how it
+        closed (RFC 9113 §5.1; ``streams.py``): ignored if we reset it, a
+        connection error if END_STREAM went both ways, else a stream error
+        (the peer reset it, or we no longer remember it)."""
+        how = self._recently_closed.get(stream_id)
+        if how == RESET_BY_US:
+            return  # the peer had this in flight when our RST_STREAM arrived
+        if how == ENDED:
+            raise PeerConnectionError(
+                ErrorCode.STREAM_CLOSED, f"{frame} on a stream closed by END_STREAM (§5.1)"
+            )
+        raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, f"{frame} on a closed stream")
+
     def _refuse(self, stream_id: int, reason: str) -> None:
         """RST_STREAM(REFUSED_STREAM): the request never reached the application, so
         the client may retry it anywhere (§8.7). Paid from the reset budget."""
@@ -410,7 +421,7 @@ class Http2Engine(ControlFrames):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many refused streams")
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.REFUSED_STREAM))
         recent = self._recently_closed
-        recent[stream_id] = True
+        recent[stream_id] = RESET_BY_US
         if len(recent) > _RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._events.append(ev.StreamRefused(stream_id, reason))
@@ -436,8 +447,8 @@ class Http2Engine(ControlFrames):
         self._last_accepted_id = stream_id
         recent = self._recently_closed
         # What the client still had in flight after our RST_STREAM is dropped
-        # quietly; after its own END_STREAM, more frames are STREAM_CLOSED.
-        recent[stream_id] = not end_stream
+        # quietly; after its own END_STREAM both sides have ended the stream.
+        recent[stream_id] = ENDED if end_stream else RESET_BY_US
         if len(recent) > _RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._events.append(ev.RequestRejected(stream_id, 431, "header_list_too_large"))

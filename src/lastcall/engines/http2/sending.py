@@ -66,7 +66,7 @@ from .frames import (
     settings_payload,
 )
 from .hpack import HeaderDecoder, HeaderEncoder
-from .streams import PendingHeaderBlock, Stream
+from .streams import ENDED, RESET_BY_US, PendingHeaderBlock, Stream
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -94,9 +94,9 @@ class SendingSide:
         self._awaiting_settings = True
         self._streams: dict[int, Stream] = {}
         self._blocked: dict[int, None] = {}
-        # stream id -> True if we reset it (ignore what the peer had in
-        # flight), False if it closed otherwise (later DATA/HEADERS: STREAM_CLOSED).
-        self._recently_closed: dict[int, bool] = {}
+        # stream id -> how it closed: RESET_BY_US, RESET_BY_PEER or ENDED
+        # (streams.py), which decides what a late frame on it gets (§5.1).
+        self._recently_closed: dict[int, int] = {}
         # Highest id ever dropped from that memory: a closed stream at or below
         # it may have been forgotten; one above it is known never to have opened.
         self._forgotten_max = 0
@@ -410,20 +410,20 @@ class SendingSide:
 
     def _on_send_closed(self, stream: Stream) -> None:
         if stream.recv_closed:
-            self._forget(stream.id)
+            self._forget(stream.id, ENDED)
         elif self._is_server:
             # RFC 9113 §8.1: a complete response ends the exchange; ask the
             # client to stop sending the rest of the request, without error.
             self._write_frame(RST_STREAM, 0, stream.id, UINT32.pack(ErrorCode.NO_ERROR))
-            self._forget(stream.id, True)
+            self._forget(stream.id, RESET_BY_US)
 
-    def _forget(self, stream_id: int, reset_by_us: bool = False) -> None:
-        """Drop a closed stream, remember its id briefly (and whether we reset it),
-        and see whether the drain is done."""
+    def _forget(self, stream_id: int, how: int) -> None:
+        """Drop a closed stream, remember its id briefly and how it closed
+        (``streams.py``), and see whether the drain is done."""
         self._streams.pop(stream_id, None)
         self._blocked.pop(stream_id, None)
         recent = self._recently_closed
-        recent[stream_id] = reset_by_us
+        recent[stream_id] = how
         if len(recent) > _RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         if self._phase is Phase.DRAINING and not self._streams:
@@ -441,7 +441,7 @@ class SendingSide:
         if stream_id not in self._streams:
             return
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(error_code))
-        self._forget(stream_id, True)
+        self._forget(stream_id, RESET_BY_US)
 
     # -- control -------------------------------------------------------------------
 
@@ -557,7 +557,7 @@ class SendingSide:
         for them is ignored rather than answered with STREAM_CLOSED (§5.1)."""
         recent = self._recently_closed
         for stream_id in self._streams:
-            recent[stream_id] = True
+            recent[stream_id] = RESET_BY_US
         while len(recent) > _RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._streams.clear()

@@ -8,12 +8,29 @@ above the highest seen, and we never push, so no stream is ever reserved),
 written in the form the hot path can test in one attribute load.
 
 Closed streams are forgotten; the engine tells "closed" from "idle" by
-comparing the id with the highest id seen in that direction.
+comparing the id with the highest id seen in that direction, and remembers
+for a while how each recent one closed, because RFC 9113 §5.1 answers a late
+frame on a closed stream three different ways:
+
+- ``RESET_BY_US``: we sent RST_STREAM. The peer may have had frames in flight
+  that it cannot withdraw: they are ignored.
+- ``RESET_BY_PEER``: the peer sent RST_STREAM. Any later frame but PRIORITY
+  is a *stream* error of type STREAM_CLOSED.
+- ``ENDED``: END_STREAM went both ways. Any later frame but PRIORITY,
+  WINDOW_UPDATE or RST_STREAM is a *connection* error of type STREAM_CLOSED.
+
+A stream no longer remembered gets the stream error: the cheaper mistake.
 """
 
 from __future__ import annotations
 
 from collections import deque
+
+#: How a remembered stream closed (see the module docstring). Plain ints: the
+#: value is stored on every stream's close.
+RESET_BY_US = 1
+RESET_BY_PEER = 2
+ENDED = 3
 
 
 class Stream:
