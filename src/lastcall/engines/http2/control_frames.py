@@ -138,6 +138,10 @@ class ControlFrames(SendingSide):
         if stream_id not in self._streams:
             if self._is_idle(stream_id):
                 raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
+            if self._answered.pop(stream_id, None) is not None:
+                # The client's answer to our RST_STREAM(NO_ERROR): the stream is
+                # now closed as any stream the peer reset (§5.1).
+                self._recently_closed[stream_id] = RESET_BY_PEER
             return
         # Rapid Reset (CVE-2023-44487) is a client's attack on a server; a server
         # can only reset streams the client itself opened, which costs us nothing.
@@ -250,6 +254,16 @@ class ControlFrames(SendingSide):
                 raise PeerConnectionError(
                     ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream"
                 )
+            answered = self._answered.get(stream_id)
+            if answered is not None:
+                # Checked as if open (engine.py, "streams answered before ...").
+                if increment == 0:
+                    raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
+                answered.send_window += increment
+                if answered.send_window > MAX_WINDOW_SIZE:
+                    raise PeerStreamError(
+                        stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow"
+                    )
             return
         if increment == 0:
             raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")

@@ -60,6 +60,16 @@ def _unpad(flags: int, payload: bytes) -> bytes:
     return payload[1 : len(payload) - pad]
 
 
+def _check_trailers(stream: Stream, headers: Headers, end_stream: bool) -> None:
+    """Trailers must end the stream, carry no pseudo-header and close a body of
+    the declared content-length (RFC 9113 §8.1, §8.1.1)."""
+    if not end_stream:
+        raise PeerStreamError(stream.id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
+    validate_trailers(headers)
+    if stream.content_length >= 0 and stream.received_length != stream.content_length:
+        raise MalformedMessage("body shorter than content-length")
+
+
 class Http2Engine(ControlFrames):
     """One HTTP/2 connection, sans-IO: the class adapters use.
 
@@ -177,6 +187,7 @@ class Http2Engine(ControlFrames):
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(code))
         if stream_id in self._streams:
             self._events.append(ev.StreamReset(stream_id, code, False))
+        self._answered.pop(stream_id, None)
         # Either way, frames the peer already sent on it are dropped quietly.
         self._forget(stream_id, RESET_BY_US)
 
@@ -195,6 +206,10 @@ class Http2Engine(ControlFrames):
             # Nobody will consume these bytes: hand the connection window back now.
             self._return_connection_window(flow_length)
             if stream is None:
+                answered = self._answered.get(stream_id)
+                if answered is not None:
+                    self._on_answered_data(answered, len(data), flow_length, flags)
+                    return
                 if self._is_idle(stream_id):
                     raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
                 self._on_closed_stream(stream_id, "DATA")
@@ -318,13 +333,7 @@ class Http2Engine(ControlFrames):
             )
         try:
             if self._is_server or stream.response_final:
-                if not end_stream:
-                    raise PeerStreamError(
-                        stream_id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM"
-                    )
-                validate_trailers(headers)
-                if stream.content_length >= 0 and stream.received_length != stream.content_length:
-                    raise MalformedMessage("body shorter than content-length")
+                _check_trailers(stream, headers, end_stream)
                 events.append(ev.TrailersReceived(stream_id, headers))
             else:
                 status, content_length = validate_response(headers)
@@ -367,6 +376,10 @@ class Http2Engine(ControlFrames):
         if stream_id & 1 == 0:
             raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "even stream id from a client")
         if stream_id <= self._highest_remote_id:
+            answered = self._answered.get(stream_id)
+            if answered is not None:
+                self._on_answered_headers(answered, headers, end_stream, oversized)
+                return
             if stream_id not in self._recently_closed and stream_id > self._forgotten_max:
                 # Never opened (we would remember it), so implicitly closed by a
                 # higher id (§5.1.1): the peer reused an id it had skipped. A
@@ -399,6 +412,57 @@ class Http2Engine(ControlFrames):
         self._streams[stream_id] = stream
         self._last_accepted_id = stream_id
         events.append(ev.RequestReceived(stream_id, headers, end_stream))
+
+    # -- streams answered before their request ended (§8.1) ------------------------------
+    #
+    # We sent the complete response and RST_STREAM(NO_ERROR); the client may
+    # still have DATA and trailers in flight. §5.1 lets us ignore them, but
+    # then the same bytes would be answered (stream open when they arrived in
+    # the request's read) or not (the app answered in between) depending on
+    # how they were split into reads. So until the client's END_STREAM (or
+    # RST_STREAM, or ``_ANSWERED_MAX`` newer such streams) they are checked as
+    # if the stream were open: flow control, content-length, trailers. Nothing
+    # reaches the application, and the connection window is returned at once.
+
+    def _on_answered_data(self, stream: Stream, size: int, flow_length: int, flags: int) -> None:
+        stream_id = stream.id
+        if flow_length > stream.recv_window:
+            raise PeerStreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
+        stream.recv_window -= flow_length
+        end_stream = flags & FLAG_END_STREAM
+        if not size and not end_stream and not self._empty_budget.spend(self._now):
+            raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
+        if stream.content_length >= 0:
+            stream.received_length += size
+            if stream.received_length > stream.content_length or (
+                end_stream and stream.received_length != stream.content_length
+            ):
+                raise PeerStreamError(
+                    stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
+                )
+        if end_stream:
+            self._answered_ended(stream_id)
+
+    def _on_answered_headers(
+        self, stream: Stream, headers: Headers, end_stream: bool, oversized: bool
+    ) -> None:
+        if oversized:
+            raise PeerStreamError(
+                stream.id, ErrorCode.ENHANCE_YOUR_CALM, "trailers over the header list limit"
+            )
+        try:
+            _check_trailers(stream, headers, end_stream)
+        except MalformedMessage as exc:
+            raise PeerStreamError(stream.id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
+        self._answered_ended(stream.id)
+
+    def _answered_ended(self, stream_id: int) -> None:
+        """The client ended its side too: the stream closed by END_STREAM both ways."""
+        del self._answered[stream_id]
+        recent = self._recently_closed
+        recent[stream_id] = ENDED
+        if len(recent) > _RECENTLY_CLOSED_MAX:
+            self._evict_oldest_closed()
 
     def _on_closed_stream(self, stream_id: int, frame: str) -> None:
         """DATA or HEADERS on a stream we no longer have, answered by how it

@@ -77,6 +77,12 @@ Headers = list[tuple[bytes, bytes]]
 #: is answered with STREAM_CLOSED.
 _RECENTLY_CLOSED_MAX = 256
 
+#: Server: how many streams answered before their request ended we keep
+#: validating (RFC 9113 §8.1, ``engine.py``'s ``_on_answered_*``). Past it the
+#: oldest is forgotten as reset by us, and what follows on it is ignored.
+#: Each holds one ``Stream`` (no buffers: our side is done), a few hundred bytes.
+_ANSWERED_MAX = 64
+
 
 class SendingSide:
     """State, send side, drain and close of one HTTP/2 connection; ``ControlFrames``
@@ -97,6 +103,9 @@ class SendingSide:
         # stream id -> how it closed: RESET_BY_US, RESET_BY_PEER or ENDED
         # (streams.py), which decides what a late frame on it gets (§5.1).
         self._recently_closed: dict[int, int] = {}
+        # Server: streams we answered and reset with NO_ERROR before the request
+        # ended; their incoming frames are still checked (engine.py).
+        self._answered: dict[int, Stream] = {}
         # Highest id ever dropped from that memory: a closed stream at or below
         # it may have been forgotten; one above it is known never to have opened.
         self._forgotten_max = 0
@@ -416,6 +425,13 @@ class SendingSide:
             # client to stop sending the rest of the request, without error.
             self._write_frame(RST_STREAM, 0, stream.id, UINT32.pack(ErrorCode.NO_ERROR))
             self._forget(stream.id, RESET_BY_US)
+            # What the client still sends on it is checked as if the stream were
+            # open, so the answer to the same bytes never depends on whether the
+            # application answered before or after they arrived (#13).
+            answered = self._answered
+            answered[stream.id] = stream
+            if len(answered) > _ANSWERED_MAX:
+                del answered[next(iter(answered))]
 
     def _forget(self, stream_id: int, how: int) -> None:
         """Drop a closed stream, remember its id briefly and how it closed
@@ -562,10 +578,12 @@ class SendingSide:
             self._evict_oldest_closed()
         self._streams.clear()
         self._blocked.clear()
+        self._answered.clear()
 
     def transport_closed(self) -> None:
         """The adapter reports the transport gone: the phase becomes CLOSED."""
         self._set_phase(PhaseInput.TRANSPORT_CLOSED)
         self._streams.clear()
         self._blocked.clear()
+        self._answered.clear()
         self._drain.deadline = None
