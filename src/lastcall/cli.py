@@ -203,6 +203,27 @@ def _add_operations_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-server-header", dest="server_header", action="store_false", default=None)
     p.add_argument(
+        "--ssl-ca-certs", metavar="FILE", help="CA certificates (PEM) for client certificates"
+    )
+    p.add_argument(
+        "--ssl-cert-reqs",
+        choices=["none", "optional", "required"],
+        help="ask TLS clients for a certificate (default none)",
+    )
+    p.add_argument("--ssl-ciphers", metavar="LIST", help="OpenSSL cipher list for TLS 1.2")
+    p.add_argument(
+        "--ws-ping-interval",
+        type=float,
+        metavar="S",
+        help="Ping an open WebSocket every S (default 20; 0: off)",
+    )
+    p.add_argument(
+        "--ws-ping-timeout",
+        type=float,
+        metavar="S",
+        help="no Pong within S: close 1011 (default 20; 0: wait forever)",
+    )
+    p.add_argument(
         "--ws-max-size",
         dest="ws_max_message_size",
         type=int,

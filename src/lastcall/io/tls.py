@@ -21,13 +21,23 @@ def server_context(
     http2: bool = True,
     password: str | None = None,
     ca_certs: str | None = None,
+    cert_reqs: ssl.VerifyMode = ssl.CERT_NONE,
+    ciphers: str | None = None,
 ) -> ssl.SSLContext:
-    """A server-side context offering ``h2`` (if ``http2``) and ``http/1.1`` by ALPN."""
+    """A server-side context offering ``h2`` (if ``http2``) and ``http/1.1`` by ALPN.
+
+    ``cert_reqs`` asks clients for a certificate, checked against
+    ``ca_certs``; ``ciphers`` replaces the TLS 1.2 cipher list
+    (``ssl.SSLError`` if OpenSSL selects none from it).
+    """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile, keyfile, password)
     if ca_certs:
         context.load_verify_locations(ca_certs)
+    context.verify_mode = cert_reqs
+    if ciphers is not None:
+        context.set_ciphers(ciphers)
     context.set_alpn_protocols([ALPN_H2, ALPN_HTTP11] if http2 else [ALPN_HTTP11])
     return context
 

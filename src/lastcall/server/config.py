@@ -200,6 +200,26 @@ class ServerConfig:
     #: helps an attacker more than a client (RFC 9110 §10.2.4); uvicorn sends
     #: it, granian and Go do not.
     server_header: bool = False
+    #: An open WebSocket is sent a Ping this often (one at a time, the next
+    #: this long after the Pong), so a peer that vanished is found and idle
+    #: NAT mappings stay. 20 s like uvicorn and the websockets library. 0: off.
+    ws_ping_interval: float = 20.0
+    #: No Pong this long after a Ping: Close 1011 and the app gets
+    #: ``websocket.disconnect`` (1011). 20 s like uvicorn and websockets. 0: wait forever.
+    ws_ping_timeout: float = 20.0
+    #: CA certificates (PEM) that client certificates are checked against
+    #: (with ``ssl_cert_reqs``). None: no client certificate is asked for.
+    #: uvicorn ``--ssl-ca-certs``.
+    ssl_ca_certs: str | None = None
+    #: Client certificates: ``none`` (not asked), ``optional`` (checked if
+    #: sent), ``required`` (a handshake without a valid one fails). ``none``
+    #: like uvicorn (CERT_NONE); needs ``ssl_ca_certs`` otherwise. TCP only:
+    #: refused with ``quic_bind``, as aioquic does not ask QUIC clients for one.
+    ssl_cert_reqs: str = "none"
+    #: OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's own).
+    #: None: Python's default list (forward-secret AEAD suites first), where
+    #: uvicorn's ``TLSv1`` default would allow CBC suites.
+    ssl_ciphers: str | None = None
     #: Event loop: ``auto`` (uvloop when installed), ``uvloop``, ``asyncio``.
     loop: str = "auto"
     #: listen() backlog. 2048 like uvicorn and hypercorn.
@@ -256,9 +276,29 @@ class ServerConfig:
             raise ConfigError("log_format must be text or json")
         if self.metrics_bind is not None and parse_bind(self.metrics_bind).path is not None:
             raise ConfigError(f"bad --metrics-bind {self.metrics_bind!r}: expected HOST:PORT")
+        self._validate_tls_options()
+        for name in ("ws_ping_interval", "ws_ping_timeout"):
+            if not getattr(self, name) >= 0.0:
+                raise ConfigError(f"{name} must be >= 0 seconds (0: off)")
         if self.limit_concurrency < 0:
             raise ConfigError("limit_concurrency must be >= 0 (0: no limit)")
         self.default_response_headers()
+
+    def _validate_tls_options(self) -> None:
+        if self.ssl_cert_reqs not in ("none", "optional", "required"):
+            raise ConfigError("ssl_cert_reqs must be none, optional or required")
+        is_set = [n for n in ("ssl_ca_certs", "ssl_ciphers") if getattr(self, n) is not None]
+        if self.ssl_cert_reqs != "none":
+            is_set.append("ssl_cert_reqs")
+            if self.ssl_ca_certs is None:
+                raise ConfigError("--ssl-cert-reqs needs --ssl-ca-certs to check certificates with")
+            if self.quic_bind:
+                raise ConfigError(
+                    "--ssl-cert-reqs with --quic-bind: HTTP/3 clients are not asked for a"
+                    " certificate (aioquic), so they would get past the check"
+                )
+        if is_set and self.certfile is None:
+            raise ConfigError(f"--{is_set[0].replace('_', '-')} needs --certfile and --keyfile")
 
     def default_response_headers(self) -> list[tuple[bytes, bytes]]:
         """``server_header`` and ``headers`` as wire fields; a bad one is a ``ConfigError``."""

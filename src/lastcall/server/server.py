@@ -82,6 +82,9 @@ DRAIN_SIGNALS: tuple[int, ...] = (
     *((_SIGHUP,) if _SIGHUP is not None else ()),
 )
 
+#: ``ssl_cert_reqs`` -> what ``ssl`` calls it.
+_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+
 #: Bounds the wait for UDP sockets to report closed (one loop turn after
 #: ``close()``), so a broken event loop cannot hold the exit forever.
 QUIC_ENDPOINT_CLOSE_TIMEOUT = 1.0
@@ -340,7 +343,29 @@ class Server:
                     pass
             except OSError as exc:
                 raise ConfigError(f"cannot read {option} {path}: {exc.strerror or exc}") from None
-        return server_context(config.certfile, config.keyfile, http2=config.http2)
+        if config.ssl_ca_certs is not None:
+            try:
+                with open(config.ssl_ca_certs, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read --ssl-ca-certs {config.ssl_ca_certs}: {exc.strerror or exc}"
+                ) from None
+        if config.ssl_ciphers is not None:
+            try:
+                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).set_ciphers(config.ssl_ciphers)
+            except ssl.SSLError:
+                raise ConfigError(
+                    f"--ssl-ciphers {config.ssl_ciphers!r}: no cipher matches"
+                ) from None
+        return server_context(
+            config.certfile,
+            config.keyfile,
+            http2=config.http2,
+            ca_certs=config.ssl_ca_certs,
+            cert_reqs=_CERT_REQS[config.ssl_cert_reqs],
+            ciphers=config.ssl_ciphers,
+        )
 
     async def _open_listeners(self, state: ServerState, context: ssl.SSLContext | None) -> None:
         config = self.config

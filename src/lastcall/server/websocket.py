@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.utilities import RemoteProtocolError as WsRemoteError
 
 from lastcall.engines.http1 import RequestStarted, encode_head
@@ -35,6 +35,7 @@ from .asgi import ASGIApp, Scope
 from .asgi import Message as AsgiMessage
 from .connection import ConnectionBase
 from .state import ServerState
+from .ws_keepalive import KeepAlive
 
 if TYPE_CHECKING:
     from .http2 import Http2Connection
@@ -66,6 +67,9 @@ class WebSocketSession:
         accept: Callable[[list[tuple[bytes, bytes]]], None],
         deny: Callable[[int], None],
         finish: Callable[[], None],
+        *,
+        ping_interval: float = 0.0,
+        ping_timeout: float = 0.0,
     ) -> None:
         self.scope = scope
         self.loop = loop
@@ -83,6 +87,18 @@ class WebSocketSession:
         #: is discarded unparsed from then on.
         self.discarding = False
         self.task: asyncio.Task[None] | None = None
+        #: Pings while open (ws_keepalive.py), from ``websocket.accept`` on.
+        self.keepalive = KeepAlive(
+            loop, ping_interval, ping_timeout, self._send_ping, self._ping_timed_out
+        )
+
+    def _send_ping(self, payload: bytes) -> None:
+        if self.ws.state is ConnectionState.OPEN:
+            self._write(self.ws.send(Ping(payload)))
+
+    def _ping_timed_out(self) -> None:
+        logger.info("websocket keepalive: no Pong within %g s", self.keepalive.timeout)
+        self._refuse(1011, "keepalive ping timeout")
 
     def _push(self, message: AsgiMessage) -> None:
         self.inbox.append(message)
@@ -95,6 +111,7 @@ class WebSocketSession:
         wsproto's ``CloseReason`` enum, which an app comparing types or
         serialising it would trip on) and the peer's ``reason`` ("" if none),
         as the ASGI WebSocket spec has it."""
+        self.keepalive.stop()
         if not self.closed:
             self.closed = True
             self._push({"type": "websocket.disconnect", "code": int(code), "reason": reason})
@@ -119,6 +136,8 @@ class WebSocketSession:
                     self._on_message(event)
                 elif isinstance(event, Ping):
                     self._write(self.ws.send(event.response()))
+                elif isinstance(event, Pong):
+                    self.keepalive.pong(bytes(event.payload))
                 elif isinstance(event, CloseConnection):
                     self._on_close(event)
                 if self.discarding:
@@ -184,6 +203,7 @@ class WebSocketSession:
 
     def close(self, code: int, reason: str = "") -> None:
         """Send Close(code) if we have not; the peer's Close ends the session."""
+        self.keepalive.stop()
         if self.accepted and not self.close_sent and self.ws.state is ConnectionState.OPEN:
             self.close_sent = True
             self._write(self.ws.send(CloseConnection(code, reason)))
@@ -204,6 +224,7 @@ class WebSocketSession:
             if message.get("subprotocol"):
                 headers.append((b"sec-websocket-protocol", message["subprotocol"].encode()))
             self._accept(headers)
+            self.keepalive.start()
         elif kind == "websocket.send":
             if not self.accepted:
                 raise RuntimeError("websocket.send before websocket.accept")
@@ -272,6 +293,8 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
             self._accept,
             self._deny,
             self._done,
+            ping_interval=state.config.ws_ping_interval,
+            ping_timeout=state.config.ws_ping_timeout,
         )
 
     def write(self, data: bytes) -> None:
@@ -405,6 +428,8 @@ class _H2WebSocketStream:
             self._accept,
             self._deny,
             self._finish,
+            ping_interval=conn.state.config.ws_ping_interval,
+            ping_timeout=conn.state.config.ws_ping_timeout,
         )
 
     async def run(self, app: ASGIApp) -> None:
