@@ -84,10 +84,30 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="HTTP/1.1 request head must arrive within S, else 408 (default 20)",
     )
     p.add_argument(
+        "--tls-handshake-timeout",
+        type=float,
+        metavar="S",
+        help="a TLS handshake must complete within S of accept, else close (default 10)",
+    )
+    p.add_argument(
         "--request-body-timeout",
         type=float,
         metavar="S",
         help="HTTP/1.1: longest gap between body reads while the app waits, else 408 (default 60)",
+    )
+    p.add_argument(
+        "--drain-first-request-timeout",
+        type=float,
+        metavar="S",
+        help="draining: wait this long for the first request on an unused HTTP/1.1 "
+        "connection (default 1; 0: close at once)",
+    )
+    p.add_argument(
+        "--send-timeout",
+        type=float,
+        metavar="S",
+        help="close a connection whose peer reads nothing for S while our buffer is full "
+        "(default 60; 0: never)",
     )
     p.add_argument(
         "--http2-idle-timeout",

@@ -88,7 +88,7 @@ PUBLIC: dict[str, list[str]] = {
         "Sink",
         "events",
     ],
-    "lastcall.testing": ["Frame", "RawH2Client"],
+    "lastcall.testing": ["FakeClock", "Frame", "RawH2Client"],
     "lastcall.proxy": [
         "BudgetSettings",
         "EjectionSettings",

@@ -130,15 +130,19 @@ class Client:
         headers: HeaderTypes | None = None,
         content: bytes | str | None = None,
         stream: RequestStream | None = None,
+        trailers: HeaderTypes | None = None,
     ) -> Request:
-        """A ``Request`` with the client's default headers merged in (the request's win)."""
+        """A ``Request`` with the client's default headers merged in (the request's win);
+        ``trailers`` are sent after the body (gRPC-style clients, RFC 9110 §6.5)."""
         merged = headers
         if self.headers.raw:
             combined = Headers(self.headers)
             for name, value in Headers(headers).items():
                 combined[name] = value
             merged = combined.raw
-        return Request(method, url, headers=merged, content=content, stream=stream)
+        return Request(
+            method, url, headers=merged, content=content, stream=stream, trailers=trailers
+        )
 
     async def request(
         self,
@@ -148,10 +152,13 @@ class Client:
         headers: HeaderTypes | None = None,
         content: bytes | str | None = None,
         stream: RequestStream | None = None,
+        trailers: HeaderTypes | None = None,
         timeout: TimeoutArg = DEFAULT,  # noqa: ASYNC109 - httpx's API
     ) -> Response:
         """Send a request and read the whole response body."""
-        request = self.build_request(method, url, headers=headers, content=content, stream=stream)
+        request = self.build_request(
+            method, url, headers=headers, content=content, stream=stream, trailers=trailers
+        )
         return await self.send(request, timeout=timeout)
 
     @contextlib.asynccontextmanager
@@ -163,10 +170,13 @@ class Client:
         headers: HeaderTypes | None = None,
         content: bytes | str | None = None,
         stream: RequestStream | None = None,
+        trailers: HeaderTypes | None = None,
         timeout: TimeoutArg = DEFAULT,  # noqa: ASYNC109 - httpx's API
     ) -> AsyncIterator[Response]:
         """Send a request; yield the response with its body unread; close it on exit."""
-        request = self.build_request(method, url, headers=headers, content=content, stream=stream)
+        request = self.build_request(
+            method, url, headers=headers, content=content, stream=stream, trailers=trailers
+        )
         response = await self.send(request, stream=True, timeout=timeout)
         try:
             yield response

@@ -155,7 +155,12 @@ class Http1Connection:
             if name == b"content-length" or name == b"transfer-encoding":
                 has_length = True
             headers.append((name, value))
-        if not has_length:
+        trailers = request.trailers.raw
+        if trailers:
+            # RFC 9112 §7.1.2: a trailer section exists only after a chunked body.
+            headers = [h for h in headers if h[0] not in (b"content-length", b"transfer-encoding")]
+            headers.append((b"transfer-encoding", b"chunked"))
+        elif not has_length:
             if request.stream is not None:
                 headers.append((b"transfer-encoding", b"chunked"))
             elif request.content:
@@ -169,7 +174,7 @@ class Http1Connection:
         await self._write(data, timeouts.write)
         async for chunk in request.iter_body():
             await self._write(conn.send(h11.Data(data=chunk)), timeouts.write)
-        await self._write(conn.send(h11.EndOfMessage()), timeouts.write)
+        await self._write(conn.send(h11.EndOfMessage(headers=trailers)), timeouts.write)
 
     async def _write(self, data: bytes | None, write_timeout: float | None) -> None:
         if not data:
@@ -242,7 +247,7 @@ class Http1Connection:
             return LocalProtocolError(f"invalid HTTP/1.1 request: {exc}")
         return exc
 
-    async def _receive_body(self, read_timeout: float | None) -> bytes:
+    async def _receive_body(self, read_timeout: float | None, body: _Http1Body) -> bytes:
         try:
             event = await self._next_event(read_timeout)
         except BaseException as exc:
@@ -251,6 +256,8 @@ class Http1Connection:
         if isinstance(event, h11.Data):
             return bytes(event.data)
         if isinstance(event, h11.EndOfMessage):
+            # RFC 9112 §7.1.2: the trailer section of a chunked body (h11 lowercases names).
+            body.trailers = [(bytes(name), bytes(value)) for name, value in event.headers]
             self._finish(reusable=True)
             return b""
         self._finish(reusable=False)
@@ -328,17 +335,18 @@ class Http1Connection:
 class _Http1Body:
     """The response body of the exchange in flight; reading it to the end frees the connection."""
 
-    __slots__ = ("_conn", "_done", "_timeout")
+    __slots__ = ("_conn", "_done", "_timeout", "trailers")
 
     def __init__(self, conn: Http1Connection, timeout: float | None) -> None:
         self._conn = conn
         self._timeout = timeout
         self._done = False
+        self.trailers: list[tuple[bytes, bytes]] = []
 
     async def receive(self) -> bytes:
         if self._done:
             return b""
-        chunk = await self._conn._receive_body(self._timeout)
+        chunk = await self._conn._receive_body(self._timeout, self)
         if not chunk:
             self._done = True
         return chunk

@@ -27,9 +27,9 @@ I/O shape: the connection is an ``asyncio.DatagramProtocol`` on a connected
 UDP socket (so an ICMP "port unreachable" surfaces as ``error_received``: a
 server that is not there fails the connect at once instead of after the
 connect timeout). Every input (a datagram, the timer, an action of a request)
-is followed by a flush of ``datagrams_to_send``; actions of requests are
-coalesced into one flush per loop iteration. One ``loop.call_at`` timer is
-re-armed from ``engine.get_timer()`` after every flush: no sleeps, no polling.
+is followed by a service of ``lastcall.io.driver.EngineDriver`` (send the
+datagrams, take the events that caused, re-arm the one timer); actions of
+requests are coalesced into one service per loop iteration: no sleeps, no polling.
 
 Backpressure: a request body waits while more than ``max(stream_write_high_water,
 1 MiB)`` of it is unacknowledged (that measure counts bytes in flight, so it
@@ -41,7 +41,6 @@ flow-control windows as it delivers data, not as the application reads it
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import cast
 
 from aioquic.quic.configuration import QuicConfiguration
@@ -49,27 +48,13 @@ from aioquic.quic.connection import NetworkAddress
 
 from lastcall.engines.http3 import ErrorCode, Http3Config, Http3Engine, Phase, Role
 from lastcall.engines.http3 import events as h3e
-from lastcall.errors import (
-    ConnectError,
-    ConnectionDraining,
-    ConnectionLost,
-    ReadTimeout,
-    RemoteProtocolError,
-    StreamReset,
-    UnprocessedRequest,
-    WriteTimeout,
-)
+from lastcall.errors import ConnectError, ConnectionLost, RemoteProtocolError
+from lastcall.io.driver import EngineDriver
 
-from .config import ClientConfig, Timeouts
+from .config import ClientConfig
 from .conn import ConnectionLimits, ConnectionOwner
-from .models import Headers, Request, Response
-from .notices import ClosingNotice, ClosingSignal
+from .multiplexed import MultiplexedConnection
 from .pool import ConnState
-
-#: RFC 9114 §4.2: connection-specific header fields must not appear in HTTP/3.
-_CONNECTION_HEADERS = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"host"}
-)
 
 #: After a server's GOAWAY, once our last request on the connection is over,
 #: how long we wait for the server's CONNECTION_CLOSE before closing
@@ -90,85 +75,45 @@ CLOSE_BOUND_TIMEOUT = 5.0
 _MIN_HIGH_WATER = 1_048_576
 
 
-class _Stream:
-    """Client-side state of one request/response exchange."""
-
-    __slots__ = ("chunks", "ended", "error", "finished", "headers", "id", "status", "waiter")
-
-    def __init__(self, stream_id: int) -> None:
-        self.id = stream_id
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] | None = None
-        self.chunks: deque[bytes] = deque()
-        self.ended = False
-        self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        #: The exchange gave its slot back.
-        self.finished = False
-
-    def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def fail(self, exc: BaseException) -> None:
-        if self.error is None and not (self.ended and self.headers is not None):
-            self.error = exc
-        self.wake()
-
-
-class Http3Connection(asyncio.DatagramProtocol):
+class Http3Connection(MultiplexedConnection, asyncio.DatagramProtocol):
     """An HTTP/3 connection shared by as many requests as the server's MAX_STREAMS allows."""
 
-    is_multiplexed: bool | None = True
+    _engine: Http3Engine
+    http_version = "HTTP/3"
+    window_wait = "the server acknowledged none of the request body"
+    cancel_code = ErrorCode.H3_REQUEST_CANCELLED
+    min_high_water = _MIN_HIGH_WATER
 
     def __init__(
         self,
         origin: tuple[str, str, int],
         owner: ConnectionOwner,
         *,
+        quic_configuration: QuicConfiguration,
+        engine_config: Http3Config | None = None,
         connection_id: int,
         limits: ConnectionLimits,
         config: ClientConfig,
-        quic_configuration: QuicConfiguration,
-        engine_config: Http3Config | None = None,
     ) -> None:
-        self.origin = origin
-        self.connection_id = connection_id
-        self.limits = limits
-        self.closing = ClosingSignal()
-        self._owner = owner
-        self._loop = asyncio.get_running_loop()
-        self._high_water = max(config.stream_write_high_water, _MIN_HIGH_WATER)
-        self._engine = Http3Engine(Role.CLIENT, engine_config, quic_configuration)
+        super().__init__(origin, owner, connection_id=connection_id, limits=limits, config=config)
+        self._scheme = b"https"  # QUIC is always TLS (RFC 9001)
+        self._engine = engine = Http3Engine(Role.CLIENT, engine_config, quic_configuration)
+        self._driver = EngineDriver(
+            engine,
+            transmit=self._transmit,
+            handle=self._dispatch,
+            loop=self._loop,
+            is_finished=lambda: engine.phase is Phase.CLOSED,
+            on_finished=self._close_transport,
+        )
         self._transport: asyncio.DatagramTransport | None = None
-        self._streams: dict[int, _Stream] = {}
-        self._window_waiters: list[_Stream] = []
-        self._inflight = 0
-        self._unopened = 0
-        self._opened = 0
         self._last_free = 0
-        self._state = ConnState.READY
         self._handshake: asyncio.Future[None] = self._loop.create_future()
-        self._closed = asyncio.Event()
-        self._flush_scheduled = False
-        self._timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
-        self._abort_exc: BaseException | None = None
-        self._served = False
         self._local_drain = False
-        #: ``connect`` returned: the pool knows this connection (before, it does not).
         self._established = False
         #: ``engine.connect`` ran; before it, aioquic has no timers to ask about.
         self._engine_started = False
-
-    # -- what the pool reads -------------------------------------------------------------
-
-    @property
-    def state(self) -> ConnState:
-        return self._state
 
     @property
     def free_slots(self) -> int:
@@ -176,26 +121,10 @@ class Http3Connection(asyncio.DatagramProtocol):
             return 0
         return max(0, self._engine.available_stream_capacity - self._unopened)
 
-    @property
-    def used_slots(self) -> int:
-        return self._inflight
-
-    @property
-    def idle_since(self) -> float | None:
-        return None
-
-    @property
-    def has_served(self) -> bool:
-        return self._served
-
     async def wait_ready(self, connect_timeout: float | None) -> None:
         """Ready once ``connect`` returned (the handshake gave us the stream limit)."""
         if self._state is ConnState.CLOSED or not self._handshake.done():
             raise ConnectError("the HTTP/3 connection is not established")
-
-    def reserve(self) -> None:
-        self._inflight += 1
-        self._unopened += 1
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -209,9 +138,9 @@ class Http3Connection(asyncio.DatagramProtocol):
             raise ConnectError(f"cannot open a UDP socket to {addr[0]}:{addr[1]}: {exc}") from exc
         assert self._transport is not None
         peer: NetworkAddress = self._transport.get_extra_info("peername")
-        self._engine.connect(peer, loop.time())
+        self._engine.connect(peer, self._driver.now())
         self._engine_started = True
-        self._flush()
+        self._driver.service()
         await self._handshake
         self._established = True
 
@@ -219,159 +148,11 @@ class Http3Connection(asyncio.DatagramProtocol):
         # Python 3.11's selector transport does not subclass DatagramTransport.
         self._transport = cast(asyncio.DatagramTransport, transport)
 
-    # -- one exchange -----------------------------------------------------------------------
-
-    async def handle(self, request: Request, timeouts: Timeouts) -> Response:
-        """Open a request stream, send the request, await the response head (RFC 9114 §4.1)."""
-        self._unopened -= 1
-        engine = self._engine
-        headers = _request_headers(request)
-        has_body = request.has_body
-        try:
-            stream_id = engine.open_stream(headers, end_stream=not has_body)
-        except ConnectionDraining as exc:
-            self._release_slot()
-            raise UnprocessedRequest(f"connection started draining: {exc}") from exc
-        stream = _Stream(stream_id)
-        self._streams[stream_id] = stream
-        self._served = True
-        self._opened += 1
-        self._schedule_flush()
-        max_requests = self.limits.max_requests
-        if max_requests is not None and self._opened >= max_requests:
-            self.start_drain("max_requests")
-        try:
-            if has_body:
-                await self._send_body(stream, request, timeouts.write)
-            while stream.headers is None:
-                if stream.error is not None:
-                    raise stream.error
-                await self._wait(stream, timeouts.read)
-        except BaseException as exc:
-            self._finish(stream)
-            raise self._translate(exc) from None
-        return Response(
-            stream.status,
-            Headers.from_raw(stream.headers),
-            http_version="HTTP/3",
-            request=request,
-            body=_Http3Body(self, stream, timeouts.read),
-            closing=self.closing,
-        )
-
-    def _translate(self, exc: BaseException) -> BaseException:
-        if self._abort_exc is not None and not isinstance(exc, asyncio.CancelledError):
-            return self._abort_exc
-        if isinstance(exc, OSError):
-            return ConnectionLost(f"connection lost: {exc}")
-        return exc
-
-    async def _wait(self, stream: _Stream, read_timeout: float | None) -> None:
-        waiter = self._loop.create_future()
-        stream.waiter = waiter
-        try:
-            async with asyncio.timeout(read_timeout):
-                await waiter
-        except TimeoutError:
-            raise ReadTimeout(
-                f"no response bytes on stream {stream.id} for {read_timeout} s"
-            ) from None
-        finally:
-            if stream.waiter is waiter:
-                stream.waiter = None
-
-    async def _send_body(
-        self, stream: _Stream, request: Request, write_timeout: float | None
-    ) -> None:
-        engine = self._engine
-        sid = stream.id
-        async for chunk in request.iter_body():
-            if stream.error is not None:
-                raise stream.error
-            if stream.ended or not engine.is_stream_open(sid):
-                return  # answered (and told to stop sending, H3_NO_ERROR) before we finished
-            engine.send_data(sid, chunk)
-            self._schedule_flush()
-            while engine.is_stream_open(sid) and engine.outbound_buffered(sid) > self._high_water:
-                await self._wait_acked(stream, write_timeout)
-        if stream.error is not None:
-            raise stream.error
-        if engine.is_stream_open(sid) and not stream.ended:
-            engine.end_stream(sid)
-            self._schedule_flush()
-
-    async def _wait_acked(self, stream: _Stream, write_timeout: float | None) -> None:
-        """Wait for the next datagram from the server (ACKs free the body buffer)."""
-        if stream.error is not None:
-            raise stream.error
-        waiter = self._loop.create_future()
-        stream.waiter = waiter
-        self._window_waiters.append(stream)
-        try:
-            async with asyncio.timeout(write_timeout):
-                await waiter
-        except TimeoutError:
-            raise WriteTimeout(
-                f"the server acknowledged none of the request body for {write_timeout} s"
-            ) from None
-        finally:
-            if stream.waiter is waiter:
-                stream.waiter = None
-        if stream.error is not None:
-            raise stream.error
-
-    async def _receive(self, stream: _Stream, read_timeout: float | None) -> bytes:
-        """The next body chunk of ``stream``; b"" at the end."""
-        while not stream.chunks:
-            if stream.error is not None:
-                self._finish(stream)
-                raise self._translate(stream.error)
-            if stream.ended:
-                self._finish(stream)
-                return b""
-            try:
-                await self._wait(stream, read_timeout)
-            except BaseException:
-                self._finish(stream)
-                raise
-        return stream.chunks.popleft()
-
-    def _finish(self, stream: _Stream) -> None:
-        """The exchange is over: cancel the stream if still open, free the slot."""
-        if stream.finished:
-            return
-        stream.finished = True
-        sid = stream.id
-        self._streams.pop(sid, None)
-        stream.chunks.clear()
-        engine = self._engine
-        if engine.is_stream_open(sid) and self._state is not ConnState.CLOSED:
-            # RFC 9114 §4.1.1: abandoning a response is H3_REQUEST_CANCELLED both ways.
-            engine.reset_stream(sid, ErrorCode.H3_REQUEST_CANCELLED)
-            self._schedule_flush()
-        self._release_slot()
-        if self._state is ConnState.DRAINING:
-            self._schedule_flush()  # the engine may now report DrainCompleted
-
-    def _release_slot(self) -> None:
-        self._inflight -= 1
-        owner = self._owner
-        owner.exchange_finished()
-        if self._state is ConnState.READY:
-            owner.connection_changed(self)
-
-    # -- datagrams, timer and the engine's events -------------------------------------------
+    # -- datagrams and the engine's events ------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: NetworkAddress) -> None:
-        events = self._engine.receive_datagram(data, addr, self._loop.time())
-        if events:
-            self._dispatch(events)
-        waiting = self._window_waiters
-        if waiting:
-            self._window_waiters = []
-            for stream in waiting:
-                stream.wake()
-        self._flush()
+        driver = self._driver
+        driver.service(self._engine.receive_datagram(data, addr, driver.now()), is_input=True)
         if self._state is ConnState.READY:
             free = self.free_slots
             if free > self._last_free:  # the server's MAX_STREAMS raised our limit
@@ -393,38 +174,30 @@ class Http3Connection(asyncio.DatagramProtocol):
             self._fail_all(self._abort_exc or ConnectionLost("the UDP socket closed mid-request"))
             self._mark_closed()
 
-    def _on_timer(self) -> None:
-        self._timer = None
-        events = self._engine.handle_timer(self._loop.time())
-        if events:
-            self._dispatch(events)
-        self._flush()
+    def _transmit(self) -> None:
+        transport = self._transport
+        if self._engine_started and transport is not None and not transport.is_closing():
+            for data, _addr in self._engine.datagrams_to_send(self._driver.now()):
+                transport.sendto(data)
 
     def _dispatch(self, events: list[h3e.Event]) -> None:
-        streams = self._streams
+        """Every input lands here, with or without events: a datagram of ACKs
+        alone frees request-body buffers, so body senders are woken each time."""
         terminated = next((e for e in events if isinstance(e, h3e.ConnectionTerminated)), None)
         for event in events:
             if isinstance(event, h3e.DataReceived):
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    if event.data:
-                        stream.chunks.append(event.data)
-                    if event.end_stream:
-                        stream.ended = True
-                    stream.wake()
+                self._on_data(event.stream_id, event.data, 0, event.end_stream)
             elif isinstance(event, h3e.ResponseReceived):
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    self._on_response(stream, event.headers, event.end_stream)
+                self._on_response(event.stream_id, event.headers, event.end_stream)
             elif isinstance(event, h3e.TrailersReceived):
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream.ended = True
-                    stream.wake()
+                self._on_trailers(event.stream_id, event.headers)
             elif isinstance(event, h3e.StreamReset):
-                self._on_reset(event, terminated)
+                self._on_stream_reset(event, terminated)
             elif isinstance(event, h3e.GoAwayReceived):
-                self._on_goaway(event)
+                first_rejected = event.first_rejected_id
+                notice = self._notice("remote", "goaway", first_rejected_id=first_rejected)
+                why = f"is at or above the server's GOAWAY id {first_rejected}"
+                self._on_goaway(event.unprocessed_stream_ids, notice, why)
             elif isinstance(event, h3e.HandshakeCompleted):
                 if not self._handshake.done():
                     self._handshake.set_result(None)
@@ -434,66 +207,23 @@ class Http3Connection(asyncio.DatagramProtocol):
                 self._on_terminated(event)
             # SettingsReceived, informational responses and connection ids need
             # nothing from us: the engine applies SETTINGS, QUIC routes ids.
+        self._wake_window_waiters()
 
-    def _on_response(self, stream: _Stream, headers: list[tuple[bytes, bytes]], end: bool) -> None:
-        status = 0
-        regular = []
-        for name, value in headers:
-            if name == b":status":
-                status = int(value)
-            elif name[:1] != b":":
-                regular.append((name, value))
-        stream.status = status
-        stream.headers = regular
-        if end:
-            stream.ended = True
-        stream.wake()
-
-    def _on_reset(
+    def _on_stream_reset(
         self, event: h3e.StreamReset, terminated: h3e.ConnectionTerminated | None
     ) -> None:
         stream = self._streams.get(event.stream_id)
         if stream is None:
             return
-        code = event.error_code
-        rejected = event.remote and code == ErrorCode.H3_REQUEST_REJECTED and stream.headers is None
+        # RFC 9114 §4.1.1: H3_REQUEST_REJECTED means the server did no processing.
+        rejected = event.remote and event.error_code == ErrorCode.H3_REQUEST_REJECTED
         if terminated is not None and not (
-            rejected and terminated.error_code != ErrorCode.H3_REQUEST_REJECTED
+            rejected
+            and stream.headers is None
+            and terminated.error_code != ErrorCode.H3_REQUEST_REJECTED
         ):
             return  # the connection ended: ``_on_terminated`` says how, for every stream
-        if rejected:
-            # RFC 9114 §4.1.1: the server did no processing; safe to replay, any method.
-            stream.fail(UnprocessedRequest(f"stream {stream.id} rejected (H3_REQUEST_REJECTED)"))
-        else:
-            who = "the server" if event.remote else "we (peer protocol error)"
-            stream.fail(
-                StreamReset(
-                    f"stream {stream.id} was reset by {who} with error code 0x{code:x}",
-                    error_code=code,
-                )
-            )
-
-    def _on_goaway(self, event: h3e.GoAwayReceived) -> None:
-        first_rejected = event.first_rejected_id
-        for sid in event.unprocessed_stream_ids:
-            stream = self._streams.get(sid)
-            if stream is not None:
-                stream.fail(
-                    UnprocessedRequest(
-                        f"stream {sid} is at or above the server's GOAWAY id {first_rejected}"
-                    )
-                )
-        notice = ClosingNotice(
-            origin=self.origin,
-            http_version="HTTP/3",
-            source="remote",
-            reason="goaway",
-            first_rejected_id=first_rejected,
-            connection_id=self.connection_id,
-        )
-        if self.closing.set(notice):
-            self._owner.publish(notice)
-        self._enter_draining()
+        self._on_reset(event.stream_id, event.error_code, event.remote, unprocessed=rejected)
 
     def _on_drain_completed(self) -> None:
         """Nothing of ours is left. Our drain: close now. The server's: let it close
@@ -508,7 +238,7 @@ class Http3Connection(asyncio.DatagramProtocol):
     def _close_after_wait(self) -> None:
         self._close_timer = None
         self._engine.close()
-        self._flush()
+        self._driver.service()
 
     def _on_terminated(self, event: h3e.ConnectionTerminated) -> None:
         if not self._handshake.done():
@@ -534,70 +264,13 @@ class Http3Connection(asyncio.DatagramProtocol):
         self._enter_draining()
         self._arm_close_bound()
 
-    def _enter_draining(self) -> None:
-        if self._state is ConnState.READY:
-            self._state = ConnState.DRAINING
-            if self._established:
-                self._owner.connection_changed(self)
-
-    # -- writing ---------------------------------------------------------------------------
-
-    def _schedule_flush(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Send what the engine has, handle what that caused, re-arm the one timer."""
-        self._flush_scheduled = False
-        if not self._engine_started:
-            return
-        engine = self._engine
-        transport = self._transport
-        for _ in range(3):  # an event handled here (DrainCompleted) may queue a close
-            if transport is not None and not transport.is_closing():
-                for data, _addr in engine.datagrams_to_send(self._loop.time()):
-                    transport.sendto(data)
-            events = engine.pop_events()
-            if not events:
-                break
-            self._dispatch(events)
-        if engine.phase is Phase.CLOSED:
-            self._close_transport()
-            return
-        self._arm_timer()
-
-    def _arm_timer(self) -> None:
-        when = self._engine.get_timer()
-        timer = self._timer
-        if timer is not None:
-            if when is not None and timer.when() == when:
-                return
-            timer.cancel()
-            self._timer = None
-        if when is not None and self._state is not ConnState.CLOSED:
-            self._timer = self._loop.call_at(when, self._on_timer)
-
     # -- drain, abort, close ---------------------------------------------------------------
 
-    def start_drain(self, reason: str) -> None:
-        """Our own drain: GOAWAY(0) (RFC 9114 §5.2), finish our requests, then
-        CONNECTION_CLOSE(H3_NO_ERROR)."""
-        if self._state is not ConnState.READY:
-            return
-        notice = ClosingNotice(
-            origin=self.origin,
-            http_version="HTTP/3",
-            source="local",
-            reason=reason,
-            connection_id=self.connection_id,
-        )
-        if self.closing.set(notice):
-            self._owner.publish(notice)
+    def _engine_drain(self, reason: str) -> None:
+        """GOAWAY(0) (RFC 9114 §5.2): we allow no pushes; CONNECTION_CLOSE(H3_NO_ERROR)
+        follows once our requests are done."""
         self._local_drain = True
-        self._engine.start_drain(self._loop.time())
-        self._enter_draining()
-        self._schedule_flush()
+        self._engine.start_drain(self._driver.now())
 
     def abort(self, exc: BaseException) -> None:
         """Cancel every stream (H3_REQUEST_CANCELLED), fail them with ``exc``,
@@ -614,7 +287,8 @@ class Http3Connection(asyncio.DatagramProtocol):
         self._fail_all(exc)
         self._enter_draining()
         self._arm_close_bound()
-        self._flush()
+        if self._engine_started:
+            self._driver.service()
         if not self._established:
             # A failed set-up: nothing to finish, no closing period worth waiting for.
             self._close_transport()
@@ -624,10 +298,6 @@ class Http3Connection(asyncio.DatagramProtocol):
             self._close_timer.cancel()
         self._close_timer = self._loop.call_later(CLOSE_BOUND_TIMEOUT, self._close_transport)
 
-    def _fail_all(self, exc: BaseException) -> None:
-        for stream in list(self._streams.values()):
-            stream.fail(exc)
-
     def _close_transport(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()  # connection_lost follows on the next loop iteration
@@ -635,68 +305,13 @@ class Http3Connection(asyncio.DatagramProtocol):
             self._mark_closed()
 
     def _mark_closed(self) -> None:
-        self._state = ConnState.CLOSED
-        for handle in (self._timer, self._close_timer):
-            if handle is not None:
-                handle.cancel()
-        self._timer = self._close_timer = None
-        self._closed.set()
-        if self._established:
-            self._owner.connection_changed(self)
-        waiting = self._window_waiters
-        self._window_waiters = []
-        for stream in waiting:
-            stream.wake()
-
-    async def wait_closed(self) -> None:
-        await self._closed.wait()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        super()._mark_closed()
 
     def __repr__(self) -> str:
         return (
             f"<Http3Connection #{self.connection_id} {self._state.value} "
             f"streams={self._inflight} phase={self._engine.phase.value}>"
         )
-
-
-def _request_headers(request: Request) -> list[tuple[bytes, bytes]]:
-    """The request's header section: pseudo-headers first (RFC 9114 §4.3.1), no
-    connection-specific fields (§4.2), ``te`` only as "trailers"."""
-    url = request.url
-    headers = [
-        (b":method", request.method.encode("ascii")),
-        (b":scheme", b"https"),
-        (b":authority", url.authority),
-        (b":path", url.target),
-    ]
-    for name, value in request.headers.raw:
-        if name in _CONNECTION_HEADERS:
-            if name == b"host":
-                headers[2] = (b":authority", value)
-            continue
-        if name == b"te" and value.lower() != b"trailers":
-            continue
-        headers.append((name, value))
-    content = request.content
-    if content and request.stream is None:
-        headers.append((b"content-length", str(len(content)).encode()))
-    return headers
-
-
-class _Http3Body:
-    """A response body on an HTTP/3 request stream."""
-
-    __slots__ = ("_conn", "_stream", "_timeout")
-
-    def __init__(self, conn: Http3Connection, stream: _Stream, timeout: float | None) -> None:
-        self._conn = conn
-        self._stream = stream
-        self._timeout = timeout
-
-    async def receive(self) -> bytes:
-        stream = self._stream
-        if stream.finished and not stream.chunks:
-            return b""
-        return await self._conn._receive(stream, self._timeout)
-
-    async def aclose(self) -> None:
-        self._conn._finish(self._stream)

@@ -163,7 +163,7 @@ class Request:
     on another connection only when its body can be produced again.
     """
 
-    __slots__ = ("_stream_started", "content", "headers", "method", "stream", "url")
+    __slots__ = ("_stream_started", "content", "headers", "method", "stream", "trailers", "url")
 
     def __init__(
         self,
@@ -173,6 +173,7 @@ class Request:
         headers: HeaderTypes | Headers | None = None,
         content: bytes | str | None = None,
         stream: RequestStream | None = None,
+        trailers: HeaderTypes | Headers | None = None,
     ) -> None:
         if content is not None and stream is not None:
             raise LocalProtocolError("give content= or stream=, not both")
@@ -181,6 +182,9 @@ class Request:
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.content: bytes | None = content.encode() if isinstance(content, str) else content
         self.stream = stream
+        #: Fields sent after the body (RFC 9110 §6.5): HTTP/2 and HTTP/3 send them
+        #: as a trailing HEADERS frame, HTTP/1.1 after a chunked body.
+        self.trailers = trailers if isinstance(trailers, Headers) else Headers(trailers)
         self._stream_started = False
 
     @property
@@ -197,8 +201,9 @@ class Request:
 
     @property
     def has_body(self) -> bool:
-        """True when a body (possibly empty) is to be streamed or sent."""
-        return self.stream is not None or bool(self.content)
+        """True when a body (possibly empty) is to be streamed or sent (trailers
+        follow a body, so a request with trailers has one, if empty)."""
+        return self.stream is not None or bool(self.content) or bool(self.trailers.raw)
 
     async def iter_body(self) -> AsyncIterator[bytes]:
         """The body chunks, in order; marks a one-shot stream as used."""
@@ -230,6 +235,11 @@ class ResponseBody(Protocol):
 
     async def aclose(self) -> None:
         """Stop reading: the rest is discarded (HTTP/2: the stream is reset)."""
+        ...
+
+    @property
+    def trailers(self) -> RawHeaders:
+        """The trailer section, once the body was read to its end (else empty)."""
         ...
 
 
@@ -277,6 +287,15 @@ class Response:
     def is_success(self) -> bool:
         """2xx."""
         return 200 <= self.status_code < 300
+
+    @property
+    def trailers(self) -> Headers:
+        """The trailer fields (RFC 9110 §6.5) that followed the body: gRPC's
+        ``grpc-status`` and ``grpc-message``. Known once the body was read to its
+        end (``aread()``, or ``aiter_bytes()`` exhausted); empty before that, and
+        when the response had none. HTTP/2 and HTTP/3 trailers, and HTTP/1.1
+        trailers after a chunked body (RFC 9112 §7.1.2)."""
+        return Headers.from_raw(self._body.trailers)
 
     @property
     def content(self) -> bytes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 #: Notices queued per subscriber of ``Client.notices()`` before the oldest are dropped.
@@ -42,6 +42,12 @@ class ClosingNotice:
     carries no error code or reason: request streams *below* it will complete,
     those at or above it were not processed and are being replayed. The first
     GOAWAY of a graceful drain carries 2^62-4 (nothing rejected yet).
+
+    A server that drains in two steps (lastcall, nginx, Go, h2o) sends a first
+    GOAWAY that rejects nothing (2^31-1, or 2^62-4 over HTTP/3) and, about one
+    round trip later, the final one with the real id. Each GOAWAY that lowers the
+    id is a notice of its own: the later one has ``is_update`` set and replaces
+    the first as the connection's ``ClosingSignal.notice``.
     """
 
     origin: tuple[str, str, int]
@@ -53,6 +59,9 @@ class ClosingNotice:
     debug_data: bytes = b""
     connection_id: int = 0
     first_rejected_id: int | None = None
+    #: True when this notice updates an earlier one of the same connection: a
+    #: later GOAWAY lowered the id (the final GOAWAY of a two-step drain).
+    is_update: bool = False
 
 
 class ClosingSignal:
@@ -60,7 +69,9 @@ class ClosingSignal:
 
     ``await signal`` returns the ``ClosingNotice``; ``is_set()`` and ``notice``
     let a caller check without waiting. Unlike a bare future it never holds an
-    exception, so nobody has to retrieve one.
+    exception, so nobody has to retrieve one. ``notice`` is always the newest
+    notice of the connection: after a two-step drain's final GOAWAY it carries
+    the real id (``offer``).
     """
 
     __slots__ = ("_event", "notice")
@@ -81,6 +92,30 @@ class ClosingSignal:
         if self._event is not None:
             self._event.set()
         return True
+
+    def offer(self, notice: ClosingNotice) -> ClosingNotice | None:
+        """Record ``notice`` if it tells something new; return what to publish.
+
+        The first notice sets the signal. A later GOAWAY from the server
+        replaces an earlier GOAWAY's notice when it lowers the id (the final
+        GOAWAY of a two-step drain) and is returned marked ``is_update``. A
+        repeated id changes nothing; neither does the server's answer to our own
+        drain (the application chose that close; what it started it knows).
+        """
+        previous = self.notice
+        if previous is None:
+            self.set(notice)
+            return notice
+        if notice.source != "remote" or previous.source != "remote":
+            return None
+        if (notice.last_processed_id, notice.first_rejected_id) == (
+            previous.last_processed_id,
+            previous.first_rejected_id,
+        ):
+            return None
+        updated = replace(notice, is_update=True)
+        self.notice = updated
+        return updated
 
     async def wait(self) -> ClosingNotice:
         """Wait until the connection starts closing; return why."""

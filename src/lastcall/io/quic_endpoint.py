@@ -17,17 +17,17 @@ demultiplexer, and the registry of the QUIC connections it carries:
   allocate state), and only while the endpoint is accepting. A datagram for
   a QUIC version we do not speak gets a Version Negotiation packet
   (RFC 9000 §6). Anything else we cannot route is dropped.
-- **Timers.** Each connection has at most one ``loop.call_at`` armed at its
-  engine's ``get_timer()`` (QUIC loss, ACK, idle and closing timers, the
-  drain's settle allowance); it is moved only when the deadline changes.
-  Nothing here sleeps or polls.
-- **Flushing.** After every input (a datagram, a timer) the engine's events
-  go to the connection's owner (``QuicApplication``), then
+- **Timers and flushing** are ``lastcall.io.driver.EngineDriver``'s, one per
+  connection: after every input (a datagram, a timer) the engine's events go
+  to the connection's owner (``QuicApplication``), then
   ``datagrams_to_send(now)`` goes to the socket, then ``pop_events()`` (what
   the owner's actions caused, e.g. ``DrainCompleted``) is handled, until
-  nothing is left. Application writes are coalesced: ``schedule_flush``
-  flushes once at the end of the loop turn, so every stream that answered in
-  one turn shares datagrams.
+  nothing is left; then the one timer is moved to the engine's
+  ``get_timer()`` (QUIC loss, ACK, idle and closing timers, the drain's
+  settle allowance) if that changed. Nothing here sleeps or polls.
+  Application writes are coalesced: ``schedule_flush`` flushes once at the
+  end of the loop turn, so every stream that answered in one turn shares
+  datagrams.
 - **The layered close** (RFC 9114 §5.2; DESIGN.md "HTTP/3"): a connection is
   forgotten only when its engine reached ``Phase.CLOSED`` -- QUIC's closing
   or draining period (three PTOs, RFC 9000 §10.2) is over, so the peer can no
@@ -59,6 +59,8 @@ from aioquic.quic.packet import (
 from lastcall.engines.http3 import Http3Config, Http3Engine, Phase, Role
 from lastcall.engines.http3 import events as ev
 
+from .driver import EngineDriver
+
 __all__ = [
     "MIN_INITIAL_DATAGRAM_SIZE",
     "EndpointConnection",
@@ -72,12 +74,6 @@ logger = logging.getLogger("lastcall.quic")
 #: A client's first Initial is padded to at least this many bytes (RFC 9000
 #: §14.1), so a shorter datagram cannot open a connection.
 MIN_INITIAL_DATAGRAM_SIZE = 1200
-
-#: Flush rounds per input. A round ends when the owner's handling of events
-#: queues no further event; one ``DrainCompleted`` -> ``close()`` takes two.
-#: The bound only guards against an owner that reacts to every event with a
-#: new action forever.
-_MAX_FLUSH_ROUNDS = 8
 
 
 class QuicApplication(Protocol):
@@ -99,11 +95,9 @@ class EndpointConnection:
     """One QUIC connection on an endpoint: its engine, its ids, its one timer."""
 
     __slots__ = (
-        "_flush_handle",
-        "_timer",
-        "_timer_at",
         "application",
         "cids",
+        "driver",
         "endpoint",
         "engine",
         "is_forgotten",
@@ -120,21 +114,30 @@ class EndpointConnection:
         self.application: QuicApplication | None = None
         self.cids: set[bytes] = set()
         self.is_forgotten = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
-        self._flush_handle: asyncio.Handle | None = None
+        self.driver = EngineDriver(
+            engine,
+            transmit=self._transmit,
+            handle=self._deliver,
+            loop=endpoint.loop,
+            is_finished=lambda: engine.phase is Phase.CLOSED,
+            on_finished=self.forget,
+        )
 
     def flush(self) -> None:
         """Send what the engine has queued, handle what that caused, re-arm the timer."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        self.endpoint._service(self, [], is_input=False)
+        self.driver.service()
 
     def schedule_flush(self) -> None:
         """Flush once the current loop turn is over (coalesces many writes)."""
-        if self._flush_handle is None and not self.is_forgotten:
-            self._flush_handle = self.endpoint.loop.call_soon(self.flush)
+        self.driver.schedule()
+
+    def _transmit(self) -> None:
+        send = self.endpoint._send
+        for datagram, addr in self.engine.datagrams_to_send(self.endpoint.loop.time()):
+            send(datagram, addr)
+
+    def _deliver(self, events: list[ev.Event]) -> None:
+        self.endpoint._deliver(self, events)
 
     def forget(self) -> None:
         """Stop servicing this connection at once (last resort; no goodbye is sent)."""
@@ -269,7 +272,9 @@ class QuicEndpoint(asyncio.DatagramProtocol):
             conn = self._accept(header.destination_cid, addr)
             if conn is None:
                 return
-        self._service(conn, conn.engine.receive_datagram(data, addr, self.loop.time()))
+        conn.driver.service(
+            conn.engine.receive_datagram(data, addr, self.loop.time()), is_input=True
+        )
 
     def _accept(self, original_cid: bytes, addr: NetworkAddress) -> EndpointConnection | None:
         engine = Http3Engine(
@@ -295,50 +300,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         conn.cids.add(cid)
         self._routes[cid] = conn
 
-    def _on_timer(self, conn: EndpointConnection) -> None:
-        conn._timer = None
-        conn._timer_at = None
-        if not conn.is_forgotten:
-            self._service(conn, conn.engine.handle_timer(self.loop.time()))
-
-    # -- servicing one connection -------------------------------------------------
-
-    def _service(
-        self, conn: EndpointConnection, events: list[ev.Event], *, is_input: bool = True
-    ) -> None:
-        """Handle ``events``, flush, handle what the flush and the handling caused,
-        re-arm the timer; forget the connection once its engine is CLOSED.
-
-        After an input (datagram, timer) the owner hears of it even with no
-        event: a datagram carrying only ACKs frees send buffers, and writers
-        waiting for that must be woken.
-        """
-        if conn.is_forgotten:
-            return
-        engine = conn.engine
-        for _ in range(_MAX_FLUSH_ROUNDS):
-            if events or is_input:
-                is_input = False
-                self._deliver(conn, events)
-            now = self.loop.time()
-            for datagram, addr in engine.datagrams_to_send(now):
-                self._send(datagram, addr)
-            events = engine.pop_events()
-            if not events:
-                break
-        else:  # pragma: no cover - an owner that never stops reacting
-            self._deliver(conn, events)
-        if engine.phase is Phase.CLOSED:
-            self._forget(conn)
-            return
-        deadline = engine.get_timer()
-        if deadline != conn._timer_at:
-            if conn._timer is not None:
-                conn._timer.cancel()
-                conn._timer = None
-            conn._timer_at = deadline
-            if deadline is not None:
-                conn._timer = self.loop.call_at(deadline, self._on_timer, conn)
+    # -- servicing one connection (its driver calls these) --------------------------
 
     def _deliver(self, conn: EndpointConnection, events: list[ev.Event]) -> None:
         for event in events:
@@ -362,10 +324,7 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         if conn.is_forgotten:
             return
         conn.is_forgotten = True
-        for handle in (conn._timer, conn._flush_handle):
-            if handle is not None:
-                handle.cancel()
-        conn._timer = conn._flush_handle = None
+        conn.driver.stop()
         for cid in conn.cids:
             if self._routes.get(cid) is conn:
                 del self._routes[cid]

@@ -100,8 +100,8 @@ class ProxyState:
         self.observer.emit(oe.UpstreamRequest(self.loop.time(), upstream, backend, status, retries))
 
     def _on_notice(self, notice: ClosingNotice) -> None:
-        if notice.source != "remote":
-            return
+        if notice.source != "remote" or notice.is_update:
+            return  # one event per backend connection that began closing
         scheme, host, port = notice.origin
         backend = self._by_origin.get(notice.origin, f"{scheme}://{host}:{port}")
         last = notice.last_processed_id

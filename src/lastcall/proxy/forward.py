@@ -46,7 +46,7 @@ from lastcall.errors import LastcallError
 from lastcall.io.deadline import MovingDeadline
 from lastcall.observe import events as oe
 
-from .headers import response_headers, upstream_request_headers
+from .headers import HOP_BY_HOP, response_headers, upstream_request_headers
 from .hooks import HookResponse, ProxyRequest, ProxyResponse
 from .retry import REFUSED, UNPROCESSED, failure_reason, should_retry
 
@@ -67,6 +67,8 @@ _VIA_VERSION = {"HTTP/1.1": "1.1", "HTTP/2": "2", "HTTP/3": "3"}
 #: gRPC status codes (grpc/doc/statuscodes.md) for the proxy's own answers.
 _GRPC_UNAVAILABLE = b"14"
 _GRPC_DEADLINE_EXCEEDED = b"4"
+#: The fields of a gRPC status (gRPC over HTTP/2, "Trailers").
+_GRPC_STATUS_FIELDS = frozenset({b"grpc-status", b"grpc-message", b"grpc-status-details-bin"})
 #: grpc-timeout units (gRPC over HTTP/2, "TimeoutUnit").
 _GRPC_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
 
@@ -475,7 +477,28 @@ async def _respond(
     # Maybe earlier than the first-byte deadline the timer was armed for: set() re-arms.
     deadline.set(at if overall_at is None or at < overall_at else overall_at)
     exchange.head_sent = True
-    await send({"type": "http.response.start", "status": status, "headers": fields})
+    # Trailers (gRPC's grpc-status) are passed on when the client said it takes them
+    # (``TE: trailers``, forwarded upstream as sent): announced in the head, since
+    # whether the backend sends any is known only at the end (ASGI trailers extension).
+    with_trailers = any(
+        name == b"te" and b"trailers" in value.lower()
+        for name, value in response.request.headers.raw
+    )
+    moved: list[tuple[bytes, bytes]] = []
+    if with_trailers and any(name == b"grpc-status" for name, _ in fields):
+        # A gRPC "Trailers-Only" response (the status in the one HEADERS frame that
+        # ends the stream) goes on as headers, then the status as trailers: a head
+        # announced with trailers cannot end the stream itself (gRPC over HTTP/2).
+        moved = [f for f in fields if f[0] in _GRPC_STATUS_FIELDS]
+        fields = [f for f in fields if f[0] not in _GRPC_STATUS_FIELDS]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": fields,
+            "trailers": with_trailers,
+        }
+    )
     message: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_body": True}
     try:
         async for chunk in response.aiter_raw():
@@ -488,6 +511,9 @@ async def _respond(
         group.failed(backend, loop.time(), "reset")
         raise _Cut(f"the backend's response was cut: {exc}") from None
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+    if with_trailers:
+        trailers = moved + [(n, v) for n, v in response.trailers.raw if n not in HOP_BY_HOP]
+        await send({"type": "http.response.trailers", "headers": trailers, "more_trailers": False})
 
 
 async def _send_hook_response(send: Send, answer: HookResponse) -> None:

@@ -60,17 +60,37 @@ class ServerConfig:
     #: An idle keep-alive HTTP/1.1 connection is closed after this long.
     #: 5 s like uvicorn and hypercorn (nginx 75 s, gunicorn 2 s, Go: none).
     keep_alive_timeout: float = 5.0
+    #: While draining, an HTTP/1.1 connection accepted but not used yet waits
+    #: at most this long (and at most ``keep_alive_timeout``) for its first
+    #: request, which is answered with ``Connection: close``; closing it at
+    #: once lost a request its client had just sent. 1 s: a client sends its
+    #: first request within milliseconds of connecting (Go's Shutdown counts a
+    #: new connection as idle only after 5 s). 0 closes such connections at once.
+    drain_first_request_timeout: float = 1.0
     #: From the first byte of an HTTP/1.1 request head to its end, at most
     #: this long; then 408 and close, so a client trickling a head (slowloris)
     #: cannot hold a connection. 20 s like Apache mod_reqtimeout's header
     #: timeout (nginx client_header_timeout and Node.js headersTimeout 60 s;
     #: uvicorn and Go: none by default).
     request_head_timeout: float = 20.0
+    #: A TLS handshake must complete within this long from accept, else the
+    #: connection is closed: a peer that connects and sends no ClientHello (or
+    #: trickles it) holds a socket and ~50 KiB of TLS buffers at most this long.
+    #: asyncio's own default is 60 s; 10 s covers a lossy mobile link's two
+    #: round trips many times over (Go's crypto/tls: none; nginx bounds it with
+    #: client_header_timeout, 60 s).
+    tls_handshake_timeout: float = 10.0
     #: While an app waits for more of an HTTP/1.1 request body, the longest
     #: gap between two reads of it; then 408, ``http.disconnect`` and close
     #: (a client that stalls or trickles a body: slow POST). 60 s like nginx
     #: client_body_timeout (Apache mod_reqtimeout body 20 s; uvicorn none).
     request_body_timeout: float = 60.0
+    #: A connection whose peer reads nothing while our write buffer is full
+    #: (above the transport's high-water mark) is closed after this long.
+    #: While the buffer is full the connection neither reads nor starts new
+    #: work (io/flow.py), so the memory is bounded; this frees the
+    #: connection itself. 60 s like nginx ``send_timeout``. 0 for none.
+    send_timeout: float = 60.0
     #: An HTTP/2 connection with no open stream this long is drained (GOAWAY,
     #: debug data ``idle_timeout``) and closed; clients then open a new one.
     #: 60 s (nginx keepalive_timeout 75 s applies to HTTP/2 too, h2o 10 s,
@@ -96,6 +116,10 @@ class ServerConfig:
     max_header_size: int = 65_536
     #: HTTP/1.1 header field count; over it: 431. 100 like Apache.
     max_header_count: int = 100
+    #: HTTP/1.1 chunk-size line (size and chunk extensions) in bytes, counted
+    #: as it arrives; over it: 400 and close. 16 KiB like Node.js since
+    #: CVE-2024-22019.
+    max_chunk_extension_size: int = 16_384
     #: Request body limit in bytes (413 over it), 0 for none. Default none,
     #: like uvicorn, hypercorn and Go (nginx 1 MiB).
     max_body_size: int = 0
@@ -252,6 +276,8 @@ class ServerConfig:
             "graceful_timeout",
             "pre_stop_delay",
             "close_timeout",
+            "send_timeout",
+            "drain_first_request_timeout",
         ):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name} must be >= 0 seconds")
@@ -259,6 +285,7 @@ class ServerConfig:
             raise ConfigError("max_connections must be >= 0 (0: no limit)")
         for name in (
             "request_head_timeout",
+            "tls_handshake_timeout",
             "request_body_timeout",
             "lifespan_startup_timeout",
             "lifespan_shutdown_timeout",
@@ -346,6 +373,7 @@ class ServerConfig:
             max_request_line_size=self.max_request_line_size,
             max_header_size=self.max_header_size,
             max_header_count=self.max_header_count,
+            max_chunk_extension_size=self.max_chunk_extension_size,
             max_body_size=self.max_body_size or None,
         )
 

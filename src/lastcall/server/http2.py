@@ -29,6 +29,7 @@ from lastcall.engines.http1 import RequestStarted, encode_head
 from lastcall.engines.http2 import ErrorCode, Http2Config, Http2Engine, Role
 from lastcall.engines.http2 import events as h2e
 from lastcall.io.deadline import MovingDeadline
+from lastcall.io.driver import EngineDriver
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
@@ -65,8 +66,9 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
                 goaway_ping_timeout=config.goaway_ping_timeout,
             ),
         )
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._driver = EngineDriver(
+            self.engine, transmit=self._transmit, handle=self._handle, loop=self.loop
+        )
         # Idle and preface deadlines: one moving deadline (see _idle_expired).
         self._idle = MovingDeadline(self.loop, self._idle_expired)
         if state.config.http2_idle_timeout > 0.0:
@@ -75,7 +77,6 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
             self.idle_timeout = state.config.http2_idle_timeout
         self._awaiting_settings = False
         self._finished = False
-        self._flush_scheduled = False
 
     # -- entry points -----------------------------------------------------------------
 
@@ -125,9 +126,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._finished:
             return  # lingering close: read and discard
-        events = self.engine.receive_data(data, self.loop.time())
-        self._handle(events)
-        self.flush_now()
+        self._driver.service(self.engine.receive_data(data, self.loop.time()))
 
     def eof_received(self) -> bool | None:
         # The peer will send nothing more; streams still waiting for body never get it.
@@ -138,8 +137,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.flow.connection_lost()
-        if self._timer is not None:
-            self._timer.cancel()
+        self._driver.stop()
         self._idle.stop()
         self.engine.transport_closed()
         self._finished = True
@@ -278,36 +276,18 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         ``transport.write`` (one syscall) instead of one each. Profiled: the
         per-response write was the largest single cost under h2load.
         """
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self.flush_now)
+        self._driver.schedule()
 
     def flush_now(self) -> None:
-        """Write what the engine queued, and follow its timer and phase."""
-        self._flush_scheduled = False
+        """Write what the engine queued, handle what that caused, follow its timer."""
+        self._driver.service()
+
+    def _transmit(self) -> None:
+        if self._finished:
+            return  # half-closed after the last byte (``_finish``): nothing more goes out
         data = self.engine.data_to_send()
         if data:
             self.write(data)
-        events = self.engine.pop_events()
-        if events:
-            self._handle(events)
-            data = self.engine.data_to_send()
-            if data:
-                self.write(data)
-        deadline = self.engine.get_timer()
-        if deadline != self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            self._timer_at = deadline
-            if deadline is not None:
-                self._timer = self.loop.call_at(deadline, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
-        self._handle(self.engine.handle_timer(self.loop.time()))
-        self.flush()
 
     # -- drain (lastcall.lifecycle.Drainable) ----------------------------------------------
 
@@ -336,16 +316,14 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         else:
             debug = b"drain"
         self.engine.start_drain(self.loop.time(), debug)
-        self._handle(self.engine.pop_events())
-        self.flush()
+        self._driver.service()
 
     def _cancel_remaining(self, why: str) -> None:
         """RST_STREAM(CANCEL) on every open stream and a last GOAWAY (debug data ``why``)."""
         if self.phase is ConnectionPhase.CLOSED:
             return
         self.engine.cancel_remaining(why.encode("ascii"))
-        self._handle(self.engine.pop_events())
-        self.flush()
+        self._driver.service()
         self._finish()
 
     def abort(self) -> None:

@@ -104,16 +104,34 @@ async def open_listener(
     *,
     ssl_context: ssl.SSLContext | None,
     backlog: int,
+    tls_handshake_timeout: float | None = None,
 ) -> Listener:
-    """Open one listener; ``OSError`` (address in use, ...) propagates to the caller."""
+    """Open one listener; ``OSError`` (address in use, ...) propagates to the caller.
+
+    ``tls_handshake_timeout`` (with ``ssl_context``) bounds each handshake
+    from accept; the loop closes a connection that has not finished by then."""
+    # asyncio refuses a handshake timeout without TLS.
+    handshake_timeout = None if ssl_context is None else tls_handshake_timeout
     loop = asyncio.get_running_loop()
     if bind.path is not None:
         _remove_stale_socket(bind.path)
-        server = await loop.create_unix_server(factory, bind.path, backlog=backlog, ssl=ssl_context)
+        server = await loop.create_unix_server(
+            factory,
+            bind.path,
+            backlog=backlog,
+            ssl=ssl_context,
+            ssl_handshake_timeout=handshake_timeout,
+        )
         return Listener(bind, server, [str(bind)])
     assert bind.port is not None
     server = await loop.create_server(
-        factory, bind.host, bind.port, backlog=backlog, ssl=ssl_context, reuse_address=True
+        factory,
+        bind.host,
+        bind.port,
+        backlog=backlog,
+        ssl=ssl_context,
+        ssl_handshake_timeout=handshake_timeout,
+        reuse_address=True,
     )
     names = []
     for sock in server.sockets:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from lastcall.errors import ConfigError
 from lastcall.io import server_context
+from lastcall.io.driver import Clock, EngineDriver
 from lastcall.lifecycle import (
     PRE_STOP_REASON,
     AbortConnections,
@@ -106,6 +107,7 @@ class Server:
         config: ServerConfig | None = None,
         *,
         observer: Observer | None = None,
+        clock: Clock | None = None,
         **settings: Any,
     ) -> None:
         if config is None:
@@ -136,8 +138,10 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started: asyncio.Future[None] | None = None
         self._stopping: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        #: The drain controller's time and timers (graceful timeout, pre-stop
+        #: delay, close timeout): the loop's unless a test injects a fake clock.
+        self._clock = clock
+        self._driver: EngineDriver | None = None
         self._signals_seen = 0
         self._early: list[tuple[str, float | None]] = []
         #: While a lifespan wait runs: resolved (with why) by a signal or
@@ -221,7 +225,7 @@ class Server:
         if self._loop is None:
             self._early.append((reason, grace))
             return
-        self._feed(self.controller.drain(self._loop.time(), reason, grace))
+        self._feed(self.controller.drain(self._now(), reason, grace))
 
     def cancel(self, reason: str = "cancel") -> None:
         """Skip to the cancel step at once (what a second SIGTERM does).
@@ -231,11 +235,14 @@ class Server:
         if self._loop is None:
             return
         self._stop_lifespan_wait(reason)
-        self._feed(self.controller.force(self._loop.time(), reason))
+        self._feed(self.controller.force(self._now(), reason))
 
     async def serve(self) -> int:
         """Run until drained; return the process exit code (0 after a drain)."""
         loop = self._loop = asyncio.get_running_loop()
+        self._driver = EngineDriver(
+            self.controller, transmit=None, handle=self._execute_all, loop=loop, clock=self._clock
+        )
         if self._started is None:
             self._started = loop.create_future()
         self._stopping = loop.create_future()
@@ -293,7 +300,7 @@ class Server:
             )
             if not self._started.done():
                 self._started.set_result(None)
-            self._feed(self.controller.started(loop.time()))
+            self._feed(self.controller.started(self._now()))
             for reason, grace in self._early:
                 self.drain(grace, reason)
             await self._stopping
@@ -307,8 +314,7 @@ class Server:
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
-            if self._timer is not None:
-                self._timer.cancel()
+            self._driver.stop()
             for listener in self.listeners:
                 listener.close()
             for endpoint in self.quic_endpoints:
@@ -400,7 +406,11 @@ class Server:
 
         for value in config.bind:
             listener = await open_listener(
-                parse_bind(value), factory, ssl_context=context, backlog=config.backlog
+                parse_bind(value),
+                factory,
+                ssl_context=context,
+                backlog=config.backlog,
+                tls_handshake_timeout=config.tls_handshake_timeout,
             )
             self.listeners.append(listener)
 
@@ -460,9 +470,9 @@ class Server:
             # which takes a supervisor; one process alone can only drain.
             logger.warning("SIGHUP: a single process cannot reload; draining as on SIGTERM")
         if self._signals_seen == 1:
-            self._feed(self.controller.drain(self._loop.time(), f"shutdown ({name})"))
+            self._feed(self.controller.drain(self._now(), f"shutdown ({name})"))
         else:
-            self._feed(self.controller.force(self._loop.time(), f"second {name}"))
+            self._feed(self.controller.force(self._now(), f"second {name}"))
 
     def _stop_lifespan_wait(self, reason: str) -> None:
         stop = self._lifespan_stop
@@ -471,15 +481,25 @@ class Server:
 
     # -- carrying out the controller's actions ----------------------------------------
 
+    def _now(self) -> float:
+        """The controller's time (the loop's, or the injected clock's)."""
+        driver = self._driver
+        assert driver is not None
+        return driver.now()
+
     def _feed(self, actions: Sequence[Action]) -> None:
+        """Carry out the controller's actions, then re-arm its one timer."""
+        assert self._driver is not None
+        self._driver.service(list(actions))
+
+    def _execute_all(self, actions: list[Action]) -> None:
         for action in actions:
             self._execute(action)
-        self._rearm_timer()
 
     def _execute(self, action: Action) -> None:
         loop, state, emit = self._loop, self.state, self.observer.emit
         assert loop is not None and state is not None
-        now = loop.time()
+        now = self._now()
         if isinstance(action, FailReadiness):
             state.drain_reason = action.reason
             settings = self.controller.settings
@@ -539,24 +559,6 @@ class Server:
         else:  # pragma: no cover - a new action type must be handled here
             raise AssertionError(f"unhandled lifecycle action {action!r}")
 
-    def _rearm_timer(self) -> None:
-        deadline = self.controller.get_timer()
-        if deadline == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None:
-            assert self._loop is not None
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _on_timer(self) -> None:
-        assert self._loop is not None
-        self._timer = None
-        self._timer_at = None
-        self._feed(self.controller.handle_timer(self._loop.time()))
-
     def _on_connections_gone(self) -> None:
         if self._loop is not None:
             for endpoint in self.quic_endpoints:
@@ -564,7 +566,7 @@ class Server:
                     # Layered close: the last QUIC connection is gone, so the UDP
                     # socket closes now, before the server reports "drained".
                     endpoint.close()
-            self._feed(self.controller.connections_gone(self._loop.time()))
+            self._feed(self.controller.connections_gone(self._now()))
 
 
 def _http2_available() -> bool:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lastcall.engines.http2 import ErrorCode, Http2Engine, Role
 from lastcall.engines.http2 import events as ev
+from lastcall.io.driver import EngineDriver
 
 MODES = ("good", "drop", "noerror", "nogoaway")
 
@@ -38,27 +39,27 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed = asyncio.get_running_loop().create_future()
-        self.timer: asyncio.TimerHandle | None = None
+        self.driver = EngineDriver(self.engine, transmit=self.flush, handle=self.handle)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.server.connections.add(self)
         self.engine.initiate()
-        self.flush()
+        self.driver.service()
         if self.server.draining:
             self.drain()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        self.driver.stop()
         for task in self.tasks:
             task.cancel()
         if not self.closed.done():
             self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        self.handle(self.engine.receive_data(data, loop.time()))
+        self.driver.service(self.engine.receive_data(data, self.driver.now()))
 
     def handle(self, events: list[ev.Event]) -> None:
         for event in events:
@@ -72,8 +73,7 @@ class _Connection(asyncio.Protocol):
             elif isinstance(event, ev.DrainCompleted | ev.ConnectionTerminated):
                 self.flush()
                 self.lingering_close()
-        self.flush()
-        self.arm_timer()
+                self.driver.stop()  # half-closed: nothing more may be written
 
     def lingering_close(self) -> None:
         """Half-close, then let the peer's EOF (or 1 s) end it, so no reset
@@ -89,16 +89,6 @@ class _Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes itself
-
-    def arm_timer(self) -> None:
-        when = self.engine.get_timer()
-        if when is not None and self.timer is None:
-            loop = asyncio.get_running_loop()
-            self.timer = loop.call_at(when, self.on_timer)
-
-    def on_timer(self) -> None:
-        self.timer = None
-        self.handle(self.engine.handle_timer(asyncio.get_running_loop().time()))
 
     def flush(self) -> None:
         data = self.engine.data_to_send()
@@ -118,13 +108,12 @@ class _Connection(asyncio.Protocol):
             request.stream_id, [(b":status", b"200"), (b"content-length", str(len(body)).encode())]
         )
         self.engine.send_data(request.stream_id, body, end_stream=True)
-        self.handle(self.engine.pop_events())
+        self.driver.service()
 
     def drain(self) -> None:
         mode = self.server.mode
-        loop = asyncio.get_running_loop()
         if mode == "good":
-            self.engine.start_drain(loop.time())
+            self.engine.start_drain(self.driver.now())
         elif mode == "drop":
             if self.transport is not None:
                 self.transport.abort()
@@ -139,7 +128,7 @@ class _Connection(asyncio.Protocol):
             return
         elif mode == "nogoaway":
             return  # says nothing; the connection is closed once idle
-        self.handle(self.engine.pop_events())
+        self.driver.service()
 
     async def close_when_idle(self) -> None:
         """For the modes that do not use the engine's drain: close once no request runs."""

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from lastcall.engines.http2 import Http2Config, Http2Engine, Role
 from lastcall.engines.http2 import events as ev
+from lastcall.io.driver import EngineDriver
 
 __all__ = ["HELLO", "EngineServer"]
 
@@ -40,7 +41,9 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.paths: dict[int, bytes] = {}
         self.bodies: dict[int, bytearray] = {}
-        self.timer: asyncio.TimerHandle | None = None
+        self.driver = EngineDriver(
+            self.engine, transmit=self.transmit, handle=self.handle, loop=self.loop
+        )
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
@@ -52,13 +55,11 @@ class _Connection(asyncio.Protocol):
         self.flush()
 
     def data_received(self, data: bytes) -> None:
-        self.handle(self.engine.receive_data(data, self.loop.time()))
-        self.flush()
+        self.driver.service(self.engine.receive_data(data, self.loop.time()))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
-        if self.timer is not None:
-            self.timer.cancel()
+        self.driver.stop()
         self.engine.transport_closed()
         self.server.record(_ConnectionClosed())
 
@@ -87,7 +88,7 @@ class _Connection(asyncio.Protocol):
                 if self.paths.get(event.stream_id) != b"/slow":
                     self.respond(event.stream_id)
             elif isinstance(event, ev.DrainCompleted | ev.ConnectionTerminated):
-                self.flush()
+                self.transmit()
                 if self.transport is not None:
                     self.transport.close()  # asyncio writes what is buffered first
 
@@ -109,26 +110,20 @@ class _Connection(asyncio.Protocol):
             return  # reset or cancelled meanwhile
         self.engine.send_headers(stream_id, headers)
         self.engine.send_data(stream_id, body, end_stream=True)
-        self.handle(self.engine.pop_events())
 
     # -- output and timers ----------------------------------------------------------------
 
     def flush(self) -> None:
+        """Write, take what that and earlier actions caused, re-arm the timer."""
+        self.driver.service()
+
+    def transmit(self) -> None:
         data = self.engine.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
-        at = self.engine.get_timer()
-        if at is not None and self.timer is None:
-            self.timer = self.loop.call_at(at, self.on_timer)
-
-    def on_timer(self) -> None:
-        self.timer = None
-        self.handle(self.engine.handle_timer(self.loop.time()))
-        self.flush()
 
     def drain(self, debug_data: bytes) -> None:
         self.engine.start_drain(self.loop.time(), debug_data)
-        self.handle(self.engine.pop_events())
         self.flush()
 
 

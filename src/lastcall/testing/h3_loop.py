@@ -7,8 +7,8 @@ shape in a few hundred lines, so HTTP/3 drain can be tested over real UDP on
 - datagrams are routed to connections by destination connection id, new
   connections are made from Initial packets (RFC 9000 §7.2, §17.2.2), and
   unsupported versions get a Version Negotiation packet (RFC 9000 §6);
-- each connection's timer is the engine's ``get_timer()``, armed with
-  ``loop.call_at``: no sleeps, no polling;
+- each connection is driven by ``lastcall.io.driver.EngineDriver`` (write,
+  take events, re-arm the one timer at ``get_timer()``): no sleeps, no polling;
 - a request is handed to an async handler once complete; its response is
   written back in one piece;
 - ``drain(grace_timeout)`` walks the layered close of RFC 9114 §5.2 and
@@ -52,6 +52,7 @@ from aioquic.quic.packet import (
 from lastcall.engines.http3 import Http3Config, Http3Engine, Phase, Role
 from lastcall.engines.http3 import events as ev
 from lastcall.errors import LocalProtocolError
+from lastcall.io.driver import EngineDriver
 
 __all__ = ["H3Request", "H3Response", "H3TestServer"]
 
@@ -93,12 +94,12 @@ Handler = Callable[[H3Request], Awaitable[H3Response]]
 
 
 class _Connection:
-    __slots__ = ("bodies", "cids", "engine", "requests", "tasks", "timer")
+    __slots__ = ("bodies", "cids", "driver", "engine", "requests", "tasks")
 
     def __init__(self, engine: Http3Engine) -> None:
         self.engine = engine
         self.cids: set[bytes] = set()
-        self.timer: asyncio.TimerHandle | None = None
+        self.driver: EngineDriver | None = None  # set by the server that owns it
         self.requests: dict[int, Headers] = {}
         self.bodies: dict[int, bytearray] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
@@ -188,8 +189,7 @@ class H3TestServer(asyncio.DatagramProtocol):
     def _close_transport(self) -> None:
         if self._transport is not None and not self._closed.is_set():
             for conn in self._connections:
-                if conn.timer is not None:
-                    conn.timer.cancel()
+                self._driver(conn).stop()
             self._transport.close()
             self._closed.set()
             self.log.append(("endpoint_closed",))
@@ -258,41 +258,33 @@ class H3TestServer(asyncio.DatagramProtocol):
                 original_destination_connection_id=header.destination_cid,
             )
             conn = _Connection(engine)
+            conn.driver = EngineDriver(
+                engine,
+                transmit=lambda: self._transmit(engine),
+                handle=lambda events: self._handle(conn, events),
+                is_finished=lambda: engine.phase is Phase.CLOSED,
+                on_finished=lambda: self._forget(conn),
+            )
             self._connections.append(conn)
             for cid in (header.destination_cid, engine.host_cid):
                 conn.cids.add(cid)
                 self._routes[cid] = conn
-        loop = asyncio.get_running_loop()
-        self._handle(conn, conn.engine.receive_datagram(data, addr, loop.time()))
-        self._service(conn)
+        driver = self._driver(conn)
+        driver.service(conn.engine.receive_datagram(data, addr, driver.now()))
 
-    def _on_timer(self, conn: _Connection) -> None:
-        conn.timer = None
-        loop = asyncio.get_running_loop()
-        self._handle(conn, conn.engine.handle_timer(loop.time()))
-        self._service(conn)
+    @staticmethod
+    def _driver(conn: _Connection) -> EngineDriver:
+        assert conn.driver is not None
+        return conn.driver
 
     def _service(self, conn: _Connection) -> None:
         """Flush the engine's datagrams, handle action events, re-arm the timer."""
-        engine = conn.engine
-        loop = asyncio.get_running_loop()
-        events = engine.pop_events()
-        for _ in range(2):  # a DrainCompleted handled here queues the close: flush it too
-            self._handle(conn, events)
-            if self._transport is not None and not self._closed.is_set():
-                for data, addr in engine.datagrams_to_send(loop.time()):
-                    self._transport.sendto(data, addr)
-            events = engine.pop_events()
-        self._handle(conn, events)
-        if conn.timer is not None:
-            conn.timer.cancel()
-            conn.timer = None
-        if engine.phase is Phase.CLOSED:
-            self._forget(conn)
-            return
-        when = engine.get_timer()
-        if when is not None:
-            conn.timer = loop.call_at(when, self._on_timer, conn)
+        self._driver(conn).service()
+
+    def _transmit(self, engine: Http3Engine) -> None:
+        if self._transport is not None and not self._closed.is_set():
+            for data, addr in engine.datagrams_to_send(asyncio.get_running_loop().time()):
+                self._transport.sendto(data, addr)
 
     def _forget(self, conn: _Connection) -> None:
         if conn not in self._connections:

@@ -224,3 +224,28 @@ async def test_streams_are_limited_by_the_servers_max_concurrent_streams() -> No
     assert all(r.content == b"x" for r in responses)
     assert len(batches) == 5
     assert len(server.conns) == 1
+
+
+async def test_retired_connection_closes_once_its_last_response_is_abandoned() -> None:
+    """Issue 10, bug 2: ``max_requests`` drained the connection (our GOAWAY) while
+    its last response was still arriving; the application abandons that response
+    (RST_STREAM(CANCEL)). Nothing is left, so the connection must close at once,
+    without waiting for the server to send anything more: the server here sends
+    nothing after the first chunk and only watches the socket."""
+
+    async def script(conn: ServerConn) -> None:
+        req = await conn.next_request()
+        conn.respond(req.stream_id, b"first chunk", end=False)
+
+    lifetime = lc.Lifetime(max_requests=1, jitter=0.0)
+    async with (
+        ScriptedH2Server([script]) as server,
+        lc.Client(http1=False, http2=True, lifetime=lifetime) as client,
+    ):
+        async with asyncio.timeout(5):
+            async with client.stream("GET", server.url + "/endless") as response:
+                assert await anext(response.aiter_raw()) == b"first chunk"
+            conn0 = server.conns[0]
+            await conn0.closed.wait()
+        assert conn0.goaways[0][2] == b"max_requests"
+        assert conn0.resets == [(1, CANCEL)]

@@ -195,8 +195,10 @@ async def test_server_drain_completes_in_flight_and_replays_the_late_request(
     assert notice.first_rejected_id is not None
     assert notice.first_rejected_id >= slow_id + 4
     assert notice.last_processed_id is None
-    assert [n.first_rejected_id for n in notices if n.source == "remote"] == [
-        notice.first_rejected_id
+    # The first GOAWAY (nothing rejected) and the final one, which updated the notice.
+    assert [(n.first_rejected_id, n.is_update) for n in notices if n.source == "remote"] == [
+        (2**62 - 4, False),
+        (notice.first_rejected_id, True),
     ]
 
 

@@ -7,6 +7,7 @@ from server_harness import StartServer
 
 from lastcall.observe import events as oe
 from lastcall.testing import RawH2Client
+from lastcall.testing.clock import FakeClock
 from lastcall.testing.h2_raw_client import (
     CANCEL,
     DATA,
@@ -64,12 +65,20 @@ async def test_drain_frame_sequence_with_a_stream_in_flight(start_server: StartS
 
 
 async def test_grace_expiry_cancels_streams(start_server: StartServer) -> None:
+    """On virtual time: the grace period ends when the test moves the clock,
+    after the drain's two GOAWAYs, however loaded the machine is."""
     gate = Gate()
-    run = await start_server(gate, graceful_timeout=0.1)
+    clock = FakeClock()
+    run = await start_server(gate, graceful_timeout=30, clock=clock)
     client = await RawH2Client.connect("127.0.0.1", run.port)
     sid = client.request("/")
     await gate.entered.wait()
     run.server.drain()
+    await run.events.wait_for(oe.GoAwaySent.name, 2)
+    clock.advance(29.9)
+    assert not run.recorder.of_type(oe.GraceExpired)
+    clock.advance(0.1)
+    assert len(run.recorder.of_type(oe.GraceExpired)) == 1
     frames = await client.read_to_eof()
     resets = [f for f in frames if f.type == RST_STREAM and f.stream_id == sid]
     assert resets and resets[0].error_code == CANCEL

@@ -38,6 +38,7 @@ from lastcall.errors import ConfigError
 from lastcall.observe import events as oe
 from lastcall.server import ServerConfig
 from lastcall.server.asgi import Receive, Scope, Send
+from lastcall.testing.clock import FakeClock
 from lastcall.testing.quic_certs import write_self_signed
 
 pytestmark = pytest.mark.peer("aioquic")
@@ -443,13 +444,17 @@ async def test_grace_expiry_cancels_with_h3_request_cancelled(
     h3_server: Callable[..., Any], cert_files: tuple[Path, Path]
 ) -> None:
     app = SlowApp()
-    run, watch = await h3_server(app)
+    clock = FakeClock()
+    run, watch = await h3_server(app, clock=clock)
     async with h3_connect(run, cert_files[0]) as client:
         assert isinstance(client, H3Client)
         slow = client.request(b"/slow")  # never released
         async with asyncio.timeout(BOUND):
             await app.entered.wait()
-        run.server.drain(grace=0.2)  # the deadline under test
+        run.server.drain(grace=30)  # the deadline under test, on virtual time
+        await client.wait_for(lambda: len(client.goaway_ids()) == 2)
+        assert not watch.of(oe.GraceExpired)
+        clock.advance(30)
         await client.wait_for(lambda: client.close_code() is not None)
         assert client.reset_code(slow) == H3_REQUEST_CANCELLED
         assert client.close_code() == H3_REQUEST_CANCELLED
@@ -465,13 +470,15 @@ async def test_close_timeout_forgets_quic_connections_still_closing(
     h3_server: Callable[..., Any], cert_files: tuple[Path, Path]
 ) -> None:
     app = SlowApp()
-    run, watch = await h3_server(app, close_timeout=0.0)
+    clock = FakeClock()
+    run, watch = await h3_server(app, close_timeout=0.0, clock=clock)
     async with h3_connect(run, cert_files[0]) as client:
         assert isinstance(client, H3Client)
         client.request(b"/slow")  # never released
         async with asyncio.timeout(BOUND):
             await app.entered.wait()
-        run.server.drain(grace=0.1)
+        run.server.drain(grace=30)
+        clock.advance(30)  # grace expiry, then the close timeout (0 s) at once
         assert await run.exit_code() == 0  # without waiting out QUIC's closing period
     (closed,) = watch.of(oe.ConnectionClosed)
     assert closed.protocol == "h3" and not closed.clean

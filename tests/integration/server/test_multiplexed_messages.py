@@ -37,6 +37,7 @@ from server_harness import Running, StartServer
 
 from lastcall.server.asgi import Message, Receive, Scope, Send
 from lastcall.testing import RawH2Client
+from lastcall.testing.clock import FakeClock
 from lastcall.testing.h2_raw_client import (
     CONTINUATION,
     DATA,
@@ -615,11 +616,13 @@ async def test_grace_expiry_disconnect_then_return_logs_no_error(
     was sending (silently dropped: ASGI spec 2.4) and returned."""
     caplog.set_level(logging.INFO, logger="lastcall.server")
     app = App()
-    peer = await serve(app)
+    clock = FakeClock()
+    peer = await serve(app, clock=clock)
     peer.request(path)
     async with asyncio.timeout(BOUND):
         await app.release.wait()
-    peer.run.server.drain(grace=0.2)  # the deadline under test
+    peer.run.server.drain(grace=30)  # the deadline under test, on virtual time
+    clock.advance(30)
     await app.wait(path)
     assert await peer.run.exit_code() == 0
     assert app.received[path][-1] == {"type": "http.disconnect"}
