@@ -4,9 +4,9 @@
 error (Section 5.4.1) of type PROTOCOL_ERROR." On the TLS port ALPN has
 already said h2, so the engine reads the preface. On the shared HTTP/1.1 +
 h2c port, bytes that start like ``PRI * HTTP/2.0`` and go wrong are sniffed by
-the HTTP/1.1 side (``_sniff_preface`` in ``server/http1.py``), which answered
-them with an HTTP/1.1 400 until helper ``hardening-h1``'s fix lands: those
-cases are strictly expected to fail on h2c until then.
+the HTTP/1.1 side (``_sniff_preface`` in ``server/http1.py``), which once
+answered them with an HTTP/1.1 400 (issue 13, class 1); they must get the
+same GOAWAY as over TLS.
 """
 
 from __future__ import annotations
@@ -18,17 +18,6 @@ from .harness import SPLITS, Case, frame, open_case
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 SETTINGS = frame(0x4, 0, 0)
 
-H2C_PREFACE_FIX = pytest.mark.xfail(
-    strict=True,
-    reason="hardening-h1 is fixing _sniff_preface (server/http1.py): an invalid preface on "
-    "the h2c port gets an HTTP/1.1 400, not GOAWAY(PROTOCOL_ERROR) (issue 13, class 1)",
-)
-
-
-def _mark(transport: str) -> list[pytest.MarkDecorator]:
-    return [H2C_PREFACE_FIX] if transport == "h2c" else []
-
-
 BAD_PREFACES = {
     "wrong_magic_after_the_request_line": b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n",
     "wrong_version": b"PRI * HTTP/2.1\r\n\r\nSM\r\n\r\n",
@@ -39,7 +28,7 @@ BAD_PREFACES = {
 @pytest.mark.parametrize(
     ("transport", "name"),
     [
-        pytest.param(t, name, marks=_mark(t), id=f"{t}-{name}")
+        pytest.param(t, name, id=f"{t}-{name}")
         for t in ("h2c", "tls")
         for name in sorted(BAD_PREFACES)
     ],
