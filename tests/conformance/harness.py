@@ -52,6 +52,7 @@ CODE_NAMES = {v: k for k, v in ERROR_CODES.items()}
 #: Bound on every wait of the suite (a wedged server fails, never hangs).
 WITHIN = 10.0
 SPLITS = ["whole", "frames", "bytes"]
+SERVE = [sys.executable, "-m", "lastcall", "serve", "--bind", "127.0.0.1:0"]
 REQUEST = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"localhost")]
 
 
@@ -75,7 +76,9 @@ class Server:
 
 def spawn_server(args: list[str]) -> Iterator[Server]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lastcall", "serve", "--bind", "127.0.0.1:0", *args],
+        # A short grace: the suite ends with /slow handlers still asleep, and
+        # nothing here is about the drain.
+        [*SERVE, "--graceful-timeout", "0.5", *args],
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

@@ -3,9 +3,7 @@ compression and decompression (§4.3)."""
 
 from __future__ import annotations
 
-import pytest
-
-from .harness import SPLITS, Case, frame
+from .harness import Case, frame
 
 SLOW = b"/slow?ms=60000"
 
@@ -13,9 +11,8 @@ SLOW = b"/slow?ms=60000"
 # -- §4.1 frame format ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("split", SPLITS)
-async def test_unknown_frame_type_is_ignored(conn: Case, split: str) -> None:
-    await conn.send(frame(0x20, 0x0, 0, b"extension payload") + conn.request(1), split)
+async def test_unknown_frame_type_is_ignored(conn: Case) -> None:
+    await conn.send(frame(0x20, 0x0, 0, b"extension payload") + conn.request(1))
     await conn.response_end(1)
     await conn.expect_no_error()
 
@@ -37,12 +34,11 @@ async def test_reserved_bit_of_the_stream_id_is_ignored(conn: Case) -> None:
 # -- §4.2 frame size -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("split", SPLITS)
-async def test_data_over_max_frame_size_is_frame_size_error(conn: Case, split: str) -> None:
+async def test_data_over_max_frame_size_is_frame_size_error(conn: Case) -> None:
     """A frame over SETTINGS_MAX_FRAME_SIZE (16,384 by default) is FRAME_SIZE_ERROR;
     ours ends the connection whatever the type (allowed for any frame, §4.2)."""
     data = conn.request(1, SLOW, end_stream=False) + frame(0x0, 0x1, 1, b"x" * 16_385)
-    await conn.send(data, "whole" if split == "bytes" else split)
+    await conn.send(data, "whole")
     await conn.expect_connection_error("FRAME_SIZE_ERROR")
 
 
@@ -65,10 +61,9 @@ async def test_a_frame_header_alone_waits_for_its_payload(conn: Case) -> None:
 # -- §4.3 field section compression --------------------------------------------------------
 
 
-@pytest.mark.parametrize("split", SPLITS)
-async def test_undecodable_field_block_is_compression_error(conn: Case, split: str) -> None:
+async def test_undecodable_field_block_is_compression_error(conn: Case) -> None:
     """Index 70 does not exist in an empty dynamic table (RFC 7541 §2.3.3)."""
-    await conn.send(frame(0x1, 0x5, 1, bytes([0x80 | 70])), split)
+    await conn.send(frame(0x1, 0x5, 1, bytes([0x80 | 70])))
     await conn.expect_connection_error("COMPRESSION_ERROR")
 
 

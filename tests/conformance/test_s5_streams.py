@@ -46,10 +46,9 @@ async def test_priority_on_an_idle_stream_is_allowed(conn: Case) -> None:
 # -- §5.1 half-closed (remote) -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("split", SPLITS)
-async def test_half_closed_remote_data_is_stream_closed(conn: Case, split: str) -> None:
+async def test_half_closed_remote_data_is_stream_closed(conn: Case) -> None:
     """The request ended (END_STREAM) and the response is still to come."""
-    await conn.send(conn.request(1, SLOW) + frame(DATA, 0x1, 1, b"test"), split)
+    await conn.send(conn.request(1, SLOW) + frame(DATA, 0x1, 1, b"test"))
     await conn.expect_stream_error(1, "STREAM_CLOSED")
 
 
@@ -91,12 +90,9 @@ async def test_closed_by_end_stream_both_ways_then_headers_is_a_connection_error
     await conn.expect_connection_error("STREAM_CLOSED")
 
 
-@pytest.mark.parametrize("split", SPLITS)
-async def test_closed_by_our_reset_then_data_is_stream_closed(conn: Case, split: str) -> None:
+async def test_closed_by_our_reset_then_data_is_stream_closed(conn: Case) -> None:
     """After *receiving* RST_STREAM the server answers frames with a stream error."""
-    await conn.send(
-        conn.request(1, SLOW, end_stream=False) + rst(1) + frame(DATA, 0, 1, b"x"), split
-    )
+    await conn.send(conn.request(1, SLOW, end_stream=False) + rst(1) + frame(DATA, 0, 1, b"x"))
     await conn.expect_stream_error(1, "STREAM_CLOSED")
 
 
@@ -115,10 +111,9 @@ async def test_even_stream_id_from_a_client_is_protocol_error(conn: Case) -> Non
     await conn.expect_connection_error("PROTOCOL_ERROR")
 
 
-@pytest.mark.parametrize("split", SPLITS)
-async def test_stream_id_below_the_last_one_is_protocol_error(conn: Case, split: str) -> None:
+async def test_stream_id_below_the_last_one_is_protocol_error(conn: Case) -> None:
     """Opening 5 closes the idle 3 (§5.1.1); HEADERS on 3 after that is an error."""
-    await conn.send(conn.request(5) + conn.request(3), split)
+    await conn.send(conn.request(5) + conn.request(3))
     await conn.expect_connection_error("PROTOCOL_ERROR")
 
 

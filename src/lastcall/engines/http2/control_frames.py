@@ -9,6 +9,7 @@ loop in ``engine.py``.
 from __future__ import annotations
 
 from ..phases import Phase, PhaseInput
+from ..protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from . import events as ev
 from .config import MAX_WINDOW_SIZE
 from .drain import DRAIN_PING_PAYLOAD, DrainInput, DrainPhase
@@ -23,7 +24,6 @@ from .frames import (
     ErrorCode,
     SettingCode,
 )
-from .protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from .sending import SendingSide
 from .streams import RESET_BY_PEER, RESET_BY_US
 

@@ -19,6 +19,7 @@ from lastcall.errors import HeaderListTooLarge, HpackError, LocalProtocolError
 
 from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
 from ..phases import Phase
+from ..protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from ..role import Role
 from . import events as ev
 from .config import Http2Config
@@ -37,7 +38,6 @@ from .frames import (
     UINT32,
     ErrorCode,
 )
-from .protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from .sending import _RECENTLY_CLOSED_MAX
 from .streams import ENDED, RESET_BY_US, PendingHeaderBlock, Stream
 
@@ -58,6 +58,15 @@ def _unpad(flags: int, payload: bytes) -> bytes:
     if pad >= len(payload):
         raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "padding longer than the payload")
     return payload[1 : len(payload) - pad]
+
+
+def _body_fits(stream: Stream, size: int, end_stream: int) -> bool:
+    """Count ``size`` more body bytes against the declared content-length: False
+    if the body is now longer, or ends shorter (RFC 9113 §8.1.1)."""
+    received = stream.received_length = stream.received_length + size
+    return received <= stream.content_length and not (
+        end_stream and received != stream.content_length
+    )
 
 
 def _check_trailers(stream: Stream, headers: Headers, end_stream: bool) -> None:
@@ -225,15 +234,11 @@ class Http2Engine(ControlFrames):
         end_stream = flags & FLAG_END_STREAM
         if not data and not end_stream and not self._empty_budget.spend(self._now):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
-        if stream.content_length >= 0:
-            stream.received_length += len(data)
-            if stream.received_length > stream.content_length or (
-                end_stream and stream.received_length != stream.content_length
-            ):
-                self._return_connection_window(flow_length)
-                raise PeerStreamError(
-                    stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
-                )
+        if stream.content_length >= 0 and not _body_fits(stream, len(data), end_stream):
+            self._return_connection_window(flow_length)
+            raise PeerStreamError(
+                stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
+            )
         events.append(ev.DataReceived(stream_id, data, flow_length, bool(end_stream)))
         if end_stream:
             stream.recv_closed = True
@@ -432,14 +437,10 @@ class Http2Engine(ControlFrames):
         end_stream = flags & FLAG_END_STREAM
         if not size and not end_stream and not self._empty_budget.spend(self._now):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
-        if stream.content_length >= 0:
-            stream.received_length += size
-            if stream.received_length > stream.content_length or (
-                end_stream and stream.received_length != stream.content_length
-            ):
-                raise PeerStreamError(
-                    stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
-                )
+        if stream.content_length >= 0 and not _body_fits(stream, size, end_stream):
+            raise PeerStreamError(
+                stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
+            )
         if end_stream:
             self._answered_ended(stream_id)
 

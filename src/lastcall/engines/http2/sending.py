@@ -34,6 +34,7 @@ from collections.abc import Iterable
 
 from lastcall.errors import ConnectionDraining, LocalProtocolError
 
+from ..fields import is_head_request
 from ..phases import Phase, PhaseInput, next_phase
 from ..role import Role
 from . import events as ev
@@ -274,10 +275,7 @@ class SendingSide:
             raise ConnectionDraining("stream ids exhausted; open a new connection")
         self._next_local_id = stream_id + 2
         stream = Stream(stream_id, self._remote_initial_window, self._local_initial_window)
-        for name, value in headers:
-            if name == b":method":
-                stream.is_head = value == b"HEAD"
-                break
+        stream.is_head = is_head_request(headers)
         self._streams[stream_id] = stream
         stream.headers_sent = True
         self._emit_header_block(stream_id, headers, end_stream)
