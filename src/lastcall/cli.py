@@ -96,6 +96,20 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="HTTP/1.1: longest gap between body reads while the app waits, else 408 (default 60)",
     )
     p.add_argument(
+        "--drain-first-request-timeout",
+        type=float,
+        metavar="S",
+        help="draining: wait this long for the first request on an unused HTTP/1.1 "
+        "connection (default 1; 0: close at once)",
+    )
+    p.add_argument(
+        "--send-timeout",
+        type=float,
+        metavar="S",
+        help="close a connection whose peer reads nothing for S while our buffer is full, "
+        "reset an HTTP/2 or HTTP/3 stream it takes nothing of for S (default 60; 0: never)",
+    )
+    p.add_argument(
         "--http2-idle-timeout",
         type=float,
         metavar="S",
@@ -235,6 +249,24 @@ def _add_operations_options(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="BYTES",
         help="WebSocket message limit, close 1009 over it (default 16 MiB)",
+    )
+    p.add_argument(
+        "--ws-max-message-fragments",
+        type=int,
+        metavar="N",
+        help="frames per WebSocket message, empty ones included; close 1009 over it (default 4096)",
+    )
+    p.add_argument(
+        "--ws-control-frame-burst",
+        type=int,
+        metavar="N",
+        help="WebSocket PING/PONG a peer may send at once (default 200) ...",
+    )
+    p.add_argument(
+        "--ws-control-frame-refill-per-second",
+        type=float,
+        metavar="N",
+        help="... refilled at N per second; close 1008 past it (default 20)",
     )
 
 

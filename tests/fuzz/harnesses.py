@@ -235,24 +235,10 @@ def h1_parse(data: bytes, one_at_a_time: bool) -> tuple[list[Any], int | None]:
     return requests, None
 
 
-#: Known and reported: which error status a bad head gets can depend on the
-#: split (``POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chun\r\nh>x\r\n\r\n``
-#: is 400 whole, 501 byte by byte: httptools reports a header field only when
-#: the next one starts, so our per-field 501/431/413 checks race llhttp's own
-#: 400). The requests parsed and the fact of an error do not depend on it.
-#: ``test_fuzz_corpus.py::test_h1_error_status_does_not_depend_on_the_split``
-#: is the strict check, expected to fail until the parser is fixed; then drop this.
-H1_STATUS_MAY_DEPEND_ON_SPLIT = True
-
-
 def fuzz_h1_parser(data: bytes) -> None:
     whole = h1_parse(data, one_at_a_time=False)
     split = h1_parse(data, one_at_a_time=True)
-    if H1_STATUS_MAY_DEPEND_ON_SPLIT:
-        assert whole[0] == split[0], (whole, split)
-        assert (whole[1] is None) == (split[1] is None), (whole, split)
-    else:
-        assert whole == split, (whole, split)
+    assert whole == split, (whole, split)
 
 
 class _MemoryTransport(asyncio.Transport):

@@ -34,7 +34,9 @@ __all__ = [
     "QuicEndpointClosed",
     "RequestCancelled",
     "RequestCompleted",
+    "RequestRejected",
     "RetryBudgetExhausted",
+    "SendStalled",
     "ServerStarted",
     "StreamRefused",
     "UpstreamGoAway",
@@ -226,6 +228,18 @@ class RequestCancelled(DrainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class SendStalled(DrainEvent):
+    """A peer took nothing of a response for ``send_timeout`` seconds (no
+    flow-control window, or it stopped reading): the stream was reset, or the
+    WebSocket connection closed (``stream_id`` 0 over HTTP/1.1)."""
+
+    connection: str
+    stream_id: int
+    stalled_for: float
+    name = "send_stalled"
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionClosed(DrainEvent):
     """A connection's transport is gone; ``clean`` is False when it was aborted or lost."""
 
@@ -308,6 +322,23 @@ class RequestCompleted(DrainEvent):
         return (
             f'{self.client} - "{self.method} {self.target} HTTP/{self.http_version}" {self.status}'
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRejected(DrainEvent):
+    """The server refused a request itself, before or instead of the app:
+    malformed (400, 501), too big (413, 414, 431) or too slow (408). What
+    smuggling attempts, oversize heads and slowloris show up as; the
+    ``requests_rejected_total`` metric counts them by status."""
+
+    connection: str
+    protocol: str
+    status: int
+    reason: str
+    name = "request_rejected"
+
+    def message(self) -> str:
+        return f"{self.connection}: {self.reason}"
 
 
 # -- the reverse proxy (``lastcall.proxy``) -------------------------------------------

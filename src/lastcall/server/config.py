@@ -60,6 +60,13 @@ class ServerConfig:
     #: An idle keep-alive HTTP/1.1 connection is closed after this long.
     #: 5 s like uvicorn and hypercorn (nginx 75 s, gunicorn 2 s, Go: none).
     keep_alive_timeout: float = 5.0
+    #: While draining, an HTTP/1.1 connection accepted but not used yet waits
+    #: at most this long (and at most ``keep_alive_timeout``) for its first
+    #: request, which is answered with ``Connection: close``; closing it at
+    #: once lost a request its client had just sent. 1 s: a client sends its
+    #: first request within milliseconds of connecting (Go's Shutdown counts a
+    #: new connection as idle only after 5 s). 0 closes such connections at once.
+    drain_first_request_timeout: float = 1.0
     #: From the first byte of an HTTP/1.1 request head to its end, at most
     #: this long; then 408 and close, so a client trickling a head (slowloris)
     #: cannot hold a connection. 20 s like Apache mod_reqtimeout's header
@@ -78,6 +85,16 @@ class ServerConfig:
     #: (a client that stalls or trickles a body: slow POST). 60 s like nginx
     #: client_body_timeout (Apache mod_reqtimeout body 20 s; uvicorn none).
     request_body_timeout: float = 60.0
+    #: A connection whose peer reads nothing while our write buffer is full
+    #: (above the transport's high-water mark) is closed after this long.
+    #: While the buffer is full the connection neither reads nor starts new
+    #: work (io/flow.py), so the memory is bounded; this frees the
+    #: connection itself. The same bound applies to one HTTP/2 or HTTP/3
+    #: stream whose peer takes nothing of its response (no flow-control
+    #: window, no ACKs): it is reset (CANCEL / H3_REQUEST_CANCELLED), also
+    #: after its app finished, and any progress starts the time again. 60 s
+    #: like nginx ``send_timeout``. 0 for none.
+    send_timeout: float = 60.0
     #: An HTTP/2 connection with no open stream this long is drained (GOAWAY,
     #: debug data ``idle_timeout``) and closed; clients then open a new one.
     #: 60 s (nginx keepalive_timeout 75 s applies to HTTP/2 too, h2o 10 s,
@@ -103,11 +120,28 @@ class ServerConfig:
     max_header_size: int = 65_536
     #: HTTP/1.1 header field count; over it: 431. 100 like Apache.
     max_header_count: int = 100
+    #: HTTP/1.1 chunk-size line (size and chunk extensions) in bytes, counted
+    #: as it arrives; over it: 400 and close. 16 KiB like Node.js since
+    #: CVE-2024-22019.
+    max_chunk_extension_size: int = 16_384
     #: Request body limit in bytes (413 over it), 0 for none. Default none,
     #: like uvicorn, hypercorn and Go (nginx 1 MiB).
     max_body_size: int = 0
     #: WebSocket message size limit in bytes (close 1009 over it). 16 MiB like uvicorn.
     ws_max_message_size: int = 16 * 1024 * 1024
+    #: Frames one WebSocket message may span, empty fragments included (close
+    #: 1009 over it): without it a peer sends millions of empty continuation
+    #: frames that never add to the message's size. 4096: a 16 MiB message in
+    #: 4 KiB frames (browsers do not fragment what they send; uvicorn and the
+    #: websockets library have no such limit).
+    ws_max_message_fragments: int = 4096
+    #: WebSocket control frames (PING, PONG) a peer may send: a token bucket of
+    #: this burst ...
+    ws_control_frame_burst: int = 200
+    #: ... refilled at this many per second; a frame that finds it empty gets
+    #: Close 1008 (policy violation). Our HTTP/2 PING budget (nghttp2's kind):
+    #: keepalive pings come every few seconds at most.
+    ws_control_frame_refill_per_second: float = 20.0
     #: Path answered by the server itself: 200 while serving, 503 with the
     #: reason while draining. Off by default; the Kubernetes recipe uses /readyz.
     readiness_path: str | None = None
@@ -259,11 +293,18 @@ class ServerConfig:
             "graceful_timeout",
             "pre_stop_delay",
             "close_timeout",
+            "send_timeout",
+            "drain_first_request_timeout",
         ):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name} must be >= 0 seconds")
         if self.max_connections < 0:
             raise ConfigError("max_connections must be >= 0 (0: no limit)")
+        for name in ("ws_max_message_size", "ws_max_message_fragments", "ws_control_frame_burst"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        if not self.ws_control_frame_refill_per_second > 0.0:
+            raise ConfigError("ws_control_frame_refill_per_second must be > 0")
         for name in (
             "request_head_timeout",
             "tls_handshake_timeout",
@@ -354,6 +395,7 @@ class ServerConfig:
             max_request_line_size=self.max_request_line_size,
             max_header_size=self.max_header_size,
             max_header_count=self.max_header_count,
+            max_chunk_extension_size=self.max_chunk_extension_size,
             max_body_size=self.max_body_size or None,
         )
 

@@ -6,7 +6,9 @@ client cannot make us buffer without bound; each is answered in order.
 
 Draining (DESIGN.md, "HTTP/1.1", RFC 9112 §9.6):
 
-- an idle keep-alive connection is closed at once (graceful half-close);
+- an idle keep-alive connection is closed at once (graceful half-close); one
+  that has not sent its first request yet waits ``drain_first_request_timeout``
+  for it (its client may be sending it now) and answers it with close;
 - a response in flight carries ``Connection: close`` (if its head is not yet
   written) and the connection closes after it is fully written;
 - a request already arriving, or already queued, is answered, the last one
@@ -21,7 +23,9 @@ Timers: each connection has one deadline at a time, either "idle keep-alive"
 slowloris client that trickles a head cannot hold a connection: 408, close)
 or "request body" (``request_body_timeout``: while the app waits in
 ``receive()``, the longest gap between two reads of body bytes; past it 408,
-``http.disconnect``, close -- the slow-POST variant).
+``http.disconnect``, close -- the slow-POST variant), or "trailers" (a
+chunked body's trailer section must end within ``request_head_timeout`` of
+its first byte, like a head: 408, close).
 It is a ``lastcall.io.deadline.MovingDeadline``: moved on every request, with
 a loop timer behind it armed about once per timeout period.
 
@@ -48,7 +52,7 @@ from lastcall.engines.http1 import (
     encode_head,
 )
 from lastcall.errors import RemoteProtocolError
-from lastcall.io import WriteFlow, negotiated_protocol
+from lastcall.io import OUTBOUND_FULL, ReadGate, WriteFlow, negotiated_protocol
 from lastcall.io.deadline import MovingDeadline
 from lastcall.io.tls import ALPN_H2
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
@@ -67,12 +71,23 @@ logger = logging.getLogger("lastcall.server")
 
 #: The HTTP/2 client connection preface (RFC 9113 §3.4).
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#: What of the preface decides that the peer speaks HTTP/2 (``_sniff_preface``).
+_H2_START = H2_PREFACE[:12]
 _TRAILERS_EXTENSION: dict[str, Any] = {}
+
+#: Why reading is paused (``ReadGate`` reasons; ``OUTBOUND_FULL`` is the shared one).
+_BODY_BUFFERED = "request_body"
+_PIPELINED = "pipeline"
+_CLOSING = "closing"
+
+#: Reads are parsed this many bytes at a time when requests are queued (``_parse``).
+_PARSE_SLICE = 4096
 
 #: What the connection's one deadline stands for.
 _KEEP_ALIVE = 1
 _REQUEST_HEAD = 2
 _REQUEST_BODY = 3
+_TRAILERS = 4
 
 #: ``scope["method"]`` for the common methods without a decode per request.
 _METHODS = {
@@ -89,16 +104,23 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def __init__(self, state: ServerState, *, sniff_h2: bool | None = None) -> None:
         super().__init__(state)
         self.parser = Http1Parser(state.http1_limits)
-        self.flow = WriteFlow(self.loop)
+        self.flow = WriteFlow(
+            self.loop,
+            self._outbound_changed,
+            stall_timeout=state.config.send_timeout,
+            on_stall=self._send_stalled,
+        )
+        self.reads = ReadGate()
         self.cycle: RequestCycle | None = None
         self.reading: RequestCycle | None = None
         self.pipeline: deque[tuple[RequestCycle, ASGIApp]] = deque()
         self.tasks: set[asyncio.Task[None]] = set()
         self._deadline = MovingDeadline(self.loop, self._deadline_expired)
         self._deadline_kind = _KEEP_ALIVE
-        self._paused_for_body = False
-        self._paused_for_pipeline = False
-        self._closing_after_response = False
+        self._discard_input = False
+        #: Received bytes not parsed yet: requests are queued (see ``_parse``).
+        self._unparsed = b""
+        self.closing_after_response = False
         self._peer_eof = False
         self._upgrade: RequestStarted | None = None
         self._sniff = state.config.http2 if sniff_h2 is None else sniff_h2
@@ -111,6 +133,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing it.
         self.attach(cast(asyncio.Transport, transport))
+        self.reads.attach(cast(asyncio.Transport, transport))
         # Copied per request: copying six keys costs less than building them.
         self._scope_base = {
             "type": "http",
@@ -136,8 +159,12 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
-        if self.phase is ConnectionPhase.CLOSING or self.phase is ConnectionPhase.CLOSED:
-            return  # lingering close: read and discard
+        if (
+            self._discard_input
+            or self.phase is ConnectionPhase.CLOSING
+            or self.phase is ConnectionPhase.CLOSED
+        ):
+            return  # closing (a limit, bad bytes, lingering close): discard, never parse
         deadline_kind = self._deadline_kind
         if deadline_kind == _KEEP_ALIVE:
             self._deadline.at = None  # no longer idle
@@ -151,13 +178,47 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                     # A partial HTTP/2 preface is a request head too (slowloris).
                     self._bound_head()
                 return
+        if len(data) <= _PARSE_SLICE and not self._unparsed:
+            self._parse_piece(data, b"")  # the common case: one small read
+        else:
+            self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        """Parse ``data`` a slice at a time; stop once requests are queued.
+
+        A client that pipelines many small requests in one read would
+        otherwise make us build every one of them at once (a 256 KiB read is
+        ~9,000 requests, ~13 MiB). What is not parsed waits here as bytes and
+        is parsed as the queue empties (``_start_next``); reading is paused
+        meanwhile, so this is at most one read.
+        """
+        if self._unparsed:
+            self._unparsed += data
+            return
+        while data:
+            piece, data = data[:_PARSE_SLICE], data[_PARSE_SLICE:]
+            if not self._parse_piece(piece, data):
+                return
+            if data and self.pipeline:
+                self._unparsed = data
+                self.reads.hold(_PIPELINED)
+                return
+
+    def _parse_piece(self, data: bytes, rest: bytes) -> bool:
+        """Feed one piece to the parser and act on its events; False once parsing
+        must stop (bad bytes, or the connection switched protocols)."""
         try:
             events = self.parser.feed(data)
         except RemoteProtocolError as exc:
             self._protocol_error(exc)
-            return
-        if self.parser.in_head and self._deadline.at is None and self.cycle is None:
+            return False
+        parser = self.parser
+        if parser.in_head and self._deadline.at is None and self.cycle is None:
             self._bound_head()
+        elif parser.in_trailers and self._deadline_kind != _TRAILERS:
+            # A trailer section is a head at the end of a body: it gets the
+            # head's time limit from its first byte, not the body's moving gap.
+            self._set_deadline(self.loop.time() + self.state.config.request_head_timeout, _TRAILERS)
         for event in events:
             kind = type(event)
             if kind is BodyReceived:
@@ -167,16 +228,21 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                 assert isinstance(event, RequestStarted)
                 self._on_request(event)
             elif kind is RequestEnded:
+                if self._deadline_kind == _TRAILERS:
+                    self._deadline_kind = _REQUEST_BODY
+                    self._deadline.at = None
                 if self.reading is not None:
                     self.reading.end_body()
                 if self._upgrade is None:
                     self.reading = None
             else:  # UpgradeRequested
-                self._on_upgrade(getattr(event, "trailing", b""))
-                return
+                self._on_upgrade(getattr(event, "trailing", b"") + rest)
+                return False
         error = self.parser.pending_error
         if error is not None:  # after good requests: those are answered first
             self._protocol_error(error)
+            return False
+        return True
 
     def eof_received(self) -> bool | None:
         # The client half-closed: it sends nothing more, but may still read a
@@ -213,13 +279,22 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     # -- requests ---------------------------------------------------------------------
 
     def _sniff_preface(self, data: bytes) -> bytes:
+        """HTTP/1.1 or prior-knowledge HTTP/2? Decided on the first 12 bytes alone.
+
+        Bytes that begin ``PRI * HTTP/2`` are a client that has clearly started
+        HTTP/2 (``PRI`` is reserved for the preface, RFC 9113 §3.4): the
+        HTTP/2 connection takes them and checks the rest of the preface, so a
+        wrong one gets GOAWAY(PROTOCOL_ERROR) and a close, not an HTTP/1.1 400.
+        Deciding on a fixed prefix makes the outcome independent of how the
+        bytes were split into reads.
+        """
         buffered = self._sniffed + data
-        if len(buffered) < len(H2_PREFACE) and H2_PREFACE.startswith(buffered):
+        if len(buffered) < len(_H2_START) and _H2_START.startswith(buffered):
             self._sniffed = buffered
             return b""
         self._sniff = False
         self._sniffed = b""
-        if buffered.startswith(H2_PREFACE):
+        if buffered.startswith(_H2_START):
             self._hand_over_to_h2(buffered)
             return b""
         return buffered
@@ -275,13 +350,13 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             event.method == b"HEAD",
         )
         self.reading = cycle
-        if self.cycle is None:
+        if self.cycle is None and not self.pipeline and not self.flow.is_paused:
             self._start(cycle, app)
         else:
+            # Served in order, each once the one before it is written and the
+            # outbound has room (_outbound_changed); meanwhile nothing more is read.
             self.pipeline.append((cycle, app))
-            if not self._paused_for_pipeline:
-                self._paused_for_pipeline = True
-                self._update_reading()
+            self.reads.hold(_PIPELINED)
 
     def _accepts_upgrade(self, event: RequestStarted) -> bool:
         if self.cycle is not None or self.pipeline or self.drain_reason is not None:
@@ -304,6 +379,15 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         cycle.task = task
         self.tasks.add(task)
 
+    def _start_next(self) -> None:
+        nxt, app = self.pipeline.popleft()
+        self._start(nxt, app)
+        if not self.pipeline and self._unparsed:
+            data, self._unparsed = self._unparsed, b""
+            self._parse(data)
+        if not self.pipeline and not self._unparsed:
+            self.reads.release(_PIPELINED)
+
     def task_done(self, cycle: RequestCycle) -> None:
         task = cycle.task
         if task is not None:
@@ -313,14 +397,14 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
 
     def should_close_after_this(self) -> bool:
         """Called as a response head is written: must it carry ``Connection: close``?"""
-        if self._closing_after_response:
+        if self.closing_after_response:
             return not self.pipeline  # answer what came before the bad bytes, then close
         if self.drain_reason is None:
             return False
         # Draining: answer what was already received or is arriving; only the
         # last of them carries close (RFC 9112 §9.6), since the server must not
         # process anything after a close it announced.
-        return not self.pipeline and not self.parser.in_message
+        return not self.pipeline and not self._unparsed and not self.parser.in_message
 
     def response_done(self, cycle: RequestCycle) -> None:
         """The response is fully handed to the transport."""
@@ -342,14 +426,13 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             self.close_gracefully()
             return
         if self.pipeline:
-            nxt, app = self.pipeline.popleft()
-            if not self.pipeline and self._paused_for_pipeline:
-                self._paused_for_pipeline = False
-                self._update_reading()
-            self._start(nxt, app)
+            # A client that pipelines and never reads: the next response would
+            # only pile up behind this one. It starts once the outbound drains.
+            if not self.flow.is_paused:
+                self._start_next()
             return
-        if self._closing_after_response or (
-            self.drain_reason is not None and not self.parser.in_message
+        if self.closing_after_response or (
+            self.drain_reason is not None and not self.parser.in_message and not self._unparsed
         ):
             self.close_gracefully()
             return
@@ -397,35 +480,54 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         self.write(encode_head(status, headers) + body)
 
     def pause_reading_for_body(self) -> None:
-        if not self._paused_for_body:
-            self._paused_for_body = True
-            self._update_reading()
+        self.reads.hold(_BODY_BUFFERED)
 
     def resume_reading_for_body(self) -> None:
-        if self._paused_for_body and (
-            self.reading is None or len(self.reading.body) <= BODY_HIGH_WATER
-        ):
-            self._paused_for_body = False
-            self._update_reading()
+        if self.reading is None or len(self.reading.body) <= BODY_HIGH_WATER:
+            self.reads.release(_BODY_BUFFERED)
 
-    def _update_reading(self) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
+    def _outbound_changed(self, is_full: bool) -> None:
+        """The transport's write buffer crossed its high (or low) water mark."""
+        if is_full:
+            self.reads.hold(OUTBOUND_FULL)
             return
-        if self._paused_for_body or self._paused_for_pipeline or self._closing_after_response:
-            transport.pause_reading()
-        else:
-            transport.resume_reading()
+        self.reads.release(OUTBOUND_FULL)
+        if self.cycle is None and self.pipeline and not self._handed_over:
+            self._start_next()
+
+    def _send_stalled(self) -> None:
+        """The peer read nothing for ``send_timeout`` while our buffer was full."""
+        logger.info(
+            "%s: peer read nothing for %g s (send_timeout): closing",
+            self.label,
+            self.state.config.send_timeout,
+        )
+        ConnectionBase.abort(self)
+
+    def close_gracefully(self) -> None:
+        self.reads.open_for_good()  # the lingering close reads and discards
+        super().close_gracefully()
 
     # -- the connection's one deadline (see the module docstring) --------------------
 
     def _arm_idle(self) -> None:
         """Nothing is being served: bound the wait for the rest of a head, or for a request."""
         config = self.state.config
+        timeout = config.keep_alive_timeout
+        if self.drain_reason is not None and self.requests == 0:
+            first = config.drain_first_request_timeout
+            if first > 0.0:
+                timeout = min(timeout, first) if timeout > 0.0 else first
         if self.parser.in_head:
             self._bound_head()
-        elif config.keep_alive_timeout > 0.0:
-            self._set_deadline(self.loop.time() + config.keep_alive_timeout, _KEEP_ALIVE)
+        elif timeout > 0.0:
+            at = self.loop.time() + timeout
+            if (
+                self._deadline_kind != _KEEP_ALIVE
+                or self._deadline.at is None
+                or (at < self._deadline.at)
+            ):
+                self._set_deadline(at, _KEEP_ALIVE)
         else:
             self._deadline.at = None
 
@@ -457,6 +559,15 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                     RemoteProtocolError(f"no request body bytes for {timeout:g} s", status_hint=408)
                 )
             return
+        if self._deadline_kind == _TRAILERS:
+            if self.parser.in_trailers:
+                timeout = self.state.config.request_head_timeout
+                self._protocol_error(
+                    RemoteProtocolError(
+                        f"request trailers not complete within {timeout:g} s", status_hint=408
+                    )
+                )
+            return
         if self.cycle is not None or self.pipeline:
             return  # serving: response_done() arms the next deadline
         if self._deadline_kind == _REQUEST_HEAD:
@@ -479,10 +590,14 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         ``http.disconnect``, and the client gets the error status if no
         response head went out yet.
         """
-        logger.info("%s: %s", self.label, exc)
+        self.state.observer.emit(
+            oe.RequestRejected(
+                self.loop.time(), self.label, self.protocol_name, exc.status_hint, str(exc)
+            )
+        )
         self._deadline.stop()
-        if self.transport is not None:
-            self.transport.pause_reading()  # nothing after the bad bytes is read
+        self._discard_input = True  # nothing after the bad bytes is parsed
+        self.reads.hold(_CLOSING)
         broken = self.reading
         self.reading = None
         if broken is not None:
@@ -504,7 +619,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             self.close_gracefully()
             return
         # Answer what is in flight and queued, then close.
-        self._closing_after_response = True
+        self.closing_after_response = True
 
     # -- drain (lastcall.lifecycle.Drainable) -----------------------------------------
 
@@ -520,8 +635,21 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             return  # accepted, not yet made: connection_made decides
         if first:
             self._report_draining()
-        if self.cycle is None and not self.parser.in_message and not self.pipeline:
-            self.close_gracefully()
+        if (
+            self.cycle is None
+            and not self.parser.in_message
+            and not self.pipeline
+            and not self._unparsed
+        ):
+            if self.requests == 0 and self.state.config.drain_first_request_timeout > 0.0:
+                # Accepted just before the drain and not used yet: its client
+                # may be sending its first request right now, and closing
+                # would lose it (it is sent, so not safely retryable). Wait a
+                # little for it and answer it with Connection: close.
+                if not self._sniffed:
+                    self._arm_idle()
+            else:
+                self.close_gracefully()
 
     def cancel(self, reason: str) -> None:
         self._mark_draining(self.loop.time(), reason)
@@ -597,6 +725,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def _hand_over(self, successor: Any) -> None:
         self._deadline.stop()
         self._handed_over = True
+        self.reads.open_for_good()  # the successor decides about reading now
         successor.adopt(self)
         assert self.transport is not None
         self.transport.set_protocol(successor)

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lastcall.engines.http1 import CHUNKED_END, encode_chunk, encode_trailers
 from lastcall.engines.http1.response import STATUS_LINES, status_line
+from lastcall.io import WriteFlow
 
 from .asgi import ASGIApp, Message, Scope
 from .date import date_header
+from .state import ServerState
 
-if TYPE_CHECKING:
-    from .http1 import Http1Connection
-
-__all__ = ["RequestCycle"]
+__all__ = ["CycleOwner", "RequestCycle"]
 
 logger = logging.getLogger("lastcall.server")
 
@@ -40,6 +39,40 @@ _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _NO_BODY_STATUS = frozenset({204, 304})
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CR, _LF, _NUL = 13, 10, 0
+
+
+class CycleOwner(Protocol):
+    """What a ``RequestCycle`` needs of its connection (``Http1Connection`` is one).
+
+    A Protocol rather than an import of the connection: the cycle is
+    understood, and tested, apart from it, and the two modules do not import
+    each other.
+    """
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def state(self) -> ServerState: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def flow(self) -> WriteFlow: ...
+    @property
+    def drain_reason(self) -> str | None: ...
+    @property
+    def closing_after_response(self) -> bool:
+        """Bad bytes came after the requests being answered: the last answer closes."""
+
+    def write(self, data: bytes) -> None: ...
+    def should_close_after_this(self) -> bool:
+        """Asked as a response head is written: must it carry ``Connection: close``?"""
+
+    def pause_reading_for_body(self) -> None: ...
+    def resume_reading_for_body(self) -> None: ...
+    def waiting_for_body(self, cycle: RequestCycle) -> None: ...
+    def response_done(self, cycle: RequestCycle) -> None: ...
+    def response_failed(self, cycle: RequestCycle) -> None: ...
+    def task_done(self, cycle: RequestCycle) -> None: ...
 
 
 class RequestCycle:
@@ -73,7 +106,7 @@ class RequestCycle:
 
     def __init__(
         self,
-        conn: Http1Connection,
+        conn: CycleOwner,
         scope: Scope,
         keep_alive: bool,
         expect_continue: bool,
@@ -274,7 +307,7 @@ class RequestCycle:
         conn = self.conn
         # Only ask when it can say yes: one call less per response.
         if (
-            conn._closing_after_response or conn.drain_reason is not None
+            conn.closing_after_response or conn.drain_reason is not None
         ) and conn.should_close_after_this():
             self.keep_alive = False
         if not self.keep_alive:

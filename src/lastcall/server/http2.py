@@ -250,6 +250,9 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
             and engine.outbound_buffered(stream_id) > SEND_HIGH_WATER
         )
 
+    def outbound_buffered(self, stream_id: int) -> int:
+        return self.engine.outbound_buffered(stream_id)
+
     def acknowledge(self, stream_id: int, n: int) -> None:
         self.engine.acknowledge_received_data(stream_id, n)
         self.flush()

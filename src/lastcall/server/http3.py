@@ -303,6 +303,9 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
         """Let the endpoint send what the engine queued, once this loop turn is over."""
         self.quic.schedule_flush()
 
+    def outbound_buffered(self, stream_id: int) -> int:
+        return self.engine.outbound_buffered(stream_id)
+
     def is_send_backlogged(self, stream_id: int) -> bool:
         """More than ``SEND_HIGH_WATER`` of the stream is not acknowledged yet."""
         return self.engine.outbound_buffered(stream_id) > SEND_HIGH_WATER

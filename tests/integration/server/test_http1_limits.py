@@ -174,3 +174,54 @@ async def test_chunk_framing_alone_does_not_stop_the_body_timeout(
     client.send(b"5\r\n")  # framing only, then nothing more
     status, _, _ = await client.response()
     assert status.startswith(b"HTTP/1.1 408")
+
+
+async def test_trailers_that_never_end_get_408_within_the_head_timeout(
+    start_server: StartServer,
+) -> None:
+    """#15 item 2: a trailer section has a time limit like a head (it had none:
+    each trickled byte reset the body timer, and with the body read nothing
+    bounded it at all)."""
+
+    async def read_all(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body", False):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    run = await start_server(read_all, request_head_timeout=0.3, request_body_timeout=30.0)
+    client = await run.open()
+    client.send(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"1\r\na\r\n0\r\nX-Trailer: "
+    )
+    loop = asyncio.get_running_loop()
+    trickle: list[asyncio.TimerHandle] = []
+
+    def more() -> None:  # one more byte every 50 ms: a body timer would never fire
+        if not client.writer.is_closing():
+            client.send(b"t")
+            trickle.append(loop.call_later(0.05, more))
+
+    trickle.append(loop.call_later(0.05, more))
+    try:
+        status, headers, _ = await client.response()
+    finally:
+        for handle in trickle:
+            handle.cancel()
+    assert status.startswith(b"HTTP/1.1 408") and headers[b"connection"] == b"close"
+
+
+async def test_http_2_0_as_text_gets_505(start_server: StartServer) -> None:
+    """#15 item 9 over the wire (it was 200 and close); HTTP/1.2 is served as 1.1."""
+    run = await start_server(hello, http2=False)
+    client = await run.open()
+    client.send(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
+    status, headers, _ = await client.response()
+    assert status.startswith(b"HTTP/1.1 505") and headers[b"connection"] == b"close"
+    other = await run.open()
+    other.send(b"GET / HTTP/1.2\r\nHost: x\r\n\r\n")
+    status, headers, body = await other.response()
+    assert status == b"HTTP/1.1 200 OK" and body == b"hello" and b"connection" not in headers

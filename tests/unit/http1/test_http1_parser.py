@@ -105,3 +105,80 @@ def test_trailer_fields_never_join_the_request_head() -> None:
     assert isinstance(started, RequestStarted)
     assert started.headers == [(b"host", b"x"), (b"transfer-encoding", b"chunked")]
     assert kinds(events)[-1] == "RequestEnded"
+
+
+def feed_until_error(
+    parser: Http1Parser, start: bytes, fill: bytes, cap: int = 10_000_000
+) -> tuple[int, int]:
+    """Feed ``start`` then ``fill`` again and again: (bytes fed, status) at the first error."""
+    fed = 0
+    piece = start
+    while fed < cap:
+        try:
+            parser.feed(piece)
+        except RemoteProtocolError as exc:
+            assert exc.status_hint is not None
+            return fed + len(piece), exc.status_hint
+        fed += len(piece)
+        piece = fill
+    raise AssertionError(f"{fed} bytes taken in without an error")
+
+
+SMALL = Http1Limits(max_header_size=1024, max_chunk_extension_size=256)
+CHUNKED = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("start", "status", "bound"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: ", 431, 1024),  # a value that never ends
+        (b"GET / HTTP/1.1\r\nHost: a\r\n", 431, 1024),  # a name that never ends
+        (CHUNKED + b"1\r\na\r\n0\r\nX-Trailer: ", 431, 1024),  # a trailer that never ends
+        (CHUNKED + b"1;ext=", 400, 256),  # a chunk extension (CVE-2024-22019)
+        (CHUNKED + b"1\r\na\r\n5;", 400, 256),  # ... on a later chunk
+    ],
+)
+def test_lines_are_bounded_as_bytes_arrive(start: bytes, status: int, bound: int) -> None:
+    """#15 items 2 and 8: the limit holds while the line is still arriving (it
+    used to be checked once the line was complete, so an endless one was taken
+    in without limit): cut within one read (here 100 bytes) past the bound."""
+    fed, got = feed_until_error(Http1Parser(SMALL), start, b"v" * 100)
+    assert got == status
+    assert fed <= len(start) + bound + 100, fed
+
+
+def test_an_endless_header_line_in_one_byte_reads_is_cut_at_the_bound() -> None:
+    fed, got = feed_until_error(Http1Parser(SMALL), b"GET / HTTP/1.1\r\nHost: a\r\nX: ", b"v")
+    assert got == 431 and fed <= 30 + 1024 + 1
+
+
+def test_many_small_chunks_with_short_extensions_are_fine() -> None:
+    """The chunk-line bound is per line: a long body of small chunks passes."""
+    body = b"".join(b"4;e=1\r\nabcd\r\n" for _ in range(5000)) + b"0\r\n\r\n"
+    events = Http1Parser(SMALL).feed(CHUNKED + body)
+    assert kinds(events)[-1] == "RequestEnded"
+    assert sum(len(e.data) for e in events if isinstance(e, BodyReceived)) == 20_000
+
+
+@pytest.mark.parametrize("one_at_a_time", [False, True])
+@pytest.mark.parametrize(
+    ("version", "status"), [(b"2.0", 505), (b"0.9", 505), (b"3.1", 505), (b"1.2", None)]
+)
+def test_http_versions(version: bytes, status: int | None, one_at_a_time: bool) -> None:
+    """#15 item 9: another major version is 505 (``GET / HTTP/2.0`` as text used
+    to get 200 and close); a later 1.x is served as 1.1 (RFC 9110 §2.5; it
+    used to be 400)."""
+    data = b"GET / HTTP/" + version + b"\r\nHost: a\r\n\r\n"
+    parser = Http1Parser()
+    pieces = [data[i : i + 1] for i in range(len(data))] if one_at_a_time else [data]
+    events: list[object] = []
+    try:
+        for piece in pieces:
+            events += parser.feed(piece)
+    except RemoteProtocolError as exc:
+        assert exc.status_hint == status
+        return
+    assert status is None
+    started = events[0]
+    assert isinstance(started, RequestStarted)
+    assert started.http_version == "1.1" and started.keep_alive

@@ -28,9 +28,18 @@ class Http1Limits:
     #: Go do not limit; nginx ``client_max_body_size`` is 1 MiB). Over it: 413,
     #: checked against Content-Length up front and against chunked bodies as they come.
     max_body_size: int | None = None
+    #: A chunk-size line (size, chunk extensions, RFC 9112 §7.1.1) in bytes,
+    #: counted as it arrives. 16 KiB like Node.js since CVE-2024-22019 (an
+    #: endless extension was read without limit); over it: 400 and close.
+    max_chunk_extension_size: int = 16_384
 
     def __post_init__(self) -> None:
-        for name in ("max_request_line_size", "max_header_size", "max_header_count"):
+        for name in (
+            "max_request_line_size",
+            "max_header_size",
+            "max_header_count",
+            "max_chunk_extension_size",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
         if self.max_body_size is not None and self.max_body_size < 0:

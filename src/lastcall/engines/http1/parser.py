@@ -21,7 +21,27 @@ adapter answers what was accepted before it answers the error.
 Beyond llhttp's own checks: exactly one ``Host`` in an HTTP/1.1 request, at
 most one in HTTP/1.0 (RFC 9112 §3.2: else 400), and 501 for a transfer coding
 other than ``chunked`` (RFC 9112 §6.1: we would pass on a body still
-gzip-coded).
+gzip-coded). HTTP versions: a major version other than 1 gets 505
+(``GET / HTTP/2.0`` as text); ``HTTP/1.2`` and later minors are served as
+1.1 (RFC 9110 §2.5: "the highest minor version ... less than or equal").
+
+Checks of whole fields (those 501, 413, 400 and the header count's 431) are
+made when the head is complete, not as each field is reported: httptools
+reports a field only once the next one starts, so a check made at that moment
+would race llhttp's own 400 for a malformed next line, and the status would
+depend on how the bytes were split into reads (found by the fuzzer).
+
+Sizes are bounded as bytes arrive, never only once a line is complete: a
+header line (name or value) that never ends, a chunk-size line with an
+endless extension, or a trailer section that never ends would otherwise be
+taken in without limit, and httptools joins the pieces of a field with
+``bytes +=`` (quadratic). After each ``feed`` the parser knows which line
+region it is in (head, chunk-size line, trailers) and how many bytes of the
+current line have arrived: exactly when the feed holds a line feed of that
+region (the line in progress is what follows the last one), else by adding
+the whole feed. Past ``max_header_size`` (head, trailers: 431) or
+``max_chunk_extension_size`` (a chunk-size line: 400), the error is raised
+at once.
 """
 
 from __future__ import annotations
@@ -106,6 +126,13 @@ class UpgradeRequested:
 Event = RequestStarted | BodyReceived | RequestEnded | UpgradeRequested
 _REQUEST_ENDED = RequestEnded()
 
+#: Where the parser is in a request, as far as line limits go (``_region``).
+_IDLE = 0  # between requests
+_HEAD = 1  # request line and header fields
+_BODY = 2  # body bytes (Content-Length, or a chunk's data)
+_CHUNK_LINE = 3  # a chunk-size line, extensions included
+_AFTER_CHUNK_LINE = 4  # after a chunk-size line: its data, or after the last one, trailers
+
 
 class Http1Parser:
     """Parses one connection's stream of requests (pipelined ones included)."""
@@ -113,14 +140,21 @@ class Http1Parser:
     __slots__ = (
         "_body_after_upgrade",
         "_body_size",
+        "_deferred_error",
         "_events",
         "_expect",
+        "_has_trailers",
+        "_head_fields_in_feed",
         "_header_count",
         "_header_size",
         "_headers",
         "_host_count",
+        "_is_chunked",
         "_limit_error",
+        "_line",
         "_parser",
+        "_region",
+        "_region_changed",
         "_swallow_head",
         "_upgrade",
         "_url",
@@ -132,7 +166,7 @@ class Http1Parser:
 
     def __init__(self, limits: Http1Limits | None = None) -> None:
         self.limits = limits or Http1Limits()
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser = self._new_llhttp()
         self._events: list[Event] = []
         self._url = b""
         self._headers: Headers = []
@@ -145,6 +179,15 @@ class Http1Parser:
         #: An error met after the events ``feed`` last returned; raised next time.
         self.pending_error: RemoteProtocolError | None = None
         self._limit_error: RemoteProtocolError | None = None
+        #: A whole-field check that failed; raised when the head is complete.
+        self._deferred_error: RemoteProtocolError | None = None
+        self._region = _IDLE
+        self._region_changed = False
+        self._head_fields_in_feed = False
+        self._is_chunked = False
+        self._has_trailers = False
+        #: Bytes of the current line (header, chunk-size or trailer line) so far.
+        self._line = 0
         self._body_after_upgrade = False
         self._swallow_head = False
         #: True from the first byte of a request until it is complete: a request
@@ -154,6 +197,19 @@ class Http1Parser:
         #: the span the adapter's request head timeout bounds (slowloris).
         self.in_head = False
 
+    def _new_llhttp(self) -> httptools.HttpRequestParser:
+        parser = httptools.HttpRequestParser(self)
+        # Any HTTP/x.y parses, so that on_headers_complete can answer 505 for
+        # another major version and serve 1.2+ as 1.1 (llhttp says 400).
+        parser.set_dangerous_leniencies(lenient_version=True)
+        return parser
+
+    @property
+    def in_trailers(self) -> bool:
+        """True while a chunked body's trailer section is arriving (bounded in
+        time by the adapter like a head)."""
+        return self._region == _AFTER_CHUNK_LINE and (self._line > 0 or self._has_trailers)
+
     def feed(self, data: bytes) -> list[Event]:
         """Parse ``data``; return the events it completed. Raises ``RemoteProtocolError``.
 
@@ -162,12 +218,17 @@ class Http1Parser:
         """
         if self.pending_error is not None:
             raise self.pending_error
+        self._region_changed = False
+        self._head_fields_in_feed = False
         try:
             self._parser.feed_data(data)
+            region = self._region
+            if region != _IDLE and region != _BODY:
+                self._bound_line(data)
         except httptools.HttpParserUpgrade as exc:
             offset = exc.args[0] if exc.args else len(data)
             self._events.append(UpgradeRequested(bytes(data[offset:])))
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, RemoteProtocolError) as exc:
             error = self._limit_error or RemoteProtocolError(
                 f"malformed HTTP/1.1 request: {exc}", status_hint=400
             )
@@ -179,6 +240,31 @@ class Http1Parser:
             raise error from None
         events, self._events = self._events, []
         return events
+
+    def _bound_line(self, data: bytes) -> None:
+        """After a feed that ended inside a line region: count the line in
+        progress and raise past its limit (see the module docstring)."""
+        region = self._region
+        newline = data.rfind(b"\n")
+        if not self._region_changed:
+            # The whole feed was in this region.
+            self._line = self._line + len(data) if newline < 0 else len(data) - newline - 1
+        elif region != _HEAD or self._head_fields_in_feed:
+            # The region began after a line feed in this data (for a head: a
+            # field of it completed here, so its lines are in this data).
+            self._line = len(data) - newline - 1
+        else:
+            # A head began in this feed and no field of it completed: the
+            # request line is bounded by on_url; the rest is counted from the
+            # next feed on.
+            self._line = 0
+        limits = self.limits
+        if region == _CHUNK_LINE:
+            if self._line > limits.max_chunk_extension_size:
+                self._fail(RemoteProtocolError("chunk extensions too large", status_hint=400))
+        elif self._header_size + self._line > limits.max_header_size:
+            what = "request header fields" if region == _HEAD else "request trailer fields"
+            self._fail(RemoteProtocolError(f"{what} too large", status_hint=431))
 
     def decline_upgrade(self) -> None:
         """Serve an ``Upgrade`` request as plain HTTP/1.1 (the upgrade is optional).
@@ -192,9 +278,10 @@ class Http1Parser:
         framing = [
             (n, v) for n, v in self._headers if n in (b"content-length", b"transfer-encoding")
         ]
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser = self._new_llhttp()
         self.in_message = False
         self.in_head = False
+        self._region = _IDLE
         if self._body_after_upgrade and framing:
             self._body_after_upgrade = False
             self._swallow_head = True
@@ -210,6 +297,9 @@ class Http1Parser:
 
     def on_message_begin(self) -> None:
         self.in_message = True
+        self._region = _HEAD
+        self._region_changed = True
+        self._line = 0
         if self._swallow_head:
             return
         self._url = b""
@@ -220,6 +310,9 @@ class Http1Parser:
         self._body_size = 0
         self._expect = False
         self._upgrade = None
+        self._deferred_error = None
+        self._is_chunked = False
+        self._has_trailers = False
         self.in_head = True
 
     def on_url(self, url: bytes) -> None:
@@ -227,20 +320,32 @@ class Http1Parser:
         if len(self._url) > self.limits.max_request_line_size:
             self._fail(RemoteProtocolError("request line too long", status_hint=414))
 
+    def _defer(self, error: RemoteProtocolError) -> None:
+        if self._deferred_error is None:
+            self._deferred_error = error
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        self._header_size += len(name) + len(value) + 4
+        size = len(name) + len(value) + 4
+        self._header_size += size
         self._header_count += 1
-        if (
-            self._header_size > self.limits.max_header_size
-            or self._header_count > self.limits.max_header_count
-        ):
-            self._fail(RemoteProtocolError("request header fields too large", status_hint=431))
+        self._line = 0
+        if self._header_size > self.limits.max_header_size:
+            # Bytes already taken in: stop now (the line limit's exact twin).
+            what = "request header fields" if self.in_head else "request trailer fields"
+            self._fail(RemoteProtocolError(f"{what} too large", status_hint=431))
         if not self.in_head:
             # A chunked body's trailer section (RFC 9112 §7.1.2): counted
             # against the limits, never added to the head (ASGI has no request
             # trailers, and a field here must not pass for a header).
+            self._has_trailers = True
+            if self._header_count > self.limits.max_header_count:
+                self._fail(RemoteProtocolError("request trailer fields too many", status_hint=431))
             return
+        self._head_fields_in_feed = True
+        if self._header_count > self.limits.max_header_count:
+            self._defer(RemoteProtocolError("request header fields too many", status_hint=431))
+            return  # not kept: the head is refused once complete
+        name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self._expect = True
         elif name == b"upgrade":
@@ -250,23 +355,39 @@ class Http1Parser:
         elif name == b"content-length":
             limit = self.limits.max_body_size
             if limit is not None and value.isdigit() and int(value) > limit:
-                self._fail(RemoteProtocolError("request body too large", status_hint=413))
-        elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
-            self._fail(
-                RemoteProtocolError(
-                    f"transfer coding {value.decode('latin-1')!r} not implemented",
-                    status_hint=501,
+                self._defer(RemoteProtocolError("request body too large", status_hint=413))
+        elif name == b"transfer-encoding":
+            if value.strip().lower() != b"chunked":
+                self._defer(
+                    RemoteProtocolError(
+                        f"transfer coding {value.decode('latin-1')!r} not implemented",
+                        status_hint=501,
+                    )
                 )
-            )
+            self._is_chunked = True
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        self._region = _CHUNK_LINE if self._is_chunked else _BODY
+        self._region_changed = True
+        self._line = 0
         if self._swallow_head:
             self._swallow_head = False
             return
         parser = self._parser
         version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            if version[:2] != "1.":
+                self._fail(
+                    RemoteProtocolError(
+                        f"HTTP/{version} not supported: HTTP/1.1 only on this connection",
+                        status_hint=505,
+                    )
+                )
+            version = "1.1"  # RFC 9110 §2.5: a later 1.x is answered as 1.1
+        if self._deferred_error is not None:
+            self._fail(self._deferred_error)
         hosts = self._host_count
         if hosts != 1 and (hosts > 1 or version != "1.0"):
             self._fail(
@@ -293,7 +414,20 @@ class Http1Parser:
             )
         )
 
+    def on_chunk_header(self) -> None:
+        self._region = _AFTER_CHUNK_LINE
+        self._region_changed = True
+        self._line = 0
+
+    def on_chunk_complete(self) -> None:
+        self._region = _CHUNK_LINE
+        self._region_changed = True
+        self._line = 0
+
     def on_body(self, body: bytes) -> None:
+        if self._region == _AFTER_CHUNK_LINE:
+            self._region = _BODY  # chunk data, not trailers
+            self._region_changed = True
         limit = self.limits.max_body_size
         if limit is not None:
             self._body_size += len(body)
@@ -302,6 +436,8 @@ class Http1Parser:
         self._events.append(BodyReceived(body))
 
     def on_message_complete(self) -> None:
+        self._region = _IDLE
+        self._region_changed = True
         if self._body_after_upgrade:
             return  # llhttp did not parse this body: see decline_upgrade()
         self.in_message = False

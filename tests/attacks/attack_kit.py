@@ -1,0 +1,288 @@
+"""What the attack tests and ``measure.py`` share: a ``lastcall serve`` subprocess
+whose memory and CPU are read from ``/proc``, a well-behaved bystander client on
+its own connection, and the attackers themselves (raw sockets on 127.0.0.1).
+
+Each attacker returns how many bytes the server took in before it stopped
+taking them (it answered and closed, or it stopped reading): the figure the
+tests bound. "Stopped reading" is seen as a send that makes no progress for
+``stall_timeout`` seconds -- the only way to observe from outside that a peer
+applies TCP backpressure; a slow server only makes the figure smaller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+SERVING = re.compile(r"serving on 127\.0\.0\.1:(\d+)")
+#: Bound on every wait of the kit (start-up, a bystander request, a response).
+WAIT_TIMEOUT = 30.0
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL it if we die first (a killed test must not leave a server)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Served:
+    """A ``lastcall serve`` subprocess (demo app unless ``app`` is given)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.log: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process now (VmRSS)."""
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        while line := await self.proc.stderr.readline():
+            self.log.append(line.decode(errors="replace").rstrip())
+
+
+@contextlib.asynccontextmanager
+async def served(*args: str, app: str | None = None) -> AsyncIterator[Served]:
+    """Run ``lastcall serve --bind 127.0.0.1:0 ARGS``; stop it (SIGTERM, then kill) after."""
+    command = [sys.executable, "-m", "lastcall", "serve", "--bind", "127.0.0.1:0", "--loop"]
+    command += ["asyncio" if os.environ.get("ATTACK_LOOP") == "asyncio" else "auto"]
+    command += [*args, *([app] if app else [])]
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_die_with_parent,
+    )
+    assert proc.stderr is not None
+    port = 0
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(WAIT_TIMEOUT):
+            while not port:
+                line = (await proc.stderr.readline()).decode(errors="replace")
+                if not line:
+                    raise AssertionError("lastcall serve exited:\n" + "".join(lines))
+                lines.append(line)
+                match = SERVING.search(line)
+                if match:
+                    port = int(match.group(1))
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        raise
+    server = Served(proc, port)
+    server.log.extend(line.rstrip() for line in lines)
+    server._reader = asyncio.create_task(server._drain_stderr())
+    try:
+        yield server
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(10.0):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        await server._reader
+
+
+# -- the bystander -------------------------------------------------------------------
+
+
+@dataclass
+class Bystander:
+    """``GET /`` every ``period`` seconds on its own keep-alive connection.
+
+    Any failure (an error, a bad status, no answer within ``WAIT_TIMEOUT``) is
+    recorded; the tests assert there is none. ``latencies`` feed the p99.
+    """
+
+    port: int
+    period: float = 0.02
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Bystander:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        writer: asyncio.StreamWriter | None = None
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            while True:
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(WAIT_TIMEOUT):
+                        writer.write(b"GET / HTTP/1.1\r\nHost: bystander\r\n\r\n")
+                        head = await reader.readuntil(b"\r\n\r\n")
+                        length = re.search(rb"(?i)content-length: *(\d+)", head)
+                        await reader.readexactly(int(length.group(1)) if length else 0)
+                    if not head.startswith(b"HTTP/1.1 200 "):
+                        self.failures.append(head.split(b"\r\n", 1)[0].decode())
+                except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+                    self.failures.append(repr(exc))
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                self.latencies.append(time.monotonic() - started)
+                await asyncio.sleep(self.period)  # the bystander's pace, not a wait for state
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def p99(self) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+
+
+# -- attackers -------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def attacker(port: int, *, rcvbuf: int | None = None) -> AsyncIterator[socket.socket]:
+    """A raw connection to the server (``rcvbuf``: a small receive buffer, for
+    a client that reads nothing and should fill the server's outbound fast)."""
+    sock = socket.socket()
+    try:
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        yield sock
+    finally:
+        sock.close()
+
+
+@dataclass
+class Outcome:
+    """What one attack achieved."""
+
+    #: Bytes the server's side accepted before it stopped taking more (an upper
+    #: bound: it includes what the kernels buffered).
+    bytes_in: int
+    #: Why the attack ended: ``answered`` (the server answered: a 4xx), ``stalled``
+    #: (it stopped reading), ``closed`` (it closed or reset the connection), or
+    #: ``cap`` (it took everything).
+    ended: str
+    #: The first bytes the server answered, if any (a status line).
+    answer: bytes = b""
+
+
+async def push(
+    sock: socket.socket,
+    pieces: AsyncIterator[bytes],
+    *,
+    cap: int,
+    stall_timeout: float,
+    until_answered: bool = True,
+) -> Outcome:
+    """Send pieces until the server answers, stops taking them, closes, or ``cap`` bytes went.
+
+    The server's answer (a 4xx before a close) ends the attack: what it takes in
+    after that is read and discarded unparsed during its lingering close.
+    """
+    loop = asyncio.get_running_loop()
+    sent = 0
+    async for piece in pieces:
+        try:
+            await asyncio.wait_for(loop.sock_sendall(sock, piece), stall_timeout)
+        except TimeoutError:
+            return Outcome(sent, "stalled", _peek(sock))
+        except OSError:
+            return Outcome(sent, "closed", _peek(sock))
+        sent += len(piece)
+        answer = _peek(sock) if until_answered else b""
+        if answer:
+            return Outcome(sent, "answered", answer)
+        if sent >= cap:
+            return Outcome(sent, "cap")
+    return Outcome(sent, "cap")
+
+
+def _peek(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(200, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:  # nothing yet (EAGAIN), or reset
+        return b""
+
+
+async def repeat(piece: bytes) -> AsyncIterator[bytes]:
+    while True:
+        yield piece
+
+
+async def then_repeat(first: bytes, piece: bytes) -> AsyncIterator[bytes]:
+    yield first
+    while True:
+        yield piece
+
+
+PIPELINED_GETS = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2048
+
+
+async def pipeline_never_read(
+    sock: socket.socket, *, cap: int, stall_timeout: float = 2.0
+) -> Outcome:
+    """#15 item 1: pipelined GETs as fast as possible; never read a response."""
+    return await push(
+        sock, repeat(PIPELINED_GETS), cap=cap, stall_timeout=stall_timeout, until_answered=False
+    )
+
+
+async def endless_header_line(
+    sock: socket.socket, *, cap: int, stall_timeout: float = 2.0, name: bool = False
+) -> Outcome:
+    """#15 item 2: a header line (its value, or with ``name`` its name) that never ends."""
+    start = b"GET / HTTP/1.1\r\nHost: a\r\n" + (b"" if name else b"X-Long: ")
+    fill = (b"n" if name else b"v") * 16384
+    return await push(sock, then_repeat(start, fill), cap=cap, stall_timeout=stall_timeout)
+
+
+async def endless_trailer(sock: socket.socket, *, cap: int, stall_timeout: float = 2.0) -> Outcome:
+    """#15 item 2: a chunked body whose trailer section never ends."""
+    start = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    start += b"1\r\na\r\n0\r\nX-Trailer: "
+    return await push(sock, then_repeat(start, b"t" * 16384), cap=cap, stall_timeout=stall_timeout)
+
+
+async def endless_chunk_extension(
+    sock: socket.socket, *, cap: int, stall_timeout: float = 2.0
+) -> Outcome:
+    """#15 item 8: a chunk-size line whose extension never ends (CVE-2024-22019)."""
+    start = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;ext="
+    return await push(sock, then_repeat(start, b"e" * 16384), cap=cap, stall_timeout=stall_timeout)
+
+
+MiB = 1024 * 1024
