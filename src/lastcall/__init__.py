@@ -34,7 +34,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see __getattr_
         RetryPolicy,
         Timeouts,
     )
-    from lastcall.server import Server, serve
+    from lastcall.process import serve
+    from lastcall.server import Server
     from lastcall.server.run import run
 
 __version__ = "0.1.0.dev0"
@@ -73,7 +74,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, so a misspelt name
             "RetryPolicy": "lastcall.client",
             "Timeouts": "lastcall.client",
             "Server": "lastcall.server",
-            "serve": "lastcall.server",
+            "serve": "lastcall.process",
             "run": "lastcall.server.run",
             "errors": "lastcall.errors",
         },

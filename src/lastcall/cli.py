@@ -16,7 +16,14 @@ from typing import Any
 from lastcall import __version__
 from lastcall.errors import ConfigError
 
-__all__ = ["add_server_options", "build_parser", "import_app", "import_object", "main"]
+__all__ = [
+    "add_process_options",
+    "add_server_options",
+    "build_parser",
+    "import_app",
+    "import_object",
+    "main",
+]
 
 EXIT_USAGE = 2
 
@@ -35,6 +42,12 @@ def import_app(spec: str, *, factory: bool = False, app_dir: str = ".") -> Any:
     return _import_app(spec, factory=factory, app_dir=app_dir)
 
 
+def _fd_bind(value: str) -> str:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"a descriptor number, not {value!r}")
+    return f"fd://{value}"
+
+
 def _add_serve(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
@@ -51,6 +64,45 @@ def _add_serve(sub: Any) -> None:
     )
     p.add_argument("--app-dir", metavar="DIR", help="import APP from DIR first (default .)")
     add_server_options(p)
+    add_process_options(p)
+
+
+def add_process_options(p: argparse.ArgumentParser) -> None:
+    """Workers, reload and upgrade (``lastcall.process``; docs/server/processes.md)."""
+    group = p.add_argument_group("processes", "workers, reload and socket hand-off")
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes behind a supervisor that owns the sockets; SIGHUP reloads"
+        " (default 1, no supervisor: this process serves)",
+    )
+    group.add_argument(
+        "--upgrade-socket",
+        metavar="PATH",
+        help="Unix socket on which this server hands its sockets to a new --upgrade one"
+        " and takes `lastcall reload` (implies a supervisor)",
+    )
+    group.add_argument(
+        "--upgrade",
+        action="store_true",
+        default=None,
+        help="take the listening sockets over from the server on --upgrade-socket,"
+        " then tell it to drain",
+    )
+    group.add_argument(
+        "--reload",
+        action="store_true",
+        default=None,
+        help="development: reload when a file under the working directory changes"
+        " (needs watchfiles)",
+    )
+    group.add_argument(
+        "--daemon",
+        action="store_true",
+        default=None,
+        help="return once the new server serves (exit 0) or failed (exit 3), e.g. for ExecReload",
+    )
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
@@ -60,7 +112,15 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         "--bind",
         action="append",
         metavar="ADDR",
-        help="HOST:PORT, [IPv6]:PORT or unix:PATH; repeatable (default 127.0.0.1:8000)",
+        help="HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N; repeatable (default 127.0.0.1:8000)",
+    )
+    p.add_argument(
+        "--fd",
+        dest="bind",
+        action="append",
+        type=_fd_bind,
+        metavar="N",
+        help="serve the listening socket inherited as descriptor N (same as --bind fd://N)",
     )
     p.add_argument("--graceful-timeout", type=float, metavar="S", help="drain budget (default 30)")
     p.add_argument(
@@ -286,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     drill_cli.add_parser(sub)
     bench_cli.add_parser(sub)
+    from lastcall.process import reload_cli
+
+    reload_cli.add_parser(sub)
     return parser
 
 
@@ -303,6 +366,9 @@ def _serve(args: argparse.Namespace) -> int:
     if config.env_file is not None:
         load_env_file(config.env_file)
         config = load_config(options, config_file=args.config_file)  # its LASTCALL_* count
+    from lastcall.process.sockets import apply_systemd_sockets
+
+    apply_systemd_sockets(config)  # systemd's LISTEN_FDS replace the default --bind
     return run_config(config)
 
 

@@ -12,6 +12,18 @@ Timeline for each restart (evenly spread over ``duration``):
 
 Meanwhile the load never stops, so requests race every step.
 
+Two restarts that keep the process (``lastcall serve`` under a supervisor,
+``lastcall.process``):
+
+- ``--signal HUP``: a reload in place. The drill sends SIGHUP and starts no
+  replacement: the supervisor starts new workers and drains the old ones,
+  which the probe watches; the "exit" check is then that the server process
+  is still there, serving.
+- ``--upgrade CMD``: a hand-off. Instead of signalling, the drill starts
+  CMD (``lastcall serve ... --upgrade --upgrade-socket PATH``), which takes
+  the listening sockets over and tells the old process to drain; the drill
+  awaits the old process's exit as after a SIGTERM.
+
 HTTP/3 (``protocol="h3"``) runs over QUIC on UDP port ``quic_port`` (by
 default the same number as ``{port}``; a command may also say
 ``{quic_port}``). A QUIC server keeps its UDP socket until its last
@@ -116,6 +128,15 @@ class DrillConfig:
     restart_timeout: float = DEFAULT_RESTART_TIMEOUT
     #: ``url`` target: how long load and probe go on after a restart command ends.
     settle_period: float = DEFAULT_SETTLE_PERIOD
+    #: A command (with ``{port}``) that takes the running server over
+    #: (``lastcall serve ... --upgrade``): started instead of a signal, and the
+    #: old server drains and exits by itself.
+    upgrade: str | None = None
+
+    @property
+    def is_reload_in_place(self) -> bool:
+        """SIGHUP to a supervisor: new workers, same process, no replacement."""
+        return self.upgrade is None and _signal_number(self.stop_signal) == signal.SIGHUP
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -128,6 +149,8 @@ class DrillConfig:
                 raise ValueError("--url needs a --restart command")
             if self.restart_timeout <= 0 or self.settle_period < 0:
                 raise ValueError("--restart-timeout must be > 0 and --settle >= 0")
+        if self.upgrade and (self.reuse_port or self.url):
+            raise ValueError("--upgrade takes neither --reuse-port nor --url")
         if self.protocol == "h3" and self.reuse_port:
             raise ValueError(
                 "--reuse-port does not work for h3: a second UDP socket in an SO_REUSEPORT "
@@ -151,6 +174,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
     port = config.port or free_port(config.host, udp=h3)
     quic_port = config.quic_port or port
     command = config.start.replace("{quic_port}", str(quic_port))
+    upgrade_command = (config.upgrade or "").replace("{quic_port}", str(quic_port))
     log_dir = config.log_dir or tempfile.mkdtemp(prefix="lastcall-drill-")
     progress = sys.stderr.isatty() if config.progress is None else config.progress
     report = DrillReport(protocol=config.protocol, command=config.start, restarts=config.restarts)
@@ -206,20 +230,34 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             at = started + config.duration * (k + 1) / (config.restarts + 1)
             await asyncio.sleep(max(0.0, at - time.monotonic()))  # the schedule, not a guess
             old = current
-            generation += 1
-            replacement = ServerProcess(command, port)
+            if config.is_reload_in_place:
+                replacement = current
+            else:
+                generation += 1
+                replacement = ServerProcess(upgrade_command or command, port)
             if config.reuse_port:
                 await replacement.start(log_path())
 
             signalled = asyncio.Event()
 
             async def signal(
-                old: ServerProcess = old, signalled: asyncio.Event = signalled, k: int = k
+                old: ServerProcess = old,
+                replacement: ServerProcess = replacement,
+                signalled: asyncio.Event = signalled,
+                k: int = k,
             ) -> None:
-                old.terminate(_signal_number(config.stop_signal))
+                if upgrade_command:
+                    old.signalled_at = time.monotonic()
+                    await replacement.start(log_path())
+                    what = "upgrade (hand-off)"
+                else:
+                    old.terminate(_signal_number(config.stop_signal))
+                    what = f"SIG{config.stop_signal.removeprefix('SIG')}"
+                    if config.is_reload_in_place:
+                        what += " (reload in place)"
                 timeline.mark(
                     "restart",
-                    f"restart {k + 1}: SIG{config.stop_signal.removeprefix('SIG')}",
+                    f"restart {k + 1}: {what}",
                     old.signalled_at or time.monotonic(),
                     restart=k,
                 )
@@ -259,7 +297,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             # The probe signals the old server once its request is in flight
             # (and always before it returns).
             await signalled.wait()
-            if not config.reuse_port:
+            if not (config.reuse_port or config.is_reload_in_place or upgrade_command):
                 await listener_closed(config.exit_timeout)
                 await replacement.start(log_path())
             await answers(config.start_timeout)
@@ -269,6 +307,18 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             async def finish(
                 old: ServerProcess = old, probe_task: asyncio.Task[dict[str, Check]] = probe_task
             ) -> None:
+                if config.is_reload_in_place:
+                    card = await probe_task
+                    alive = old.process is not None and old.process.returncode is None
+                    card["exit"] = Check(
+                        PASS if alive else FAIL,
+                        "reloaded in place: the process serves on"
+                        if alive
+                        else f"the process exited (code {old.returncode}) on SIGHUP",
+                    )
+                    cards.append(card)
+                    report.exit_seconds.append(None)
+                    return
                 exited = await old.wait_exit(config.exit_timeout)
                 card = await probe_task
                 if not exited:

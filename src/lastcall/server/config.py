@@ -267,6 +267,26 @@ class ServerConfig:
     backlog: int = 2048
     #: Install SIGTERM/SIGINT/SIGHUP handlers (off when embedding in another program).
     handle_signals: bool = True
+    # -- processes (``lastcall.process``; docs/server/processes.md) ----------------
+    #: Worker processes. 1 serves in this process, as before (no supervisor,
+    #: SIGHUP drains); N > 1 starts a supervisor that owns the listening
+    #: sockets and N workers that share them (gunicorn, uvicorn, hypercorn and
+    #: granian all offer ``--workers``; one Python process uses one core).
+    workers: int = 1
+    #: A Unix socket on which the running supervisor hands its listening
+    #: sockets to a new ``lastcall serve --upgrade`` (Pingora's graceful
+    #: upgrade) and takes ``lastcall reload``. Implies a supervisor. Off.
+    upgrade_socket: str | None = None
+    #: Start by taking the listening sockets over from the server running on
+    #: ``upgrade_socket``, then tell it to drain. Off.
+    upgrade: bool = False
+    #: Development: reload (new workers, then the old drain) when a file
+    #: under the working directory changes. Needs ``watchfiles``
+    #: (``pip install 'lastcall[reload]'``), like uvicorn's ``--reload``. Off.
+    reload: bool = False
+    #: Fork, and return once the new server serves (exit 0) or failed to
+    #: start (exit 3): for a systemd ``ExecReload`` that runs ``--upgrade``. Off.
+    daemon: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -298,6 +318,10 @@ class ServerConfig:
         ):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name} must be >= 0 seconds")
+        if self.workers < 1:
+            raise ConfigError("workers must be >= 1")
+        if self.upgrade and not self.upgrade_socket:
+            raise ConfigError("--upgrade needs --upgrade-socket PATH (where the running server is)")
         if self.max_connections < 0:
             raise ConfigError("max_connections must be >= 0 (0: no limit)")
         for name in ("ws_max_message_size", "ws_max_message_fragments", "ws_control_frame_burst"):
@@ -398,6 +422,11 @@ class ServerConfig:
             max_chunk_extension_size=self.max_chunk_extension_size,
             max_body_size=self.max_body_size or None,
         )
+
+    @property
+    def is_supervised(self) -> bool:
+        """Whether a supervisor runs worker processes (``lastcall.process``)."""
+        return self.workers > 1 or self.upgrade_socket is not None or self.reload
 
     @property
     def is_tls(self) -> bool:
