@@ -23,7 +23,7 @@ async def test_idle_connection_is_drained_with_goaway(start_server: StartServer)
     await client.read_until(DATA, stream_id=sid)
     clock.advance(30)  # no stream for 30 s: drained politely
     first = await client.read_until(GOAWAY)
-    assert first.goaway == (MAX_ID, 0, b"idle_timeout")
+    assert first.goaway == (MAX_ID, 0, b"idle")
     await client.read_until(PING)
     final = await client.read_until(GOAWAY)
     assert final.goaway[:2] == (sid, 0)
@@ -45,7 +45,7 @@ async def test_busy_connection_outlives_its_idle_timeout(start_server: StartServ
     assert not [f for f in client.frames if f.type == GOAWAY]
     clock.advance(30)  # and once idle for the whole timeout, it goes
     first = await client.read_until(GOAWAY)
-    assert first.goaway[2] == b"idle_timeout"
+    assert first.goaway[2] == b"idle"
     await client.aclose()
 
 
