@@ -166,10 +166,20 @@ async def open_listener(
         sock = adopt_socket(bind.fd, socket.SOCK_STREAM)
         if sock.family == socket.AF_UNIX:
             server = await loop.create_unix_server(
-                factory, sock=sock, backlog=backlog, ssl=ssl_context
+                factory,
+                sock=sock,
+                backlog=backlog,
+                ssl=ssl_context,
+                ssl_handshake_timeout=handshake_timeout,
             )
         else:
-            server = await loop.create_server(factory, sock=sock, backlog=backlog, ssl=ssl_context)
+            server = await loop.create_server(
+                factory,
+                sock=sock,
+                backlog=backlog,
+                ssl=ssl_context,
+                ssl_handshake_timeout=handshake_timeout,
+            )
         return Listener(bind, server, socket_names(sock))
     if bind.path is not None:
         _remove_stale_socket(bind.path)
