@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import statistics
 import sys
 import time
@@ -45,6 +46,7 @@ class Served:
     port: int
     log: list[str] = field(default_factory=list)
     _log_reader: asyncio.Future[None] | None = None
+    _log_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _status(self, key: str) -> int:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -66,6 +68,17 @@ class Served:
                 f.write("5")
         except OSError:
             pass  # not allowed here: the peak then includes start-up, an over-estimate
+
+    async def wait_for_log(self, text: str) -> str:
+        """Wait until the server has logged a line containing ``text`` (events
+        are logged as they are emitted); return the line."""
+        async with asyncio.timeout(DEADLINE):
+            while True:
+                for line in self.log:
+                    if text in line:
+                        return line
+                self._log_changed.clear()
+                await self._log_changed.wait()
 
     async def stop(self) -> int:
         """SIGTERM (a drain), then the exit code, with every log line read."""
@@ -107,7 +120,7 @@ async def serve(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[
                 match = _SERVING.search(line)
                 if match:
                     served = Served(proc, int(match.group(1)))
-        served._log_reader = asyncio.ensure_future(_drain_stderr(proc, served.log))
+        served._log_reader = asyncio.ensure_future(_drain_stderr(proc, served))
         yield served
     finally:
         if proc.returncode is None:
@@ -117,12 +130,13 @@ async def serve(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[
             served._log_reader.cancel()
 
 
-async def _drain_stderr(proc: asyncio.subprocess.Process, log: list[str]) -> None:
+async def _drain_stderr(proc: asyncio.subprocess.Process, served: Served) -> None:
     """Keep reading the server's log so a chatty attack never blocks it on a full pipe."""
     assert proc.stderr is not None
     while line := await proc.stderr.readline():
-        if len(log) < 10_000:
-            log.append(line.decode(errors="replace").rstrip())
+        if len(served.log) < 10_000:
+            served.log.append(line.decode(errors="replace").rstrip())
+            served._log_changed.set()
 
 
 @dataclass
@@ -134,7 +148,7 @@ class BystanderReport:
     def p99_ms(self) -> float:
         if len(self.latencies) < 2:
             return float("nan")
-        return statistics.quantiles(self.latencies, n=100)[98] * 1000
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[98] * 1000
 
 
 class Bystander:
@@ -144,6 +158,8 @@ class Bystander:
         self.port = port
         self.period = period
         self.latencies: list[float] = []
+        #: ``time.monotonic()`` at which each answered request was sent.
+        self.sent_at: list[float] = []
         self.failures: list[str] = []
         self._stop = asyncio.Event()
         #: Set once the first request has been answered (or has failed).
@@ -189,6 +205,7 @@ class Bystander:
                 writer = None
             else:
                 self.latencies.append(time.monotonic() - started)
+                self.sent_at.append(started)
             self.started.set()
             try:
                 async with asyncio.timeout(max(0.0, self.period - (time.monotonic() - started))):
@@ -262,10 +279,16 @@ def ws_frames(frames: list[tuple[int, bytes]]) -> bytes:
 
 
 async def ws_open(
-    port: int, path: str = "/ws"
+    port: int, path: str = "/ws", *, rcvbuf: int | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """An accepted WebSocket over HTTP/1.1 (the demo app echoes on any path)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """An accepted WebSocket over HTTP/1.1 (the demo app echoes on any path);
+    ``rcvbuf``: a small receive buffer, for a peer that will not read."""
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
     writer.write(
         f"GET {path} HTTP/1.1\r\nHost: attack\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
@@ -276,9 +299,9 @@ async def ws_open(
     return reader, writer
 
 
-def close_codes(data: bytes) -> list[int]:
-    """Close codes of the server frames (unmasked) in ``data``; stops at a partial frame."""
-    codes: list[int] = []
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """``(opcode, payload)`` of the server frames (unmasked) in ``data``; stops at a partial one."""
+    frames: list[tuple[int, bytes]] = []
     pos = 0
     while pos + 2 <= len(data):
         opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
@@ -289,20 +312,37 @@ def close_codes(data: bytes) -> list[int]:
             n, pos = int.from_bytes(data[pos : pos + 8], "big"), pos + 8
         if pos + n > len(data):
             break
-        if opcode == OP_CLOSE:
-            codes.append(int.from_bytes(data[pos : pos + 2], "big") if n >= 2 else 1005)
+        frames.append((opcode, data[pos : pos + n]))
         pos += n
-    return codes
+    return frames
 
 
-async def read_to_eof(reader: asyncio.StreamReader, limit: int = 64 << 20) -> bytes:
-    """Everything the server sends until it closes (a reset ends it too)."""
+def close_codes(data: bytes) -> list[int]:
+    """Close codes of the server frames in ``data``."""
+    return [
+        int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+        for opcode, payload in server_frames(data)
+        if opcode == OP_CLOSE
+    ]
+
+
+def count_frames(data: bytes, opcode: int) -> int:
+    return sum(1 for op, _ in server_frames(data) if op == opcode)
+
+
+async def read_to_eof(
+    reader: asyncio.StreamReader, limit: int = 64 << 20, *, reset_ok: bool = True
+) -> bytes:
+    """Everything the server sends until it closes (a reset ends it too, unless
+    ``reset_ok`` is False: then it raises ``ConnectionResetError``)."""
     out = bytearray()
     async with asyncio.timeout(DEADLINE):
         while len(out) < limit:
             try:
                 chunk = await reader.read(1 << 16)
             except ConnectionResetError:
+                if not reset_ok:
+                    raise
                 break
             if not chunk:
                 break
@@ -311,22 +351,33 @@ async def read_to_eof(reader: asyncio.StreamReader, limit: int = 64 << 20) -> by
 
 
 async def send_until_cut(
-    writer: asyncio.StreamWriter, chunks: AsyncIterator[bytes] | list[bytes]
+    writer: asyncio.StreamWriter,
+    chunks: AsyncIterator[bytes] | list[bytes],
+    *,
+    stall: float | None = None,
 ) -> int:
-    """Write the chunks (waiting for the socket each time); stop when the server
-    closes or resets. Returns the bytes the kernel took."""
+    """Write the chunks, waiting for the socket each time; stop when the server
+    closes or resets, or (``stall``) when it has taken nothing for that long, as
+    an attacker whose peer stopped reading would. Returns the bytes handed to
+    the kernel."""
     sent = 0
+
+    async def put(chunk: bytes) -> None:
+        nonlocal sent
+        writer.write(chunk)
+        if stall is None:
+            await writer.drain()
+        else:
+            await asyncio.wait_for(writer.drain(), stall)
+        sent += len(chunk)
+
     try:
         if isinstance(chunks, list):
             for chunk in chunks:
-                writer.write(chunk)
-                await writer.drain()
-                sent += len(chunk)
+                await put(chunk)
         else:
             async for chunk in chunks:
-                writer.write(chunk)
-                await writer.drain()
-                sent += len(chunk)
-    except (ConnectionResetError, BrokenPipeError):
+                await put(chunk)
+    except (ConnectionResetError, BrokenPipeError, TimeoutError):
         pass
     return sent

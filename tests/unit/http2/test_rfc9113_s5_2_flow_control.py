@@ -8,6 +8,8 @@ and ``acknowledge_received_data`` hands window back in batches.
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from lastcall.engines.http2 import ErrorCode, Http2Config, SettingCode
@@ -367,3 +369,29 @@ def test_client_acknowledges_response_data(client: ScriptedPeer) -> None:
             client.engine.acknowledge_received_data(sid, event.flow_controlled_length)
     updates = [s for s in client.summaries() if s.startswith("WINDOW_UPDATE")]
     assert updates == [f"WINDOW_UPDATE[{sid}] +524288"]
+
+
+def test_tiny_chunks_queued_for_window_cost_about_their_payload() -> None:
+    """Issue 15 item 6: the server stops adding to a stream at 64 KiB of
+    ``outbound_buffered``; queued as one object per chunk, 10-byte chunks made
+    that ~330 KiB of memory per stream. Small chunks share a tail now."""
+    peer = make_server(settings={IWS: 0})
+    serving(peer, 1)
+    was_tracing = tracemalloc.is_tracing()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        n = 0
+        while peer.engine.outbound_buffered(1) <= 65_536:
+            peer.engine.send_data(1, b"chunk %d\n" % n)
+            n += 1
+        held = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    assert held < 80 * 1024, f"{held} bytes held for {peer.engine.outbound_buffered(1)} queued"
+    # And every byte still goes out, in order, when the window opens.
+    assert peer.frames() == []
+    peer.send(window_update_frame(1, 1 << 20), window_update_frame(0, 1 << 20))
+    sent = b"".join(f.data for f in peer.frames())
+    assert sent == b"".join(b"chunk %d\n" % i for i in range(n))

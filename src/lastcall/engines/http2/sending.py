@@ -71,6 +71,11 @@ from .streams import ENDED, RESET_BY_US, PendingHeaderBlock, Stream
 
 Headers = list[tuple[bytes, bytes]]
 
+#: DATA queued for a window and smaller than this is copied into a shared
+#: bytearray of at most ``COALESCED_MAX`` bytes (one object per 16 KiB instead
+#: of one per chunk); larger chunks are queued as they are, without a copy.
+COALESCE_BELOW = 4096
+COALESCED_MAX = 16_384
 
 #: How many recently closed stream ids we remember, and how each closed
 #: (RFC 9113 §5.1): frames the peer had in flight on a stream *we* reset are
@@ -225,7 +230,9 @@ class SendingSide:
         self._events = []
         return events
 
-    def _write_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
+    def _write_frame(
+        self, frame_type: int, flags: int, stream_id: int, payload: bytes | bytearray
+    ) -> None:
         n = len(payload)
         out = self._out
         out += FRAME_HEADER.pack(n >> 8, n & 0xFF, frame_type, flags, stream_id)
@@ -361,7 +368,18 @@ class SendingSide:
                 self._on_send_closed(stream)
             return
         if n:
-            stream.pending.append(data)
+            pending = stream.pending
+            if n < COALESCE_BELOW:
+                # A queued bytes object costs ~50 bytes beyond its payload: ten-byte
+                # chunks held 5x what ``outbound_buffered`` said. Small ones are
+                # copied into a shared tail instead, so the queue costs its payload.
+                tail = pending[-1] if pending else None
+                if type(tail) is bytearray and len(tail) + n <= COALESCED_MAX:
+                    tail += data
+                else:
+                    pending.append(bytearray(data))
+            else:
+                pending.append(data)
             stream.pending_size += n
         if end_stream:
             stream.pending_end_stream = True

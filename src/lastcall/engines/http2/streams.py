@@ -78,7 +78,8 @@ class Stream:
         self.content_length = -1
         self.received_length = 0
         #: DATA waiting for send window, then END_STREAM or trailers.
-        self.pending: deque[bytes] = deque()
+        #: Queued DATA; chunks under ``COALESCE_BELOW`` share bytearrays (sending.py).
+        self.pending: deque[bytes | bytearray] = deque()
         self.pending_size = 0
         self.pending_end_stream = False
         self.pending_trailers: list[tuple[bytes, bytes]] | None = None
