@@ -8,7 +8,7 @@ that followed on it was ignored (§5.1), so a malformed frame was answered
 when it arrived in the same read as the request (the stream was still open)
 and ignored when it arrived in the next one (the app had answered in
 between). Now the engine keeps validating a stream it answered early until
-the client's END_STREAM (bounded: ``engine.py``'s ``_ANSWERED_MAX``): each
+the client's END_STREAM (bounded: ``streams.ANSWERED_MAX``): each
 case below feeds the same bytes cut at every byte boundary and one byte at a
 time, with an application that answers the moment it sees the request, and
 asserts the same error frames every time.

@@ -38,8 +38,7 @@ from .frames import (
     UINT32,
     ErrorCode,
 )
-from .sending import _RECENTLY_CLOSED_MAX
-from .streams import ENDED, RESET_BY_US, PendingHeaderBlock, Stream
+from .streams import ENDED, RECENTLY_CLOSED_MAX, RESET_BY_US, PendingHeaderBlock, Stream
 
 Headers = list[tuple[bytes, bytes]]
 Handler = Callable[[int, int, bytes, list[ev.Event]], None]
@@ -427,7 +426,7 @@ class Http2Engine(ControlFrames):
     # then the same bytes would be answered (stream open when they arrived in
     # the request's read) or not (the app answered in between) depending on
     # how they were split into reads. So until the client's END_STREAM (or
-    # RST_STREAM, or ``_ANSWERED_MAX`` newer such streams) they are checked as
+    # RST_STREAM, or ``ANSWERED_MAX`` (streams.py) newer such streams) they are checked as
     # if the stream were open: flow control, content-length, trailers. Nothing
     # reaches the application, and the connection window is returned at once.
 
@@ -464,7 +463,7 @@ class Http2Engine(ControlFrames):
         del self._answered[stream_id]
         recent = self._recently_closed
         recent[stream_id] = ENDED
-        if len(recent) > _RECENTLY_CLOSED_MAX:
+        if len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
 
     def _on_closed_stream(self, stream_id: int, frame: str) -> None:
@@ -489,7 +488,7 @@ class Http2Engine(ControlFrames):
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.REFUSED_STREAM))
         recent = self._recently_closed
         recent[stream_id] = RESET_BY_US
-        if len(recent) > _RECENTLY_CLOSED_MAX:
+        if len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._events.append(ev.StreamRefused(stream_id, reason))
 
@@ -516,6 +515,6 @@ class Http2Engine(ControlFrames):
         # What the client still had in flight after our RST_STREAM is dropped
         # quietly; after its own END_STREAM both sides have ended the stream.
         recent[stream_id] = ENDED if end_stream else RESET_BY_US
-        if len(recent) > _RECENTLY_CLOSED_MAX:
+        if len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._events.append(ev.RequestRejected(stream_id, 431, "header_list_too_large"))

@@ -67,7 +67,14 @@ from .frames import (
     settings_payload,
 )
 from .hpack import HeaderDecoder, HeaderEncoder
-from .streams import ENDED, RESET_BY_US, PendingHeaderBlock, Stream
+from .streams import (
+    ANSWERED_MAX,
+    ENDED,
+    RECENTLY_CLOSED_MAX,
+    RESET_BY_US,
+    PendingHeaderBlock,
+    Stream,
+)
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -76,18 +83,6 @@ Headers = list[tuple[bytes, bytes]]
 #: of one per chunk); larger chunks are queued as they are, without a copy.
 COALESCE_BELOW = 4096
 COALESCED_MAX = 16_384
-
-#: How many recently closed stream ids we remember, and how each closed
-#: (RFC 9113 §5.1): frames the peer had in flight on a stream *we* reset are
-#: dropped quietly; DATA or HEADERS on a stream the peer itself ended or reset
-#: is answered with STREAM_CLOSED.
-_RECENTLY_CLOSED_MAX = 256
-
-#: Server: how many streams answered before their request ended we keep
-#: validating (RFC 9113 §8.1, ``engine.py``'s ``_on_answered_*``). Past it the
-#: oldest is forgotten as reset by us, and what follows on it is ignored.
-#: Each holds one ``Stream`` (no buffers: our side is done), a few hundred bytes.
-_ANSWERED_MAX = 64
 
 
 class SendingSide:
@@ -441,12 +436,11 @@ class SendingSide:
             # client to stop sending the rest of the request, without error.
             self._write_frame(RST_STREAM, 0, stream.id, UINT32.pack(ErrorCode.NO_ERROR))
             self._forget(stream.id, RESET_BY_US)
-            # What the client still sends on it is checked as if the stream were
-            # open, so the answer to the same bytes never depends on whether the
-            # application answered before or after they arrived (#13).
+            # What the client still sends on it is checked as if it were open
+            # (engine.py, "streams answered before their request ended").
             answered = self._answered
             answered[stream.id] = stream
-            if len(answered) > _ANSWERED_MAX:
+            if len(answered) > ANSWERED_MAX:
                 del answered[next(iter(answered))]
 
     def _forget(self, stream_id: int, how: int) -> None:
@@ -456,7 +450,7 @@ class SendingSide:
         self._blocked.pop(stream_id, None)
         recent = self._recently_closed
         recent[stream_id] = how
-        if len(recent) > _RECENTLY_CLOSED_MAX:
+        if len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         if self._phase is Phase.DRAINING and not self._streams:
             self._check_drained()
@@ -590,7 +584,7 @@ class SendingSide:
         recent = self._recently_closed
         for stream_id in self._streams:
             recent[stream_id] = RESET_BY_US
-        while len(recent) > _RECENTLY_CLOSED_MAX:
+        while len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._streams.clear()
         self._blocked.clear()

@@ -32,6 +32,15 @@ RESET_BY_US = 1
 RESET_BY_PEER = 2
 ENDED = 3
 
+#: How many recently closed stream ids the engine remembers, with how each closed.
+RECENTLY_CLOSED_MAX = 256
+
+#: Server: how many streams answered before their request ended it keeps
+#: checking (RFC 9113 §8.1, ``engine.py``'s ``_on_answered_*``). Past it the
+#: oldest is forgotten as reset by us, and what follows on it is ignored.
+#: Each holds one ``Stream`` (no buffers: our side is done), a few hundred bytes.
+ANSWERED_MAX = 64
+
 
 class Stream:
     """One open (or half-closed) stream."""
