@@ -178,6 +178,7 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-connections", type=int, metavar="N", help="open at once (default 10000; 0: none)"
     )
+    _add_retire_options(p)
     p.add_argument("--goaway-ping-timeout", type=float, metavar="S", help="HTTP/2, default 1")
     p.add_argument("--max-concurrent-streams", type=int, metavar="N", help="HTTP/2, default 100")
     p.add_argument("--max-body-size", type=int, metavar="BYTES", help="default 0 (no limit)")
@@ -327,6 +328,39 @@ def _add_operations_options(p: argparse.ArgumentParser) -> None:
         type=float,
         metavar="N",
         help="... refilled at N per second; close 1008 past it (default 20)",
+    )
+
+
+def _add_retire_options(p: argparse.ArgumentParser) -> None:
+    """Per-connection drains (age, count) and how the server-wide drain is spread."""
+    p.add_argument(
+        "--max-connection-age",
+        type=float,
+        metavar="S",
+        help="drain each connection S (±10%%) after accept (default: off)",
+    )
+    p.add_argument(
+        "--max-connection-age-grace",
+        type=float,
+        metavar="S",
+        help="then cancel what it has left after S (default none, the graceful timeout)",
+    )
+    p.add_argument(
+        "--max-requests-per-connection",
+        type=int,
+        metavar="N",
+        help="drain a connection after its N-th request (default: off)",
+    )
+    p.add_argument(
+        "--drain-strategy",
+        choices=["immediate", "gradual"],
+        help="tell connections to drain all at once, or one by one (default immediate)",
+    )
+    p.add_argument(
+        "--drain-spread-fraction",
+        type=float,
+        metavar="F",
+        help="gradual: part of the graceful timeout to spread over (default 0.5)",
     )
 
 

@@ -20,11 +20,13 @@ __all__ = [
     "BackendRestored",
     "ConnectionClosed",
     "ConnectionDraining",
+    "ConnectionGraceExpired",
     "DrainEvent",
     "DrainStarted",
     "Drained",
     "GoAwaySent",
     "GraceExpired",
+    "GradualDrainScheduled",
     "Http3GoAwaySent",
     "LifespanShutdown",
     "ListenerClosed",
@@ -119,13 +121,44 @@ class ListenerClosed(DrainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class GradualDrainScheduled(DrainEvent):
+    """``drain_strategy`` gradual: ``connections`` connections will be told to
+    drain one after the other, oldest first, the last at ``last_at``."""
+
+    connections: int
+    last_at: float
+    name = "gradual_drain_scheduled"
+
+    def message(self) -> str:
+        return (
+            f"gradual drain: telling {self.connections} connection(s) one by one, "
+            f"the last in {self.last_at - self.at:.3f} s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionDraining(DrainEvent):
     """A connection was told to drain (HTTP/1.1: ``Connection: close`` or an idle close)."""
 
     connection: str
     protocol: str
     active_streams: int
+    #: Why: the server's drain reason, or this connection's own (``max_age``,
+    #: ``max_requests``, ``idle``, ``application``, ``peer_goaway``...).
+    reason: str = ""
     name = "connection_draining"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionGraceExpired(DrainEvent):
+    """A connection draining by itself (``reason``: ``max_age``, ``max_requests``,
+    ``idle``, ``application``...) used up its own grace with ``streams`` still
+    open: they are cancelled as at the server's grace expiry."""
+
+    connection: str
+    reason: str
+    streams: int
+    name = "connection_grace_expired"
 
 
 @dataclass(frozen=True, slots=True)

@@ -359,6 +359,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             # outbound has room (_outbound_changed); meanwhile nothing more is read.
             self.pipeline.append((cycle, app))
             self.reads.hold(_PIPELINED)
+        if self.max_requests:  # the last one allowed answers with Connection: close
+            self.count_request()
 
     def _accepts_upgrade(self, event: RequestStarted) -> bool:
         if self.cycle is not None or self.pipeline or self.drain_reason is not None:

@@ -178,6 +178,7 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
         # there is no kernel backlog to race with: once the endpoint stops
         # accepting, no Http3Connection is made, so none is born draining.
         self.register()
+        self.start_lifetime()
 
     # -- engine events (QuicApplication) ---------------------------------------------
 
@@ -261,6 +262,8 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
 
     def _on_request(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         """RFC 9114 §4.3.1: the engine validated the pseudo-header fields."""
+        if self.max_requests:  # the last one allowed starts the drain (GOAWAY)
+            self.count_request()
         request = build_stream_scope(self, headers, http_version="3", default_scheme="https")
         if self.body_limit >= 0 and self.refuses_body(
             stream_id, headers, end_stream, request.scope

@@ -43,6 +43,7 @@ from lastcall.lifecycle import (
     DrainConnections,
     DrainController,
     FailReadiness,
+    GradualDrainScheduled,
     PreStopElapsed,
     ServerPhase,
     ShutdownApplication,
@@ -516,8 +517,11 @@ class Server:
                 endpoint.stop_accepting()
         elif isinstance(action, DrainConnections):
             state.drain_deadline_at = action.deadline_at
-            for connection in self.registry:
+            connections = action.connections
+            for connection in self.registry if connections is None else connections:
                 connection.begin_drain(action.deadline_at, action.reason)
+        elif isinstance(action, GradualDrainScheduled):
+            emit(oe.GradualDrainScheduled(now, action.connections, action.last_at))
         elif isinstance(action, CancelConnections):
             emit(
                 oe.GraceExpired(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
+from collections.abc import Callable
 from typing import Any
 
 from lastcall.engines.http1 import Http1Limits
@@ -62,6 +64,10 @@ class ServerState:
         #: starts: the default ones, and ``Alt-Svc`` advertising HTTP/3 once
         #: QUIC is bound (RFC 7838). HTTP/3 sends the default ones only.
         self.extra_response_headers: list[tuple[bytes, bytes]] = list(self.default_response_headers)
+        #: When one connection drains by itself: age, requests, and its grace then.
+        self.lifetime = config.connection_lifetime()
+        #: Draws each connection's age jitter, in [0, 1); tests may replace it.
+        self.unit_random: Callable[[], float] = random.random
         self._ids = itertools.count(1)
 
     def announce_drain(self, reason: str, deadline_at: float) -> None:

@@ -19,7 +19,7 @@ async def test_idle_connection_is_drained_with_goaway(start_server: StartServer)
     sid = client.request("/")
     await client.read_until(DATA, stream_id=sid)
     first = await client.read_until(GOAWAY)  # no stream for 0.3 s: drained politely
-    assert first.goaway == (MAX_ID, 0, b"idle_timeout")
+    assert first.goaway == (MAX_ID, 0, b"idle")
     await client.read_until(PING)
     final = await client.read_until(GOAWAY)
     assert final.goaway[:2] == (sid, 0)
@@ -40,7 +40,7 @@ async def test_busy_connection_outlives_its_idle_timeout(start_server: StartServ
         served += 1
     assert not [f for f in client.frames if f.type == GOAWAY]
     first = await client.read_until(GOAWAY)  # and once idle, it goes
-    assert first.goaway[2] == b"idle_timeout"
+    assert first.goaway[2] == b"idle"
     await client.aclose()
 
 
