@@ -34,6 +34,7 @@ __all__ = [
     "QuicEndpointClosed",
     "RequestCancelled",
     "RequestCompleted",
+    "RequestRejected",
     "RetryBudgetExhausted",
     "SendStalled",
     "ServerStarted",
@@ -321,6 +322,23 @@ class RequestCompleted(DrainEvent):
         return (
             f'{self.client} - "{self.method} {self.target} HTTP/{self.http_version}" {self.status}'
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRejected(DrainEvent):
+    """The server refused a request itself, before or instead of the app:
+    malformed (400, 501), too big (413, 414, 431) or too slow (408). What
+    smuggling attempts, oversize heads and slowloris show up as; the
+    ``requests_rejected_total`` metric counts them by status."""
+
+    connection: str
+    protocol: str
+    status: int
+    reason: str
+    name = "request_rejected"
+
+    def message(self) -> str:
+        return f"{self.connection}: {self.reason}"
 
 
 # -- the reverse proxy (``lastcall.proxy``) -------------------------------------------

@@ -7,7 +7,9 @@ Two kinds of series, so that no request pays for a gauge:
 
 - **Counters and histograms fed by events** (``__call__``): drains started
   and completed and their duration, streams refused, requests cancelled at
-  grace expiry, GOAWAYs, attack budgets tripped, requests and their latency
+  grace expiry, GOAWAYs, attack budgets tripped (HTTP/2 ENHANCE_YOUR_CALM,
+  HTTP/3 H3_EXCESSIVE_LOAD), requests the server refused itself (400, 408,
+  413, 414, 431, 501), requests and their latency
   (``RequestCompleted``, built only while a sink wants it), the proxy's
   requests, retries by reason, spent retry budgets, ejections.
 - **Gauges read when scraped** (``watch_connections``, ``watch_clients``):
@@ -31,8 +33,10 @@ from .events import (
     GoAwaySent,
     GraceExpired,
     Http3GoAwaySent,
+    QuicConnectionTerminated,
     RequestCancelled,
     RequestCompleted,
+    RequestRejected,
     RetryBudgetExhausted,
     StreamRefused,
     UpstreamGoAway,
@@ -44,6 +48,8 @@ __all__ = ["PrometheusSink"]
 
 #: HTTP/2 ENHANCE_YOUR_CALM (RFC 9113 §7): the GOAWAY code of a tripped abuse budget.
 _ENHANCE_YOUR_CALM = 0xB
+#: HTTP/3 H3_EXCESSIVE_LOAD (RFC 9114 §8.1): the same, for HTTP/3.
+_H3_EXCESSIVE_LOAD = 0x107
 #: Request latency buckets, seconds: 1 ms to a minute (prometheus-client's
 #: defaults stop at 10 s, short of a long poll or a slow upload).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -109,6 +115,12 @@ class PrometheusSink:
             "budgets_tripped_total",
             "Connections ended by an abuse budget (GOAWAY ENHANCE_YOUR_CALM), by reason",
             ["reason"],
+            **kwargs,
+        )
+        self.requests_rejected = prom.Counter(
+            "requests_rejected_total",
+            "Requests the server refused itself: malformed, too big or too slow",
+            ["protocol", "status"],
             **kwargs,
         )
         self.requests = prom.Counter(
@@ -179,6 +191,13 @@ class PrometheusSink:
             self.goaways.labels(str(event.final).lower()).inc()
             if event.error_code == _ENHANCE_YOUR_CALM:
                 self.budgets_tripped.labels(event.debug_data or "unspecified").inc()
+        elif isinstance(event, RequestRejected):
+            self.requests_rejected.labels(event.protocol, str(event.status)).inc()
+        elif isinstance(event, QuicConnectionTerminated):
+            if event.error_code == _H3_EXCESSIVE_LOAD and not (
+                event.remote or event.transport_error
+            ):
+                self.budgets_tripped.labels(event.reason or "h3_excessive_load").inc()
         elif isinstance(event, Http3GoAwaySent):
             self.goaways.labels(str(event.final).lower()).inc()
         elif isinstance(event, DrainStarted):

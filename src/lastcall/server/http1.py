@@ -590,7 +590,11 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         ``http.disconnect``, and the client gets the error status if no
         response head went out yet.
         """
-        logger.info("%s: %s", self.label, exc)
+        self.state.observer.emit(
+            oe.RequestRejected(
+                self.loop.time(), self.label, self.protocol_name, exc.status_hint, str(exc)
+            )
+        )
         self._deadline.stop()
         self._discard_input = True  # nothing after the bad bytes is parsed
         self.reads.hold(_CLOSING)

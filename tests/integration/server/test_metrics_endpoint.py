@@ -18,7 +18,7 @@ from server_harness import TEST_DEADLINE, StartServer
 
 from lastcall.server.asgi import Receive, Scope, Send
 from lastcall.testing import RawH2Client
-from lastcall.testing.h2_raw_client import DATA, END_STREAM
+from lastcall.testing.h2_raw_client import CONTINUATION, DATA, END_STREAM, GOAWAY, HEADERS
 
 pytest.importorskip("prometheus_client")
 
@@ -154,3 +154,31 @@ def test_metrics_bind_must_be_host_port(bad: str) -> None:
 
     with pytest.raises(ConfigError, match="bind"):
         ServerConfig(metrics_bind=bad)
+
+
+async def test_rejected_requests_and_tripped_budgets_are_counted(
+    start_server: StartServer,
+) -> None:
+    run = await start_server(None, metrics_bind="127.0.0.1:0")
+    assert run.server.metrics_endpoint is not None
+    # HTTP/1.1: a smuggling attempt (two Content-Length) and an oversize head.
+    smuggler = await run.open()
+    smuggler.send(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n")
+    assert (await smuggler.response())[0].startswith(b"HTTP/1.1 400")
+    big = await run.open()
+    big.send(b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert (await big.response())[0].startswith(b"HTTP/1.1 431")
+    # HTTP/2: a CONTINUATION flood trips its budget: GOAWAY(ENHANCE_YOUR_CALM).
+    h2 = await RawH2Client.connect("127.0.0.1", run.port)
+    h2.send_frame(HEADERS, 0, 1, b"\x82")  # :method GET, no END_HEADERS
+    for _ in range(64):
+        h2.send_frame(CONTINUATION, 0, 1, b"\x84")
+    goaway = await h2.read_until(GOAWAY)
+    await h2.aclose()
+    assert goaway.goaway[1] == 0xB  # ENHANCE_YOUR_CALM
+
+    samples = await scrape(run.server.metrics_endpoint.name)
+    assert value(samples, "requests_rejected_total", protocol="http/1.1", status="400") == 1
+    assert value(samples, "requests_rejected_total", protocol="http/1.1", status="431") == 1
+    tripped = {k[1]: v for k, v in samples.items() if k[0] == "lastcall_budgets_tripped_total"}
+    assert list(tripped.values()) == [1], tripped
