@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import pytest
 from attack_kit import (
     OP_BINARY,
     OP_CONTINUATION,
@@ -120,10 +119,12 @@ async def test_ping_flood_from_a_peer_that_never_reads_is_held_back() -> None:
             sock, repeat(PING * 1000), cap=26 * MiB, stall_timeout=2.0, until_answered=False
         )
         await server.wait_for_log("send_stalled")
-        with pytest.raises(ConnectionResetError):
-            await read_all(sock, reset_ok=False)
+        await read_all(sock)  # the server closed: EOF, or a reset if it left input unread
         growth = server.peak_rss_bytes() - rss_before
-    assert outcome.ended == "stalled", outcome
+    # The server stopped reading (what it took is the kernels' buffers), then
+    # closed once send_timeout passed, maybe while we were still blocked sending.
+    assert outcome.ended in ("stalled", "closed"), outcome
+    assert outcome.bytes_in < 16 * MiB, outcome
     assert growth < 8 * MiB, f"peak RSS grew {growth / MiB:.1f} MiB"
     assert not bystander.failures, bystander.failures
 
