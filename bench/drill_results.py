@@ -3,7 +3,9 @@
     python bench/drill_results.py [--duration 10] [--restarts 3] [--out docs/drill-results.md]
 
 Every server runs the same demo app (``/`` and ``/slow?ms=``); each is drilled
-over the protocols it speaks. Servers that are not installed are listed as
+over the protocols it speaks. Then the switches on one address that keep the
+listening socket: a SIGHUP reload in place and lastcall's socket hand-off
+upgrade, beside SO_REUSEPORT start-then-stop and the peers' own worker reloads. Servers that are not installed are listed as
 such. The exact command lines are printed in the page so anyone can rerun one.
 """
 
@@ -19,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+from typing import Any
 
 from lastcall.drill import DrillConfig, DrillReport, run_drill
 
@@ -50,9 +53,39 @@ def nginx_command(protocol: str) -> str:
     )
 
 
-def targets() -> list[tuple[str, str, str, str, str | None]]:
-    """(name, protocol, command, path, package for the version) for every drilled server."""
-    rows: list[tuple[str, str, str, str, str | None]] = []
+#: (name, protocol, command, path, package for the version, DrillConfig overrides)
+Target = tuple[str, str, str, str, str | None, dict[str, Any]]
+
+UPGRADE_SOCKET = os.path.join(tempfile.gettempdir(), "lastcall-drill-results-upgrade.sock")
+
+
+def switch_targets(proto: str) -> list[Target]:
+    """One address, no gap: reload in place, socket hand-off, and SO_REUSEPORT start-then-stop
+    (docs/server/processes.md), for lastcall and the peers that offer workers."""
+    serve = f"{PY} -m lastcall serve {APP} --bind 127.0.0.1:{{port}} --workers 2"
+    upgrade = f"{serve} --upgrade-socket {UPGRADE_SOCKET}"
+    granian_http = "2" if proto == "h2" else "1"
+    return [
+        ("lastcall --workers 2, SIGHUP", proto, serve, "/slow?ms=200", "lastcall",
+         {"stop_signal": "HUP"}),
+        ("lastcall --workers 2, upgrade", proto, upgrade, "/slow?ms=200", "lastcall",
+         {"upgrade": f"{upgrade} --upgrade"}),
+        ("lastcall, SO_REUSEPORT", proto,
+         f"{PY} -m lastcall.testing.reuseport 127.0.0.1:{{port}} -- "
+         f"{PY} -m lastcall serve {APP} --fd 3", "/slow?ms=200", "lastcall",
+         {"reuse_port": True}),
+        ("granian --workers 2, SIGHUP", proto,
+         f"granian --interface asgi --host 127.0.0.1 --port {{port}} --workers 2 "
+         f"--http {granian_http} {APP}", "/slow?ms=200", "granian", {"stop_signal": "HUP"}),
+        ("hypercorn --workers 2, SIGHUP", proto,
+         f"hypercorn {APP} --bind 127.0.0.1:{{port}} --workers 2 --graceful-timeout 30",
+         "/slow?ms=200", "hypercorn", {"stop_signal": "HUP"}),
+    ]  # fmt: skip
+
+
+def targets() -> list[Target]:
+    """Every drilled server: plain SIGTERM restarts, then the one-address switches."""
+    rows: list[Target] = []
     for proto in ("h2", "h1"):
         rows.append(
             (
@@ -61,6 +94,7 @@ def targets() -> list[tuple[str, str, str, str, str | None]]:
                 f"{PY} -m lastcall serve {APP} --bind 127.0.0.1:{{port}}",
                 "/slow?ms=200",
                 "lastcall",
+                {},
             )
         )
         rows.append(
@@ -70,6 +104,7 @@ def targets() -> list[tuple[str, str, str, str, str | None]]:
                 f"hypercorn {APP} --bind 127.0.0.1:{{port}} --graceful-timeout 30",
                 "/slow?ms=200",
                 "hypercorn",
+                {},
             )
         )
         rows.append(
@@ -79,6 +114,7 @@ def targets() -> list[tuple[str, str, str, str, str | None]]:
                 f"granian --interface asgi --host 127.0.0.1 --port {{port}} --workers 1 --http {'2' if proto == 'h2' else '1'} {APP}",
                 "/slow?ms=200",
                 "granian",
+                {},
             )
         )
         uvicorn_flags = "--http zttp --http2" if proto == "h2" else "--http httptools"
@@ -89,16 +125,20 @@ def targets() -> list[tuple[str, str, str, str, str | None]]:
                 f"uvicorn {APP} --host 127.0.0.1 --port {{port}} {uvicorn_flags} --timeout-graceful-shutdown 30",
                 "/slow?ms=200",
                 "uvicorn",
+                {},
             )
         )
-        rows.append(("nginx", proto, nginx_command(proto), "/index.html", None))
+        rows.append(("nginx", proto, nginx_command(proto), "/index.html", None, {}))
+    for proto in ("h2", "h1"):
+        rows += switch_targets(proto)
     return rows
 
 
 def available(name: str) -> bool:
-    if name == "lastcall":
+    program = name.split(",")[0].split()[0]
+    if program == "lastcall":
         return True
-    return shutil.which(name) is not None
+    return shutil.which(program) is not None
 
 
 def version(package: str | None) -> str:
@@ -130,8 +170,8 @@ async def main() -> tuple[str, str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     details: list[str] = []
-    for name, proto, command, path, package in targets():
-        if only and name not in only:
+    for name, proto, command, path, package, overrides in targets():
+        if only and name.split(",")[0].split()[0] not in only:
             continue
         if not available(name):
             lines.append(f"| {name} | not installed | {proto} | | | | | |")
@@ -148,6 +188,8 @@ async def main() -> tuple[str, str]:
             stop_signal="QUIT" if name == "nginx" else "TERM",
             progress=False,
         )
+        for key, value in overrides.items():
+            setattr(config, key, value)
         print(f"drilling {name} {proto} ...", file=sys.stderr)
         try:
             report: DrillReport = await run_drill(config)

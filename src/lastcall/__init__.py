@@ -18,7 +18,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lastcall import _extensions
+from lastcall._extensions import build_info
 from lastcall._lazy import lazy_attributes
+
+# Before anything below can import a hot module: use the compiled build if it
+# matches the sources (see _extensions.py; LASTCALL_NO_EXTENSIONS=1 for pure Python).
+_extensions.install()
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see __getattr__
     from lastcall import errors
@@ -34,7 +40,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see __getattr_
         RetryPolicy,
         Timeouts,
     )
-    from lastcall.server import Server, serve
+    from lastcall.process import serve
+    from lastcall.server import Server
     from lastcall.server.run import run
 
 __version__ = "0.1.0.dev0"
@@ -52,6 +59,7 @@ __all__ = [
     "Server",
     "Timeouts",
     "__version__",
+    "build_info",
     "errors",
     "run",
     "serve",
@@ -73,7 +81,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, so a misspelt name
             "RetryPolicy": "lastcall.client",
             "Timeouts": "lastcall.client",
             "Server": "lastcall.server",
-            "serve": "lastcall.server",
+            "serve": "lastcall.process",
             "run": "lastcall.server.run",
             "errors": "lastcall.errors",
         },

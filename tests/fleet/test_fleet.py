@@ -4,11 +4,10 @@
 addresses of their own) and restarts them the way a service manager would;
 the drill runs in the client's namespace, aims at the proxy's address, and
 runs the restart commands in turn: a rolling restart of the three backends,
-then a restart of the proxy itself. Nothing may be lost. The proxy is
-restarted by stop-then-start today, so connections made in the gap are
-refused and the drill's client retries them (counted as "safely retried");
-a client that does not retry refused connections needs the socket hand-off
-(``--upgrade``), which this test switches to once the proxy has it.
+then a restart of the proxy itself by socket hand-off (``--upgrade``: the
+new proxy takes the listening socket from the old one, which then drains).
+Nothing may be lost, and no connection may be refused: the proxy's address
+never stops accepting.
 
 Skipped, with the reason, where network namespaces cannot be created (not
 root, or no CAP_NET_ADMIN, as in many containers).
@@ -92,6 +91,8 @@ def test_rolling_restart_of_backends_then_of_the_proxy_loses_nothing(fleet: Flee
     assert report["sent"] > 100, summary
     assert report["lost"] == 0, summary
     assert done.returncode == 0, summary
+    # The proxy's address never refused a connection (errors holds "retried:<why>").
+    assert not any("ConnectError" in name for name in report["errors"]), summary
     # Both restarts really happened: each backend and the proxy run as new processes.
     for host in ["b1", "b2", "b3", "proxy"]:
         log = (fleet.state / f"{host}.log").read_text(errors="replace")

@@ -30,8 +30,7 @@ ROOT = pathlib.Path(lastcall.__file__).parent
 KNOWN_CYCLES: list[frozenset[str]] = [
     # Found by this test when it was written, through function-level imports;
     # left to their owners (reported to the lead): the proxy borrows the CLI's
-    # option and import helpers, which should move to a module both use, and
-    # the URL drill reuses the runner's config while the runner dispatches to it.
+    # option and import helpers, which should move to a module both use.
     frozenset(
         {
             "lastcall.cli",
@@ -42,7 +41,6 @@ KNOWN_CYCLES: list[frozenset[str]] = [
             "lastcall.proxy.websocket",
         }
     ),
-    frozenset({"lastcall.drill.runner", "lastcall.drill.url_drill"}),
 ]
 
 

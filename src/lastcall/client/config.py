@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from lastcall.errors import ConfigError
+from lastcall.lifecycle.retire import jittered as jittered  # shared with the server
 
 #: Environment variable with the default drain on ``Client.aclose()``, in seconds.
 DRAIN_ENV = "LASTCALL_CLIENT_DRAIN"
@@ -195,11 +196,3 @@ class ClientConfig:
         _check_duration("drain_timeout", self.drain_timeout, allow_none=False)
         if self.stream_write_high_water < 1:
             raise ConfigError("stream_write_high_water must be >= 1")
-
-
-def jittered(value: float, jitter: float, unit_random: float) -> float:
-    """``value`` moved by up to ``jitter`` of itself either way; ``unit_random`` in [0, 1).
-
-    The caller passes the random number in, so the rule is testable (gRFC A9).
-    """
-    return value * (1.0 + jitter * (2.0 * unit_random - 1.0))

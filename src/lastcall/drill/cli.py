@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import sys
 
+from .config import DrillConfig
 from .html_report import render_html
 from .proxy_target import ProxyDrillConfig, ProxyDrillReport, run_proxy_drill
 from .report import DrillReport
-from .runner import DrillConfig, run_drill
+from .runner import run_drill
 from .target import DEFAULT_RESTART_TIMEOUT, DEFAULT_SETTLE_PERIOD
 
 
@@ -94,7 +95,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--signal",
         default="TERM",
-        help="signal asking for a graceful shutdown (default TERM; nginx: QUIT)",
+        help="signal asking for a graceful shutdown (default TERM; nginx: QUIT); HUP reloads"
+        " in place (a supervisor: no replacement is started, the process must stay)",
+    )
+    parser.add_argument(
+        "--upgrade",
+        metavar="CMD",
+        default=None,
+        help='instead of a signal, start CMD, which takes the server over, e.g. "lastcall serve'
+        ' --bind 127.0.0.1:{port} --upgrade --upgrade-socket /tmp/up.sock"; the old one'
+        " must drain and exit by itself",
     )
     parser.add_argument("--port", type=int, default=None, help="fixed port (default: a free one)")
     parser.add_argument(
@@ -179,6 +189,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             method=args.method,
             reuse_port=args.reuse_port,
             stop_signal=args.signal,
+            upgrade=args.upgrade,
             port=args.port,
             exit_timeout=args.exit_timeout,
             progress=False if args.no_progress else None,

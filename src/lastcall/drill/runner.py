@@ -12,6 +12,18 @@ Timeline for each restart (evenly spread over ``duration``):
 
 Meanwhile the load never stops, so requests race every step.
 
+Two restarts that keep the process (``lastcall serve`` under a supervisor,
+``lastcall.process``):
+
+- ``--signal HUP``: a reload in place. The drill sends SIGHUP and starts no
+  replacement: the supervisor starts new workers and drains the old ones,
+  which the probe watches; the "exit" check is then that the server process
+  is still there, serving.
+- ``--upgrade CMD``: a hand-off. Instead of signalling, the drill starts
+  CMD (``lastcall serve ... --upgrade --upgrade-socket PATH``), which takes
+  the listening sockets over and tells the old process to drain; the drill
+  awaits the old process's exit as after a SIGTERM.
+
 HTTP/3 (``protocol="h3"``) runs over QUIC on UDP port ``quic_port`` (by
 default the same number as ``{port}``; a command may also say
 ``{quic_port}``). A QUIC server keeps its UDP socket until its last
@@ -27,13 +39,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
+from .config import DrillConfig, progress_bar, signal_number
 from .load import LoadStats, run_load
 from .probe_h1 import run_h1_probe
 from .probe_h2 import H2Probe
@@ -55,84 +66,7 @@ from .report import (
     grade_h3,
     merge_cards,
 )
-from .target import DEFAULT_RESTART_TIMEOUT, DEFAULT_SETTLE_PERIOD, UrlTarget
 from .timeline import Timeline
-
-#: ``DrillConfig.protocol`` values.
-PROTOCOLS = ("h1", "h2", "h3")
-
-
-@dataclass
-class DrillConfig:
-    """Settings of one drill run; the CLI flags map one to one."""
-
-    #: Command line of the server, with ``{port}`` where the port goes (and,
-    #: for h3, optionally ``{quic_port}`` where its UDP port goes). Empty for
-    #: a ``url`` target.
-    start: str = ""
-    #: "h1", "h2" (cleartext, prior knowledge) or "h3" (QUIC, TLS).
-    protocol: str = "h2"
-    #: Concurrent load workers.
-    concurrency: int = 20
-    #: Seconds of load.
-    duration: float = 10.0
-    #: How many SIGTERM + replacement cycles.
-    restarts: int = 1
-    #: Path requested by the load and by the probe's in-flight request.
-    path: str = "/slow?ms=200"
-    #: HTTP method of the load.
-    method: str = "GET"
-    #: Start the replacement before the SIGTERM (SO_REUSEPORT servers).
-    reuse_port: bool = False
-    #: The signal that asks for a graceful shutdown: TERM for most servers,
-    #: QUIT for nginx (whose TERM is a fast shutdown).
-    stop_signal: str = "TERM"
-    host: str = "127.0.0.1"
-    #: Fixed port, or None for a free one.
-    port: int | None = None
-    #: Longest wait for a server to answer after start.
-    start_timeout: float = 20.0
-    #: Longest wait for a signalled server to exit before it is killed.
-    exit_timeout: float = 60.0
-    #: Path the HTTP/1.1 probe warms its connections with.
-    warm_path: str = "/"
-    #: Show a progress bar on stderr (default: when stderr is a terminal).
-    progress: bool | None = None
-    #: Directory for the servers' output logs (default: a temporary one).
-    log_dir: str | None = None
-    #: h3: the server's QUIC (UDP) port; None for the same number as ``port``.
-    quic_port: int | None = None
-    #: h3: CA bundle to verify the server's certificate with; None: no
-    #: verification (the drill grades drain behaviour, and test servers use
-    #: self-signed certificates).
-    cafile: str | None = None
-    #: A deployment the drill does not start (``url_drill.py``): load this URL
-    #: instead of ``start``, and restart it with ``restart_commands``.
-    url: str | None = None
-    #: ``url`` target: the shell commands that restart it, run in turn (cycling)
-    #: for each of the ``restarts``.
-    restart_commands: list[str] = field(default_factory=list)
-    #: ``url`` target: longest wait for one restart command (then it is killed).
-    restart_timeout: float = DEFAULT_RESTART_TIMEOUT
-    #: ``url`` target: how long load and probe go on after a restart command ends.
-    settle_period: float = DEFAULT_SETTLE_PERIOD
-
-    def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}")
-        if bool(self.start) == bool(self.url):
-            raise ValueError("give either a server command to start or a --url, not both")
-        if self.url:
-            UrlTarget.parse(self.url, self.protocol)  # raises ValueError with the reason
-            if not self.restart_commands:
-                raise ValueError("--url needs a --restart command")
-            if self.restart_timeout <= 0 or self.settle_period < 0:
-                raise ValueError("--restart-timeout must be > 0 and --settle >= 0")
-        if self.protocol == "h3" and self.reuse_port:
-            raise ValueError(
-                "--reuse-port does not work for h3: a second UDP socket in an SO_REUSEPORT "
-                "group takes over some of the old server's QUIC connections"
-            )
 
 
 async def run_drill(config: DrillConfig) -> DrillReport:
@@ -151,6 +85,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
     port = config.port or free_port(config.host, udp=h3)
     quic_port = config.quic_port or port
     command = config.start.replace("{quic_port}", str(quic_port))
+    upgrade_command = (config.upgrade or "").replace("{quic_port}", str(quic_port))
     log_dir = config.log_dir or tempfile.mkdtemp(prefix="lastcall-drill-")
     progress = sys.stderr.isatty() if config.progress is None else config.progress
     report = DrillReport(protocol=config.protocol, command=config.start, restarts=config.restarts)
@@ -206,20 +141,34 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             at = started + config.duration * (k + 1) / (config.restarts + 1)
             await asyncio.sleep(max(0.0, at - time.monotonic()))  # the schedule, not a guess
             old = current
-            generation += 1
-            replacement = ServerProcess(command, port)
+            if config.is_reload_in_place:
+                replacement = current
+            else:
+                generation += 1
+                replacement = ServerProcess(upgrade_command or command, port)
             if config.reuse_port:
                 await replacement.start(log_path())
 
             signalled = asyncio.Event()
 
             async def signal(
-                old: ServerProcess = old, signalled: asyncio.Event = signalled, k: int = k
+                old: ServerProcess = old,
+                replacement: ServerProcess = replacement,
+                signalled: asyncio.Event = signalled,
+                k: int = k,
             ) -> None:
-                old.terminate(_signal_number(config.stop_signal))
+                if upgrade_command:
+                    old.signalled_at = time.monotonic()
+                    await replacement.start(log_path())
+                    what = "upgrade (hand-off)"
+                else:
+                    old.terminate(signal_number(config.stop_signal))
+                    what = f"SIG{config.stop_signal.removeprefix('SIG')}"
+                    if config.is_reload_in_place:
+                        what += " (reload in place)"
                 timeline.mark(
                     "restart",
-                    f"restart {k + 1}: SIG{config.stop_signal.removeprefix('SIG')}",
+                    f"restart {k + 1}: {what}",
                     old.signalled_at or time.monotonic(),
                     restart=k,
                 )
@@ -259,7 +208,7 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             # The probe signals the old server once its request is in flight
             # (and always before it returns).
             await signalled.wait()
-            if not config.reuse_port:
+            if not (config.reuse_port or config.is_reload_in_place or upgrade_command):
                 await listener_closed(config.exit_timeout)
                 await replacement.start(log_path())
             await answers(config.start_timeout)
@@ -269,6 +218,18 @@ async def run_drill(config: DrillConfig) -> DrillReport:
             async def finish(
                 old: ServerProcess = old, probe_task: asyncio.Task[dict[str, Check]] = probe_task
             ) -> None:
+                if config.is_reload_in_place:
+                    card = await probe_task
+                    alive = old.process is not None and old.process.returncode is None
+                    card["exit"] = Check(
+                        PASS if alive else FAIL,
+                        "reloaded in place: the process serves on"
+                        if alive
+                        else f"the process exited (code {old.returncode}) on SIGHUP",
+                    )
+                    cards.append(card)
+                    report.exit_seconds.append(None)
+                    return
                 exited = await old.wait_exit(config.exit_timeout)
                 card = await probe_task
                 if not exited:
@@ -309,26 +270,3 @@ async def run_drill(config: DrillConfig) -> DrillReport:
     report.add_load(stats, drain_windows)
     report.report_card = merge_cards(cards)
     return report
-
-
-def _signal_number(name: str) -> int:
-    """``TERM``, ``SIGQUIT``, ``15`` -> the signal number."""
-    if name.isdigit():
-        return int(name)
-    return int(getattr(signal, name if name.startswith("SIG") else "SIG" + name))
-
-
-async def progress_bar(started: float, duration: float) -> None:
-    """A progress bar on stderr while the load runs."""
-    width = 30
-    while True:
-        done = min(1.0, (time.monotonic() - started) / duration) if duration > 0 else 1.0
-        filled = int(done * width)
-        sys.stderr.write(
-            f"\r  drilling [{'#' * filled}{'.' * (width - filled)}] {done * 100:3.0f}%"
-        )
-        sys.stderr.flush()
-        if done >= 1.0:
-            sys.stderr.write("\n")
-            return
-        await asyncio.sleep(0.25)

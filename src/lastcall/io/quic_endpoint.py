@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import Protocol, cast
 
@@ -336,19 +337,28 @@ class QuicEndpoint(asyncio.DatagramProtocol):
 
 
 async def open_quic_endpoint(
-    host: str,
-    port: int,
+    host: str | None,
+    port: int | None,
     quic_configuration: QuicConfiguration,
     config: Http3Config,
     factory: Factory,
     *,
     on_closed: Callable[[QuicEndpoint], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> QuicEndpoint:
-    """Bind a UDP socket on ``host:port`` (0: any free port) and serve QUIC on it.
+    """Bind a UDP socket on ``host:port`` (0: any free port) and serve QUIC on it,
+    or serve ``sock``, a UDP socket bound already (inherited from a supervisor).
 
     ``OSError`` (address in use, ...) propagates to the caller.
     """
     loop = asyncio.get_running_loop()
+    if sock is not None:
+        _, protocol = await loop.create_datagram_endpoint(
+            lambda: QuicEndpoint(quic_configuration, config, factory, on_closed=on_closed),
+            sock=sock,
+        )
+        return protocol
+    assert host is not None and port is not None
     _, protocol = await loop.create_datagram_endpoint(
         lambda: QuicEndpoint(quic_configuration, config, factory, on_closed=on_closed),
         local_addr=(host, port),

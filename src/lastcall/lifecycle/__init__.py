@@ -15,6 +15,7 @@ from .drain import (
     DrainController,
     DrainSettings,
     FailReadiness,
+    GradualDrainScheduled,
     PreStopElapsed,
     ShutdownApplication,
     StopAccepting,
@@ -28,6 +29,7 @@ from .phases import (
     next_server_phase,
 )
 from .registry import ConnectionRegistry, Drainable
+from .retire import ConnectionLifetime, drain_schedule, jittered
 
 __all__ = [
     "PRE_STOP_REASON",
@@ -36,6 +38,7 @@ __all__ = [
     "AnnouncePreStop",
     "CancelConnections",
     "ConnectionInput",
+    "ConnectionLifetime",
     "ConnectionPhase",
     "ConnectionRegistry",
     "DrainConnections",
@@ -43,11 +46,14 @@ __all__ = [
     "DrainSettings",
     "Drainable",
     "FailReadiness",
+    "GradualDrainScheduled",
     "PreStopElapsed",
     "ServerInput",
     "ServerPhase",
     "ShutdownApplication",
     "StopAccepting",
+    "drain_schedule",
+    "jittered",
     "next_connection_phase",
     "next_server_phase",
 ]

@@ -16,6 +16,8 @@ The sequence (docs/server/draining.md, "The server sequence")::
     SERVING --drain--> [PRE_STOP: readiness fails, the application is told
                         (reason "pre_stop"), still accepting, pre_stop_delay]
             --> DRAINING: stop accepting, every connection begin_drain(deadline)
+                (``gradual``: one after the other, over the first
+                ``drain_spread_fraction`` of the grace period)
             --grace expired / second signal--> CANCELLING: cancel every connection,
                 then abort what is still there after close_timeout
             --last connection gone--> STOPPING: lifespan shutdown --> STOPPED
@@ -32,12 +34,14 @@ later call shortens the deadline (a longer one never extends it), as a second
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from lastcall.errors import ConfigError
 
 from .phases import ServerInput, ServerPhase, next_server_phase
-from .registry import ConnectionRegistry
+from .registry import ConnectionRegistry, Drainable
+from .retire import DRAIN_STRATEGIES, drain_schedule
 
 __all__ = [
     "PRE_STOP_REASON",
@@ -49,6 +53,7 @@ __all__ = [
     "DrainController",
     "DrainSettings",
     "FailReadiness",
+    "GradualDrainScheduled",
     "PreStopElapsed",
     "ShutdownApplication",
     "StopAccepting",
@@ -69,6 +74,12 @@ DEFAULT_CLOSE_TIMEOUT = 2.0
 #: The drain reason the application sees during the pre-stop delay (readiness
 #: already fails; its connection is not draining yet).
 PRE_STOP_REASON = ServerPhase.PRE_STOP.value
+#: Default drain strategy: every connection is told at once (Envoy's default).
+DEFAULT_DRAIN_STRATEGY = "immediate"
+#: With the ``gradual`` strategy, the part of the grace period over which the
+#: connections are told, one after the other. Half: every client has been told
+#: by mid-grace, and the last one told still has half of it to finish.
+DEFAULT_DRAIN_SPREAD_FRACTION = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +92,21 @@ class DrainSettings:
     pre_stop_delay: float = DEFAULT_PRE_STOP_DELAY
     #: After cancelling, how long before transports are aborted outright.
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    #: ``immediate``: every connection is told at once; ``gradual``: oldest first,
+    #: spread over ``drain_spread_fraction`` of the grace period.
+    drain_strategy: str = DEFAULT_DRAIN_STRATEGY
+    #: The part of the grace period a ``gradual`` drain spreads its notices over.
+    drain_spread_fraction: float = DEFAULT_DRAIN_SPREAD_FRACTION
 
     def __post_init__(self) -> None:
         for name in ("graceful_timeout", "pre_stop_delay", "close_timeout"):
             value = getattr(self, name)
             if not value >= 0.0:  # also rejects NaN
                 raise ConfigError(f"{name} must be >= 0 seconds, got {value!r}")
+        if self.drain_strategy not in DRAIN_STRATEGIES:
+            raise ConfigError(f"drain_strategy must be one of {', '.join(DRAIN_STRATEGIES)}")
+        if not 0.0 <= self.drain_spread_fraction <= 1.0:
+            raise ConfigError("drain_spread_fraction must be within [0, 1]")
 
 
 # -- actions the shell carries out, in order ------------------------------------
@@ -129,10 +149,21 @@ class StopAccepting(Action):
 
 @dataclass(frozen=True, slots=True)
 class DrainConnections(Action):
-    """Tell every live connection to drain, finishing by ``deadline_at``."""
+    """Tell live connections to drain, finishing by ``deadline_at``: every one
+    (``connections`` None), or, in a gradual drain, those whose turn it is."""
 
     deadline_at: float
     reason: str
+    connections: tuple[Drainable, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GradualDrainScheduled(Action):
+    """A gradual drain will tell ``connections`` connections, oldest first,
+    the last of them by ``last_at`` (reported; ``DrainConnections`` follow)."""
+
+    connections: int
+    last_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +204,8 @@ class DrainController:
         self._grace: float = self.settings.graceful_timeout
         self._grace_deadline_at: float | None = None
         self._abort_at: float | None = None
+        #: Gradual drain: the connections not told yet, with when each is due.
+        self._spread: deque[tuple[float, Drainable]] = deque()
 
     # -- queries ------------------------------------------------------------------
 
@@ -191,6 +224,8 @@ class DrainController:
         if self.phase is ServerPhase.PRE_STOP:
             return self._pre_stop_until
         if self.phase is ServerPhase.DRAINING:
+            if self._spread and self._grace_deadline_at is not None:
+                return min(self._spread[0][0], self._grace_deadline_at)
             return self._grace_deadline_at
         if self.phase is ServerPhase.CANCELLING:
             return self._abort_at
@@ -247,14 +282,28 @@ class DrainController:
             return [AnnouncePreStop(self._pre_stop_until + grace)]
         if self.phase is ServerPhase.DRAINING and self._grace_deadline_at is not None:
             self._grace_deadline_at = min(self._grace_deadline_at, now + grace)
+            if self._spread:
+                # The rest of a gradual drain fits the shorter grace, in the same order.
+                window = (self._grace_deadline_at - now) * self.settings.drain_spread_fraction
+                waiting = [connection for _, connection in self._spread]
+                times = drain_schedule(len(waiting), now, window)
+                self._spread = deque(zip(times, waiting, strict=True))
+                return self._due(now)
         return []
 
     def _enter_draining(self, now: float) -> list[Action]:
         self._grace_deadline_at = now + self._grace
-        actions: list[Action] = [
-            StopAccepting(),
-            DrainConnections(self._grace_deadline_at, self.reason),
-        ]
+        actions: list[Action] = [StopAccepting()]
+        settings = self.settings
+        if settings.drain_strategy == "gradual" and len(self.registry) > 1:
+            connections = list(self.registry)  # oldest first
+            window = self._grace * settings.drain_spread_fraction
+            times = drain_schedule(len(connections), now, window)
+            self._spread = deque(zip(times, connections, strict=True))
+            actions.append(GradualDrainScheduled(len(connections), times[-1]))
+            actions += self._due(now)
+        else:
+            actions.append(DrainConnections(self._grace_deadline_at, self.reason))
         if not self.registry:
             self._go(ServerInput.CONNECTIONS_GONE)
             actions.append(ShutdownApplication())
@@ -277,16 +326,37 @@ class DrainController:
             actions += self._enter_cancelling(now, forced=True)
         return actions
 
+    def _due(self, now: float) -> list[Action]:
+        """Gradual drain: the connections whose turn has come (still open) are told."""
+        spread = self._spread
+        batch: list[Drainable] = []
+        while spread and spread[0][0] <= now:
+            connection = spread.popleft()[1]
+            if connection in self.registry:
+                batch.append(connection)
+        if not batch:
+            return []
+        assert self._grace_deadline_at is not None
+        return [DrainConnections(self._grace_deadline_at, self.reason, tuple(batch))]
+
+    def _tell_the_rest(self, now: float) -> list[Action]:
+        """A gradual drain cut short (grace over, second signal): tell the rest now."""
+        if not self._spread:
+            return []
+        self._spread = deque((now, connection) for _, connection in self._spread)
+        return self._due(now)
+
     def _enter_cancelling(self, now: float, *, forced: bool) -> list[Action]:
         self._go(ServerInput.FORCED if forced else ServerInput.GRACE_EXPIRED)
         self._abort_at = now + self.settings.close_timeout
         actions: list[Action] = [
+            *self._tell_the_rest(now),
             CancelConnections(
                 self.reason,
                 forced,
                 len(self.registry),
                 self.registry.active_stream_count,
-            )
+            ),
         ]
         if not self.registry:
             self._go(ServerInput.CONNECTIONS_GONE)
@@ -302,6 +372,9 @@ class DrainController:
             self._go(ServerInput.PRE_STOP_ELAPSED)
             return [PreStopElapsed(self.settings.pre_stop_delay), *self._enter_draining(now)]
         if self.phase is ServerPhase.DRAINING:
+            assert self._grace_deadline_at is not None
+            if now < self._grace_deadline_at:
+                return self._due(now)
             return self._enter_cancelling(now, forced=False)
         if self.phase is ServerPhase.CANCELLING:
             self._abort_at = None
@@ -311,6 +384,7 @@ class DrainController:
     def connections_gone(self, now: float) -> list[Action]:
         """The registry became empty."""
         before = self.phase
+        self._spread.clear()
         self._go(ServerInput.CONNECTIONS_GONE)
         if before is not self.phase and self.phase is ServerPhase.STOPPING:
             return [ShutdownApplication()]

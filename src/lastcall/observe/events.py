@@ -20,11 +20,13 @@ __all__ = [
     "BackendRestored",
     "ConnectionClosed",
     "ConnectionDraining",
+    "ConnectionGraceExpired",
     "DrainEvent",
     "DrainStarted",
     "Drained",
     "GoAwaySent",
     "GraceExpired",
+    "GradualDrainScheduled",
     "Http3GoAwaySent",
     "LifespanShutdown",
     "ListenerClosed",
@@ -32,6 +34,9 @@ __all__ = [
     "PreStopElapsed",
     "QuicConnectionTerminated",
     "QuicEndpointClosed",
+    "ReloadFailed",
+    "ReloadFinished",
+    "ReloadStarted",
     "RequestCancelled",
     "RequestCompleted",
     "RequestRejected",
@@ -39,10 +44,17 @@ __all__ = [
     "SendStalled",
     "ServerStarted",
     "StreamRefused",
+    "UpgradeHandedOff",
+    "UpgradeReceived",
     "UpstreamGoAway",
     "UpstreamRequest",
     "UpstreamRetry",
     "WebSocketClosing",
+    "WorkerExited",
+    "WorkerKilled",
+    "WorkerReady",
+    "WorkerRestarting",
+    "WorkerStarted",
 ]
 
 
@@ -109,13 +121,44 @@ class ListenerClosed(DrainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class GradualDrainScheduled(DrainEvent):
+    """``drain_strategy`` gradual: ``connections`` connections will be told to
+    drain one after the other, oldest first, the last at ``last_at``."""
+
+    connections: int
+    last_at: float
+    name = "gradual_drain_scheduled"
+
+    def message(self) -> str:
+        return (
+            f"gradual drain: telling {self.connections} connection(s) one by one, "
+            f"the last in {self.last_at - self.at:.3f} s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionDraining(DrainEvent):
     """A connection was told to drain (HTTP/1.1: ``Connection: close`` or an idle close)."""
 
     connection: str
     protocol: str
     active_streams: int
+    #: Why: the server's drain reason, or this connection's own (``max_age``,
+    #: ``max_requests``, ``idle``, ``application``, ``peer_goaway``...).
+    reason: str = ""
     name = "connection_draining"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionGraceExpired(DrainEvent):
+    """A connection draining by itself (``reason``: ``max_age``, ``max_requests``,
+    ``idle``, ``application``...) used up its own grace with ``streams`` still
+    open: they are cancelled as at the server's grace expiry."""
+
+    connection: str
+    reason: str
+    streams: int
+    name = "connection_grace_expired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,3 +465,137 @@ class BackendHealthChanged(DrainEvent):
     backend: str
     healthy: bool
     name = "backend_health_changed"
+
+
+# -- processes (``lastcall.process``): the supervisor and its workers --------------
+#
+# ``generation`` counts the sets of workers a supervisor has started (1 at
+# start, +1 per reload); ``worker`` is the slot (0..workers-1) within it, kept
+# by the replacement of a crashed worker; ``pid`` is the worker's process id.
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStarted(DrainEvent):
+    """A worker process was spawned (it imports the app and runs lifespan startup next)."""
+
+    pid: int
+    generation: int
+    worker: int
+    name = "worker_started"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReady(DrainEvent):
+    """A worker's lifespan startup completed and it accepts on the shared sockets."""
+
+    pid: int
+    generation: int
+    worker: int
+    name = "worker_ready"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerExited(DrainEvent):
+    """A worker process ended. ``expected`` is False for a crash (it was not
+    told to drain): then ``worker_restarting`` follows unless the service stops."""
+
+    pid: int
+    generation: int
+    worker: int
+    returncode: int
+    expected: bool
+    name = "worker_exited"
+
+    def message(self) -> str:
+        how = "exited" if self.expected else "CRASHED"
+        return (
+            f"worker {self.worker} (generation {self.generation}, pid {self.pid}) {how} "
+            f"with code {self.returncode}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRestarting(DrainEvent):
+    """A crashed worker's slot gets a new process after ``delay`` seconds (backoff)."""
+
+    generation: int
+    worker: int
+    delay: float
+    crashes: int
+    name = "worker_restarting"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerKilled(DrainEvent):
+    """A worker did not exit within its budget after being told to drain: SIGKILL."""
+
+    pid: int
+    generation: int
+    worker: int
+    budget: float
+    name = "worker_killed"
+
+    def message(self) -> str:
+        return (
+            f"worker {self.worker} (generation {self.generation}, pid {self.pid}) did not exit "
+            f"within {self.budget:g} s of being told to drain: killed"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadStarted(DrainEvent):
+    """A new generation of workers is starting (``reason``: ``SIGHUP``,
+    ``lastcall reload``, ``files changed``, ``upgrade``); the old one keeps serving."""
+
+    generation: int
+    reason: str
+    name = "reload_started"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadFinished(DrainEvent):
+    """Every worker of the new generation is ready; the old generation drains now."""
+
+    generation: int
+    old_generation: int
+    duration: float
+    name = "reload_finished"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadFailed(DrainEvent):
+    """The new generation did not start (import error, lifespan failure, timeout);
+    what of it started is drained, and the old generation keeps serving."""
+
+    generation: int
+    reason: str
+    #: The generation that keeps serving (0: none, the service did not start).
+    serving_generation: int
+    name = "reload_failed"
+
+    def message(self) -> str:
+        kept = (
+            f"generation {self.serving_generation} keeps serving"
+            if self.serving_generation
+            else "nothing serves"
+        )
+        return f"generation {self.generation} did NOT start ({self.reason}); {kept}"
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeHandedOff(DrainEvent):
+    """This (old) supervisor handed its listening sockets to a new process
+    (``peer_version`` is its lastcall version); it drains once asked to."""
+
+    sockets: int
+    peer_version: str
+    name = "upgrade_handed_off"
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeReceived(DrainEvent):
+    """This (new) supervisor received the listening sockets of the running one."""
+
+    sockets: int
+    peer_version: str
+    name = "upgrade_received"

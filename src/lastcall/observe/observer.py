@@ -17,10 +17,13 @@ from .events import (
     DrainStarted,
     GoAwaySent,
     Http3GoAwaySent,
+    ReloadFailed,
     RequestCompleted,
     ServerStarted,
     UpstreamRequest,
     WebSocketClosing,
+    WorkerExited,
+    WorkerKilled,
 )
 
 __all__ = ["AccessLogSink", "EventRecorder", "LoggingSink", "Observer", "Sink"]
@@ -96,6 +99,10 @@ class LoggingSink:
         """The level ``event`` is logged at; follows the drain it belongs to."""
         if isinstance(event, UpstreamRequest):
             return logging.DEBUG  # one per proxied request: counted, not logged
+        if isinstance(event, WorkerKilled | ReloadFailed):
+            return logging.ERROR  # a worker that hung, a deploy that did not start
+        if isinstance(event, WorkerExited) and not event.expected:
+            return logging.WARNING  # a crash (a replacement follows)
         if isinstance(event, ConnectionClosed):
             is_draining = self._is_server_draining or event.connection in self._draining_connections
             self._draining_connections.discard(event.connection)

@@ -5,7 +5,9 @@ group that takes everything; ``lastcall proxy --config proxy.toml`` for
 routes and named groups. Every option of ``lastcall serve`` (``--bind``,
 ``--graceful-timeout``, ``--pre-stop-delay``, TLS, ``--quic-bind`` ...) is the
 same option here: the definitions are shared (``cli.add_server_options``), and
-so is the server that runs.
+so is the server that runs -- with ``--workers``, ``--upgrade-socket`` and
+``--reload`` too (``cli.add_process_options``): each worker builds the proxy
+from the same arguments (``worker_app.py``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ from lastcall.errors import ConfigError
 
 __all__ = ["add_parser", "run_from_args"]
 
+#: With workers: the environment variable that carries these arguments to each
+#: worker, which builds the proxy from them (``worker_app.py``).
+PROXY_ARGS_ENV = "LASTCALL_PROXY_ARGS"
+
 #: Options of the proxy itself (not handed to the server).
 _PROXY_OPTIONS = ("upstream", "hooks", "balancer", "health_check_path", "config_file")
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``proxy`` subcommand."""
-    from lastcall.cli import add_server_options
+    from lastcall.cli import add_process_options, add_server_options
 
     p = subparsers.add_parser(
         "proxy",
@@ -49,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--health-check-path", metavar="PATH", help="GET this on each backend every 5 s")
     p.add_argument("--hooks", metavar="MODULE:OBJECT", help="a lastcall.proxy.ProxyHooks")
     add_server_options(p)
+    add_process_options(p)
     p.set_defaults(handler=run_from_args)
 
 
@@ -111,6 +118,19 @@ def run_from_args(args: argparse.Namespace) -> int:
         load_env_file(server_config.env_file)
         proxy_config, server_config = build(args)  # its LASTCALL_* count
     configure_logging(server_config.log_level, server_config.log_format, server_config.log_config)
+    if server_config.is_supervised:
+        # Each worker builds the proxy from these same arguments (worker_app.py),
+        # so a reload also reads the --config file again.
+        import json
+        import os
+
+        os.environ[PROXY_ARGS_ENV] = json.dumps(
+            {key: value for key, value in vars(args).items() if key != "handler"}
+        )
+        server_config.app = "lastcall.proxy.worker_app:app"
+        from lastcall.process import supervise
+
+        return supervise(server_config)
     observer = Observer()
     app = ProxyApp(proxy_config, observer=observer)
     return serve(app, server_config, observer=observer)

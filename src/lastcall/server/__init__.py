@@ -36,7 +36,10 @@ def serve(
     """Serve ``app`` (the demo app if ``None``) until drained; return the exit code.
 
     Runs its own event loop (uvloop when installed) and handles SIGTERM/SIGINT/SIGHUP:
-    the first drains, a second skips to the cancel step. Keyword settings are
+    the first drains, a second skips to the cancel step. This serves in this
+    process; ``lastcall.serve`` (``lastcall.process.serve``) also runs a
+    supervisor and workers when ``workers > 1``, ``upgrade_socket`` or ``reload``
+    asks for one. Keyword settings are
     the fields of ``ServerConfig`` (``bind=["0.0.0.0:8000"]``, ``graceful_timeout=10``...);
     ``observer`` receives the drain events (the proxy shares its own with the server).
     """
@@ -45,6 +48,13 @@ def serve(
     elif settings:
         raise TypeError("pass either config= or keyword settings, not both")
     logging.getLogger("lastcall").setLevel(config.log_level.upper())
+    if config.is_supervised:
+        from lastcall.errors import ConfigError
+
+        raise ConfigError(
+            "workers, upgrade_socket and reload need a supervisor: call lastcall.serve"
+            " (lastcall.process.serve), which runs one"
+        )
     server = Server(app, config, observer=observer)
     with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
         return runner.run(server.serve())

@@ -18,7 +18,7 @@ from typing import Any
 
 from lastcall.engines.http1 import Http1Limits
 from lastcall.errors import ConfigError
-from lastcall.lifecycle import DrainSettings
+from lastcall.lifecycle import ConnectionLifetime, DrainSettings
 from lastcall.lifecycle.drain import (
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_GRACEFUL_TIMEOUT,
@@ -101,6 +101,35 @@ class ServerConfig:
     #: Apache 5 s, Envoy 1 h, Go: none). 0 for none. HTTP/3 has
     #: ``quic_idle_timeout``, HTTP/1.1 ``keep_alive_timeout``.
     http2_idle_timeout: float = 60.0
+    #: A connection drains by itself this long after it was accepted, so that
+    #: long-lived HTTP/2 and HTTP/3 connections (gRPC channels) rebalance onto
+    #: new backends: the full drain contract on that one connection (HTTP/2
+    #: GOAWAY debug data ``max_age``, HTTP/3 GOAWAY, HTTP/1.1 ``Connection:
+    #: close`` on the response in flight, an idle one closed), reason
+    #: ``max_age`` in ``lastcall.drain``. Varied by ±10 % per connection
+    #: (gRFC A9) so connections opened together do not all go together.
+    #: None (off), like gRPC's MAX_CONNECTION_AGE and Envoy's
+    #: max_connection_duration (nginx keepalive_time 1 h).
+    max_connection_age: float | None = None
+    #: After a ``max_connection_age`` or ``max_requests_per_connection`` drain
+    #: began, what the connection still has in flight is cancelled after this
+    #: long, as at ``graceful_timeout`` expiry. None: ``graceful_timeout``
+    #: (gRPC's MAX_CONNECTION_AGE_GRACE is unbounded; we never are).
+    max_connection_age_grace: float | None = None
+    #: Requests (HTTP/2, HTTP/3: streams) a connection accepts, then it drains
+    #: as for ``max_connection_age`` (reason ``max_requests``; HTTP/1.1: the
+    #: last response carries ``Connection: close``). None (off), like uvicorn
+    #: and Go (nginx keepalive_requests 1000, Envoy max_requests_per_connection
+    #: off).
+    max_requests_per_connection: int | None = None
+    #: How the server-wide drain tells its connections: ``immediate``, all at
+    #: once (Envoy's default), or ``gradual``, one after the other (oldest
+    #: first) over ``drain_spread_fraction`` of the grace period, so thousands
+    #: of clients do not all reconnect elsewhere in the same millisecond.
+    drain_strategy: str = "immediate"
+    #: The part of ``graceful_timeout`` a ``gradual`` drain spreads over. 0.5:
+    #: everyone is told by mid-grace and the last told has the other half.
+    drain_spread_fraction: float = 0.5
     #: Connections open at once (TCP and QUIC together); one accepted over it
     #: is closed at once, and those already open are untouched. 10,000: far
     #: above what one Python process serves well, low enough to stop a flood
@@ -267,6 +296,26 @@ class ServerConfig:
     backlog: int = 2048
     #: Install SIGTERM/SIGINT/SIGHUP handlers (off when embedding in another program).
     handle_signals: bool = True
+    # -- processes (``lastcall.process``; docs/server/processes.md) ----------------
+    #: Worker processes. 1 serves in this process, as before (no supervisor,
+    #: SIGHUP drains); N > 1 starts a supervisor that owns the listening
+    #: sockets and N workers that share them (gunicorn, uvicorn, hypercorn and
+    #: granian all offer ``--workers``; one Python process uses one core).
+    workers: int = 1
+    #: A Unix socket on which the running supervisor hands its listening
+    #: sockets to a new ``lastcall serve --upgrade`` (Pingora's graceful
+    #: upgrade) and takes ``lastcall reload``. Implies a supervisor. Off.
+    upgrade_socket: str | None = None
+    #: Start by taking the listening sockets over from the server running on
+    #: ``upgrade_socket``, then tell it to drain. Off.
+    upgrade: bool = False
+    #: Development: reload (new workers, then the old drain) when a file
+    #: under the working directory changes. Needs ``watchfiles``
+    #: (``pip install 'lastcall[reload]'``), like uvicorn's ``--reload``. Off.
+    reload: bool = False
+    #: Fork, and return once the new server serves (exit 0) or failed to
+    #: start (exit 3): for a systemd ``ExecReload`` that runs ``--upgrade``. Off.
+    daemon: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -298,6 +347,11 @@ class ServerConfig:
         ):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{name} must be >= 0 seconds")
+        self.connection_lifetime()
+        if self.workers < 1:
+            raise ConfigError("workers must be >= 1")
+        if self.upgrade and not self.upgrade_socket:
+            raise ConfigError("--upgrade needs --upgrade-socket PATH (where the running server is)")
         if self.max_connections < 0:
             raise ConfigError("max_connections must be >= 0 (0: no limit)")
         for name in ("ws_max_message_size", "ws_max_message_fragments", "ws_control_frame_burst"):
@@ -387,7 +441,22 @@ class ServerConfig:
 
     def drain_settings(self) -> DrainSettings:
         """The lifecycle deadlines of this configuration."""
-        return DrainSettings(self.graceful_timeout, self.pre_stop_delay, self.close_timeout)
+        return DrainSettings(
+            self.graceful_timeout,
+            self.pre_stop_delay,
+            self.close_timeout,
+            self.drain_strategy,
+            self.drain_spread_fraction,
+        )
+
+    def connection_lifetime(self) -> ConnectionLifetime:
+        """When one connection drains by itself (age, requests) and its grace then."""
+        grace = self.max_connection_age_grace
+        return ConnectionLifetime(
+            max_age=self.max_connection_age,
+            grace=self.graceful_timeout if grace is None else grace,
+            max_requests=self.max_requests_per_connection,
+        )
 
     def http1_limits(self) -> Http1Limits:
         """The HTTP/1.1 parser limits of this configuration."""
@@ -400,15 +469,26 @@ class ServerConfig:
         )
 
     @property
+    def is_supervised(self) -> bool:
+        """Whether a supervisor runs worker processes (``lastcall.process``)."""
+        return self.workers > 1 or self.upgrade_socket is not None or self.reload
+
+    @property
     def is_tls(self) -> bool:
         return self.certfile is not None
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(ServerConfig)}
+_OFF = ("", "none", "off")
 
 
 def _coerce(name: str, value: Any) -> Any:
     kind = str(_FIELDS[name].type)
+    if kind in ("float | None", "int | None"):
+        # A setting that is off by default: "none", "off" or "" turn it off again.
+        if value is None or (isinstance(value, str) and value.strip().lower() in _OFF):
+            return None
+        kind = kind.split(" ")[0]
     if kind.startswith("list"):
         if isinstance(value, str):
             return value.split()

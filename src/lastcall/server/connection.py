@@ -14,6 +14,13 @@ the graceful close every protocol ends with:
    destroy a response it has not read yet (RFC 9112 §9.6, Apache's
    "lingering close", Go's ``goAwayTimeout``);
 4. the transport is closed when the peer closes its side or the timeout ends.
+
+A connection may also drain by itself, with the same contract and a grace
+of its own (``drain_alone``): when it reaches ``max_connection_age``
+(jittered, armed at accept), when it has accepted
+``max_requests_per_connection`` requests, when it sat idle (HTTP/2), or when
+the application asks (``drain_connection()``). At the end of that grace what
+is left is cancelled exactly as at the server's grace expiry.
 """
 
 from __future__ import annotations
@@ -24,10 +31,12 @@ import os
 from typing import Any
 
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase, next_connection_phase
+from lastcall.lifecycle.retire import MAX_AGE_REASON, MAX_REQUESTS_REASON
 from lastcall.observe import events as oe
 
 from .extension import DrainExtension
 from .state import ServerState
+from .tls_extension import tls_extension
 
 __all__ = ["Address", "ConnectionBase", "ServerAddress"]
 
@@ -71,8 +80,17 @@ class ConnectionBase:
         self._extension: DrainExtension | None = None
         #: HTTP/2 and HTTP/3: the scope keys shared by every request (stream_scope.py).
         self.stream_scope_base: dict[str, Any] | None = None
+        #: ``scope["extensions"]["tls"]`` on a TLS connection (tls_extension.py).
+        self.tls_extension: dict[str, Any] | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
         self._own_cancel_handle: asyncio.TimerHandle | None = None
+        #: ``max_connection_age``: when this connection drains by itself (jittered).
+        self.retire_at: float | None = None
+        self._retire_handle: asyncio.TimerHandle | None = None
+        #: Requests accepted, counted only with ``max_requests_per_connection``
+        #: (0 then means no limit: the hot path tests one int).
+        self.requests_accepted = 0
+        self.max_requests = state.lifetime.max_requests or 0
         self._is_registered = False
         self._is_clean = True
         #: True once ``write_eof()`` was called (or the transport closed): a
@@ -85,6 +103,8 @@ class ConnectionBase:
     def attach(self, transport: asyncio.Transport) -> None:
         """Record addresses and register with the lifecycle (from ``connection_made``)."""
         self.transport = transport
+        if self.scheme == "https":
+            self.tls_extension = tls_extension(transport.get_extra_info("ssl_object"))
         sockname = transport.get_extra_info("sockname")
         if isinstance(sockname, str | bytes):
             # AF_UNIX: our side is the socket's path (bytes for Linux's abstract
@@ -107,6 +127,7 @@ class ConnectionBase:
             peer = "gone" if peer_is_gone else "unix"
         self.label = f"{self.protocol_name}#{self.state.next_connection_id()} {peer}"
         self.register()
+        self.start_lifetime()
         if peer_is_gone:
             logger.debug("%s: TCP peer address unknown (reset before accept); closing", self.label)
             transport.close()
@@ -129,6 +150,7 @@ class ConnectionBase:
         self.client, self.server, self.scheme = other.client, other.server, other.scheme
         self.label = other.label.replace(other.protocol_name, self.protocol_name, 1)
         self.requests = other.requests
+        self.tls_extension = other.tls_extension
         if other._is_registered:
             self.state.registry.replace(other, self)
             other._is_registered = False
@@ -137,6 +159,18 @@ class ConnectionBase:
         self._is_registered = True
         if other.drain_reason is not None:
             self._mark_draining(other.drain_deadline_at, other.drain_reason)
+        # Same connection, same age and count: the limits carry over.
+        self.requests_accepted = other.requests_accepted
+        self._own_cancel_handle, other._own_cancel_handle = other._own_cancel_handle, None
+        if self._own_cancel_handle is not None:
+            self._own_cancel_handle.cancel()
+            self._own_cancel_handle = self.loop.call_at(
+                self._own_cancel_handle.when(), self._own_grace_expired
+            )
+        if other._retire_handle is not None:
+            other._retire_handle.cancel()
+            other._retire_handle = None
+            self._arm_retire(other.retire_at)
 
     def _unregister(self) -> None:
         if self._is_registered:
@@ -209,11 +243,63 @@ class ConnectionBase:
         It gets the server's graceful timeout as its own budget; at the end what
         is left is cancelled exactly as at server grace expiry.
         """
+        self.drain_alone(reason, self.state.config.graceful_timeout)
+
+    def drain_alone(self, reason: str, grace: float) -> None:
+        """Drain this connection only, by the contract, with ``grace`` of its own.
+
+        ``reason`` goes to ``lastcall.drain``, the ``connection_draining``
+        event and HTTP/2's GOAWAY debug data. When ``grace`` ends what is left
+        is cancelled exactly as at the server's grace expiry. Nothing happens
+        if the connection is draining already (the server's drain included).
+        """
         if self.drain_reason is not None or self.phase is not ConnectionPhase.OPEN:
             return
-        deadline = self.loop.time() + self.state.config.graceful_timeout
-        self._own_cancel_handle = self.loop.call_at(deadline, self.cancel, "grace_expired")
+        self._stop_retire_timer()
+        deadline = self.loop.time() + grace
+        self._own_cancel_handle = self.loop.call_at(deadline, self._own_grace_expired)
         self.begin_drain(deadline, reason)
+
+    def _own_grace_expired(self) -> None:
+        self._own_cancel_handle = None
+        if self.phase is ConnectionPhase.CLOSED:
+            return
+        self.state.observer.emit(
+            oe.ConnectionGraceExpired(
+                self.loop.time(), self.label, self.drain_reason or "", self.active_stream_count
+            )
+        )
+        self.cancel("grace_expired")
+
+    # -- retiring by age or by count (max_connection_age, max_requests_per_connection) --
+
+    def start_lifetime(self) -> None:
+        """Arm ``max_connection_age`` from now (at accept); nothing when it is off."""
+        lifetime = self.state.lifetime
+        if lifetime.max_age is not None and self.retire_at is None:
+            self._arm_retire(lifetime.retire_at(self.loop.time(), self.state.unit_random()))
+
+    def _arm_retire(self, at: float | None) -> None:
+        self.retire_at = at
+        if at is not None:
+            self._retire_handle = self.loop.call_at(at, self._retire)
+
+    def _stop_retire_timer(self) -> None:
+        if self._retire_handle is not None:
+            self._retire_handle.cancel()
+            self._retire_handle = None
+
+    def _retire(self) -> None:
+        self._retire_handle = None
+        self.drain_alone(MAX_AGE_REASON, self.state.lifetime.grace)
+
+    def count_request(self) -> None:
+        """A request was accepted (called only with ``max_requests_per_connection``):
+        the last one the connection may take starts its drain, so that it is
+        answered (HTTP/1.1 with ``Connection: close``) and nothing after it comes."""
+        self.requests_accepted += 1
+        if self.requests_accepted >= self.max_requests:
+            self.drain_alone(MAX_REQUESTS_REASON, self.state.lifetime.grace)
 
     def begin_drain(self, deadline_at: float, reason: str) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -224,7 +310,11 @@ class ConnectionBase:
     def _report_draining(self) -> None:
         self.state.observer.emit(
             oe.ConnectionDraining(
-                self.loop.time(), self.label, self.protocol_name, self.active_stream_count
+                self.loop.time(),
+                self.label,
+                self.protocol_name,
+                self.active_stream_count,
+                self.drain_reason or "",
             )
         )
 
@@ -264,7 +354,7 @@ class ConnectionBase:
     def _connection_gone(self) -> None:
         """Common part of ``connection_lost``."""
         self._advance(ConnectionInput.TRANSPORT_CLOSED)
-        for handle in (self._linger_handle, self._own_cancel_handle):
+        for handle in (self._linger_handle, self._own_cancel_handle, self._retire_handle):
             if handle is not None:
                 handle.cancel()
         if self._drain_future is not None and not self._drain_future.done():

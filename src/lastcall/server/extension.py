@@ -6,7 +6,8 @@ Shape (documented in docs/server/draining.md)::
     if drain is not None:
         drain.is_draining        # bool: this connection (or the whole server) is draining
         drain.reason             # str | None: "pre_stop", "shutdown (SIGTERM)", "drain",
-                                 # "application", "idle_timeout", "peer_goaway", ...
+                                 # "application", "max_age", "max_requests",
+                                 # "idle", "peer_goaway", ...
         drain.deadline_at        # float | None: loop.time() when what is left is cancelled
         await drain.wait()       # returns the reason once a drain begins (at once if it has)
         drain.drain_connection() # drain *this* connection (Armeria's initiateConnectionShutdown):

@@ -329,6 +329,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             "http.response.trailers": _TRAILERS_EXTENSION,
             DRAIN_EXTENSION: self._extension or self.drain_extension(),
         }
+        if self.tls_extension is not None:
+            scope["extensions"]["tls"] = self.tls_extension
         if state.proxies is not None:
             scope["client"], scope["scheme"] = state.proxies.apply(
                 self.client, self.scheme, event.headers
@@ -357,6 +359,8 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             # outbound has room (_outbound_changed); meanwhile nothing more is read.
             self.pipeline.append((cycle, app))
             self.reads.hold(_PIPELINED)
+        if self.max_requests:  # the last one allowed answers with Connection: close
+            self.count_request()
 
     def _accepts_upgrade(self, event: RequestStarted) -> bool:
         if self.cycle is not None or self.pipeline or self.drain_reason is not None:

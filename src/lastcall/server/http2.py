@@ -31,6 +31,7 @@ from lastcall.engines.http2 import events as h2e
 from lastcall.io.deadline import MovingDeadline
 from lastcall.io.driver import EngineDriver
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
+from lastcall.lifecycle.retire import MAX_AGE_REASON, MAX_REQUESTS_REASON
 from lastcall.observe import events as oe
 
 from .asgi import Scope
@@ -47,6 +48,10 @@ logger = logging.getLogger("lastcall.server")
 #: Bytes queued in the engine for one stream before ``send()`` waits for a
 #: WINDOW_UPDATE. 64 KiB = the default initial window (RFC 9113 §6.9.2).
 SEND_HIGH_WATER = 65_536
+#: ``lastcall.drain`` reason and GOAWAY debug data of an ``http2_idle_timeout`` drain.
+IDLE_REASON = "idle"
+#: A connection's own drain reasons that its GOAWAY debug data names as they are.
+_OWN_REASONS = frozenset({IDLE_REASON, MAX_AGE_REASON, MAX_REQUESTS_REASON})
 
 
 class Http2Connection(MultiplexedConnection, asyncio.Protocol):
@@ -70,7 +75,7 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
             self.engine, transmit=self._transmit, handle=self._handle, loop=self.loop
         )
         # Idle and preface deadlines: one moving deadline (see _idle_expired).
-        self._idle = MovingDeadline(self.loop, self._idle_expired)
+        self._idle = MovingDeadline(state.clock, self._idle_expired)
         if state.config.http2_idle_timeout > 0.0:
             # Moved by the base class each time the last stream ends.
             self.idle_deadline = self._idle
@@ -92,7 +97,7 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
         # Until the client's SETTINGS arrive, request_head_timeout bounds the
         # wait, as it bounds an HTTP/1.1 head (a preface that never completes).
         self._awaiting_settings = True
-        self._idle.set(self.loop.time() + self.state.config.request_head_timeout)
+        self._idle.set_after(self.state.config.request_head_timeout)
         if self.drain_reason is not None:
             self._start_engine_drain()
         if data:
@@ -214,6 +219,8 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
         self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
     ) -> None:
         self._idle.at = None  # busy until its last stream ends (task_done)
+        if self.max_requests:  # the last one allowed starts the drain (GOAWAY)
+            self.count_request()
         request = build_stream_scope(self, headers, http_version="2", default_scheme=self.scheme)
         if request.method == b"CONNECT" and request.protocol == b"websocket":
             from .websocket import start_h2_websocket
@@ -312,8 +319,8 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
         reason = self.drain_reason or ""
         if reason.startswith("shutdown"):
             debug = b"shutdown"
-        elif reason == "idle_timeout":
-            debug = b"idle_timeout"
+        elif reason in _OWN_REASONS:  # max_age, max_requests, idle: said as is
+            debug = reason.encode("ascii")
         else:
             debug = b"drain"
         self.engine.start_drain(self.loop.time(), debug)
@@ -341,7 +348,7 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
         """No stream is open from now: drain after ``http2_idle_timeout`` of that."""
         timeout = self.state.config.http2_idle_timeout
         if timeout > 0.0:
-            self._idle.set(self.loop.time() + timeout)
+            self._idle.set_after(timeout)
         else:
             self._idle.at = None
 
@@ -358,7 +365,7 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
             return  # busy: the next idle period arms it again
         # GOAWAY(2^31-1)+PING, then the final id: a request racing it is still
         # served, and the client knows to open a new connection for the next.
-        self.request_drain("idle_timeout")
+        self.drain_alone(IDLE_REASON, self.state.config.graceful_timeout)
 
     def _finish(self) -> None:
         """``DrainCompleted``: everything accepted is queued; write it, half-close, linger."""

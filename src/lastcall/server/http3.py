@@ -37,6 +37,7 @@ aioquic is imported here and in the endpoint only, and this module only when
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -51,7 +52,7 @@ from lastcall.observe import events as oe
 
 from .config import ServerConfig
 from .http3_stream import Http3Stream
-from .listeners import parse_bind
+from .listeners import adopt_socket, parse_bind
 from .multiplexed import Headers, MultiplexedConnection, StreamHandler
 from .state import ServerState
 from .stream_scope import build_stream_scope
@@ -138,10 +139,10 @@ async def open_quic_endpoints(
     try:
         for value in config.quic_bind:
             bind = parse_bind(value)
-            assert bind.host is not None and bind.port is not None  # validated by the config
+            sock = None if bind.fd is None else adopt_socket(bind.fd, socket.SOCK_DGRAM)
             endpoints.append(
                 await open_quic_endpoint(
-                    bind.host, bind.port, tls, settings, factory, on_closed=on_closed
+                    bind.host, bind.port, tls, settings, factory, on_closed=on_closed, sock=sock
                 )
             )
     except BaseException:
@@ -177,6 +178,7 @@ class Http3Connection(MultiplexedConnection):
         # there is no kernel backlog to race with: once the endpoint stops
         # accepting, no Http3Connection is made, so none is born draining.
         self.register()
+        self.start_lifetime()
 
     # -- engine events (QuicApplication) ---------------------------------------------
 
@@ -260,6 +262,8 @@ class Http3Connection(MultiplexedConnection):
 
     def _on_request(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         """RFC 9114 §4.3.1: the engine validated the pseudo-header fields."""
+        if self.max_requests:  # the last one allowed starts the drain (GOAWAY)
+            self.count_request()
         request = build_stream_scope(self, headers, http_version="3", default_scheme="https")
         if self.body_limit >= 0 and self.refuses_body(
             stream_id, headers, end_stream, request.scope

@@ -1,9 +1,18 @@
-"""Listeners: ``--bind HOST:PORT`` (IPv4, ``[IPv6]:PORT``) and ``unix:PATH``."""
+"""Listeners: ``--bind HOST:PORT`` (IPv4, ``[IPv6]:PORT``), ``unix:PATH`` and ``fd://N``.
+
+``fd://N`` serves a socket that is already bound and listening, inherited as
+file descriptor N: from the supervisor (``lastcall.process``), from systemd
+socket activation (``LISTEN_FDS``) or from a supervisor such as circus. Such a
+socket belongs to whoever passed it: closing our copy stops this process from
+accepting while the socket itself (and its accept queue) lives on in the
+owner, and a unix socket's path is never unlinked by us.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import ssl
 import stat
 from collections.abc import Callable
@@ -11,7 +20,7 @@ from dataclasses import dataclass
 
 from lastcall.errors import ConfigError
 
-__all__ = ["BindAddress", "Listener", "open_listener", "parse_bind"]
+__all__ = ["BindAddress", "Listener", "adopt_socket", "open_listener", "parse_bind", "socket_names"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +30,12 @@ class BindAddress:
     host: str | None
     port: int | None
     path: str | None = None
+    #: An inherited descriptor (``fd://N``): bound and listening already.
+    fd: int | None = None
 
     def __str__(self) -> str:
+        if self.fd is not None:
+            return f"fd://{self.fd}"
         if self.path is not None:
             return f"unix:{self.path}"
         host = f"[{self.host}]" if self.host and ":" in self.host else self.host
@@ -30,13 +43,21 @@ class BindAddress:
 
 
 def parse_bind(value: str) -> BindAddress:
-    """Parse ``HOST:PORT``, ``[::1]:PORT``, ``:PORT`` (all interfaces) or ``unix:PATH``.
+    """Parse ``HOST:PORT``, ``[::1]:PORT``, ``:PORT`` (all interfaces), ``unix:PATH`` or ``fd://N``.
 
     Pure (no DNS, no socket), so ``ServerConfig.validate`` can reject a bad
     value before anything starts: a port is always required (``localhost``
     alone is an error, not a guess at 8000), and an IPv6 host needs brackets
     (``::1`` alone is ambiguous: host ``:`` port 1?).
     """
+    if value.startswith("fd://"):
+        try:
+            fd = int(value[5:])
+        except ValueError:
+            raise ConfigError(f"bad --bind {value!r}: fd:// needs a descriptor number") from None
+        if fd < 0:
+            raise ConfigError(f"bad --bind {value!r}: a descriptor number is >= 0")
+        return BindAddress(None, None, fd=fd)
     if value.startswith("unix:"):
         path = value[5:]
         if not path:
@@ -98,6 +119,34 @@ def _remove_stale_socket(path: str) -> None:
         pass
 
 
+def adopt_socket(fd: int, kind: socket.SocketKind) -> socket.socket:
+    """The socket behind inherited descriptor ``fd``, checked to be of ``kind``.
+
+    A descriptor that is not open, or not a socket of that kind, is a
+    ``ConfigError`` naming it (``socket.socket(fileno=...)`` alone would say
+    ``[Errno 9] Bad file descriptor``).
+    """
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ConfigError(f"fd://{fd}: not an open socket ({exc.strerror or exc})") from None
+    if sock.type != kind:
+        sock.detach()  # not ours to close
+        want = "stream (TCP or unix)" if kind == socket.SOCK_STREAM else "datagram (UDP)"
+        raise ConfigError(f"fd://{fd}: not a {want} socket")
+    sock.setblocking(False)
+    return sock
+
+
+def socket_names(sock: socket.socket) -> list[str]:
+    """How a bound socket is named in logs: ``127.0.0.1:8000``, ``[::1]:8000``, ``unix:PATH``."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return [f"unix:{name if isinstance(name, str) else name.decode(errors='replace')}"]
+    host, port = name[:2]
+    return [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+
+
 async def open_listener(
     bind: BindAddress,
     factory: Callable[[], asyncio.Protocol],
@@ -113,6 +162,25 @@ async def open_listener(
     # asyncio refuses a handshake timeout without TLS.
     handshake_timeout = None if ssl_context is None else tls_handshake_timeout
     loop = asyncio.get_running_loop()
+    if bind.fd is not None:
+        sock = adopt_socket(bind.fd, socket.SOCK_STREAM)
+        if sock.family == socket.AF_UNIX:
+            server = await loop.create_unix_server(
+                factory,
+                sock=sock,
+                backlog=backlog,
+                ssl=ssl_context,
+                ssl_handshake_timeout=handshake_timeout,
+            )
+        else:
+            server = await loop.create_server(
+                factory,
+                sock=sock,
+                backlog=backlog,
+                ssl=ssl_context,
+                ssl_handshake_timeout=handshake_timeout,
+            )
+        return Listener(bind, server, socket_names(sock))
     if bind.path is not None:
         _remove_stale_socket(bind.path)
         server = await loop.create_unix_server(

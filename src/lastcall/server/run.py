@@ -53,6 +53,14 @@ def run_config(config: ServerConfig, app: ASGIApp | None = None) -> int:
     if config.env_file is not None:
         load_env_file(config.env_file)
     configure_logging(config.log_level, config.log_format, config.log_config)
+    if config.is_supervised:
+        # Workers behind a supervisor (lastcall.process): each imports the app
+        # itself, so a reload loads new code and the supervisor runs none.
+        from lastcall.process import app_spec, supervise
+
+        if app is not None and config.app is None:
+            config.app = app_spec(app)
+        return supervise(config)
     if app is None and config.app is not None:
         app = import_app(config.app, factory=config.factory, app_dir=config.app_dir)
     return serve(app, config)

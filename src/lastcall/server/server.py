@@ -43,6 +43,7 @@ from lastcall.lifecycle import (
     DrainConnections,
     DrainController,
     FailReadiness,
+    GradualDrainScheduled,
     PreStopElapsed,
     ServerPhase,
     ShutdownApplication,
@@ -246,7 +247,9 @@ class Server:
         if self._started is None:
             self._started = loop.create_future()
         self._stopping = loop.create_future()
-        state = self.state = ServerState(self.config, self.app, loop, self.observer, self.registry)
+        state = self.state = ServerState(
+            self.config, self.app, loop, self.observer, self.registry, clock=self._clock
+        )
         self.registry.on_empty = self._on_connections_gone
         config = self.config
         lifespan = Lifespan(
@@ -528,8 +531,11 @@ class Server:
                 endpoint.stop_accepting()
         elif isinstance(action, DrainConnections):
             state.drain_deadline_at = action.deadline_at
-            for connection in self.registry:
+            connections = action.connections
+            for connection in self.registry if connections is None else connections:
                 connection.begin_drain(action.deadline_at, action.reason)
+        elif isinstance(action, GradualDrainScheduled):
+            emit(oe.GradualDrainScheduled(now, action.connections, action.last_at))
         elif isinstance(action, CancelConnections):
             emit(
                 oe.GraceExpired(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
+from collections.abc import Callable
 from typing import Any
 
 from lastcall.engines.http1 import Http1Limits
+from lastcall.io.driver import Clock
 from lastcall.lifecycle import ConnectionRegistry
 from lastcall.observe import Observer
 
@@ -28,10 +31,14 @@ class ServerState:
         loop: asyncio.AbstractEventLoop,
         observer: Observer,
         registry: ConnectionRegistry,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.app = app
         self.loop = loop
+        #: Time and timers of the server's deadlines that follow it (the drain
+        #: controller's, HTTP/2 idle and preface): the loop, or a test's FakeClock.
+        self.clock: Clock = clock if clock is not None else loop
         self.observer = observer
         self.registry = registry
         #: ``scope["state"]``: filled by lifespan startup, shallow-copied per request.
@@ -62,6 +69,10 @@ class ServerState:
         #: starts: the default ones, and ``Alt-Svc`` advertising HTTP/3 once
         #: QUIC is bound (RFC 7838). HTTP/3 sends the default ones only.
         self.extra_response_headers: list[tuple[bytes, bytes]] = list(self.default_response_headers)
+        #: When one connection drains by itself: age, requests, and its grace then.
+        self.lifetime = config.connection_lifetime()
+        #: Draws each connection's age jitter, in [0, 1); tests may replace it.
+        self.unit_random: Callable[[], float] = random.random
         self._ids = itertools.count(1)
 
     def announce_drain(self, reason: str, deadline_at: float) -> None:

@@ -105,6 +105,8 @@ def build_stream_scope(
         "http.response.trailers": TRAILERS_EXTENSION,
         DRAIN_EXTENSION: conn._extension or conn.drain_extension(),
     }
+    if conn.tls_extension is not None:
+        scope["extensions"]["tls"] = conn.tls_extension
     if state.proxies is not None:
         scope["client"], scope["scheme"] = state.proxies.apply(
             conn.client, scope["scheme"], regular

@@ -78,3 +78,39 @@ def state_app(log: list[Any]) -> Any:
         await send({"type": "http.response.body", "body": scope["state"]["greeting"].encode()})
 
     return app
+
+
+class ReasonApp:
+    """``/wait-drain`` answers once its connection drains, with the drain reason;
+    ``/forever`` never answers; anything else answers ``ok`` at once."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.changed = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = b"ok"
+        if scope["path"] == "/wait-drain":
+            self.waiting += 1
+            self.changed.set()
+            body = (await scope["extensions"]["lastcall.drain"].wait()).encode()
+        elif scope["path"] == "/forever":
+            self.waiting += 1
+            self.changed.set()
+            await asyncio.Event().wait()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"%d" % len(body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def wait_for_waiting(self, count: int) -> None:
+        async with asyncio.timeout(10):
+            while self.waiting < count:
+                self.changed.clear()
+                await self.changed.wait()

@@ -31,6 +31,32 @@ def test_bad_settings_are_clear_errors(tmp_path: pathlib.Path) -> None:
         parse_bind("localhost:http")
 
 
+def test_connection_retiring_settings_from_every_source(tmp_path: pathlib.Path) -> None:
+    toml = tmp_path / "lastcall.toml"
+    toml.write_text('max-connection-age = 300\ndrain-strategy = "gradual"\n')
+    env = {"LASTCALL_MAX_REQUESTS_PER_CONNECTION": "1000", "LASTCALL_DRAIN_SPREAD_FRACTION": "0.2"}
+    config = load_config({"max_connection_age_grace": "5"}, config_file=str(toml), environ=env)
+    assert (config.max_connection_age, config.max_connection_age_grace) == (300.0, 5.0)
+    assert config.max_requests_per_connection == 1000
+    assert config.drain_settings().drain_strategy == "gradual"
+    assert config.drain_settings().drain_spread_fraction == 0.2
+    assert config.connection_lifetime().grace == 5.0
+    # "off" turns a setting the file set off again; no grace means the graceful timeout.
+    config = load_config(config_file=str(toml), environ={"LASTCALL_MAX_CONNECTION_AGE": "off"})
+    assert config.max_connection_age is None
+    assert config.connection_lifetime().grace == config.graceful_timeout
+    for bad in (
+        {"max_connection_age": 0},
+        {"max_connection_age_grace": -1},
+        {"max_requests_per_connection": 0},
+        {"drain_strategy": "slowly"},
+        {"drain_spread_fraction": 2},
+        {"max_connection_age": "soon"},
+    ):
+        with pytest.raises(ConfigError):
+            load_config(bad, environ={})
+
+
 def test_bind_forms() -> None:
     assert str(parse_bind("[::1]:8000")) == "[::1]:8000"
     assert parse_bind(":80").host == "0.0.0.0"

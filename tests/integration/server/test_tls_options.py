@@ -10,7 +10,9 @@ import asyncio
 import pathlib
 import shutil
 import ssl
+from typing import Any
 
+import httpx
 import pytest
 from server_apps import hello
 from server_harness import TEST_DEADLINE, StartServer
@@ -177,3 +179,64 @@ async def test_cipher_list_that_selects_nothing_is_a_usage_error(files: Files) -
 def test_tls_option_mistakes(settings: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         ServerConfig(**settings)  # type: ignore[arg-type]
+
+
+class TlsScope:
+    """Answers with what ``scope["extensions"]["tls"]`` said (or ``none``)."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.seen.append((scope["http_version"], scope["extensions"].get("tls")))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def test_asgi_tls_extension_names_the_client(start_server: StartServer, files: Files) -> None:
+    app = TlsScope()
+    run = await start_server(
+        app,
+        certfile=str(files.certfile),
+        keyfile=str(files.keyfile),
+        ssl_ca_certs=str(files.client_cert),
+        ssl_cert_reqs="optional",
+    )
+    with_cert = files.client_context(files.client_cert, files.client_key)
+    assert (await get(run.port, with_cert)).startswith(b"HTTP/1.1 200")
+    async with httpx.AsyncClient(http2=True, verify=with_cert, timeout=TEST_DEADLINE) as client:
+        response = await client.get(f"https://localhost:{run.port}/")  # ALPN h2
+    assert response.http_version == "HTTP/2"
+    assert (await get(run.port, files.client_context(None, None))).startswith(b"HTTP/1.1 200")
+    (v1, tls1), (v2, tls2), (_, anonymous) = app.seen
+    assert (v1, v2) == ("1.1", "2")
+    pem = files.client_cert.read_text()
+    for tls in (tls1, tls2):
+        assert tls["client_cert_name"] == "CN=ops-client"
+        assert tls["client_cert_chain"] == [pem] and tls["client_cert_error"] is None
+        assert tls["tls_version"] == 0x0304
+    assert anonymous["client_cert_chain"] == [] and anonymous["client_cert_name"] is None
+
+
+async def test_no_tls_extension_in_cleartext(start_server: StartServer) -> None:
+    app = TlsScope()
+    run = await start_server(app)
+    reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
+    writer.write(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+    async with asyncio.timeout(TEST_DEADLINE):
+        await reader.read()
+    writer.close()
+    assert app.seen == [("1.1", None)]
+
+
+def test_rfc4514_name_order_and_escapes() -> None:
+    from lastcall.server.tls_extension import rfc4514_name
+
+    subject = (
+        (("countryName", "NZ"),),
+        (("organizationName", "Acme, Inc."),),
+        (("commonName", " alice+bob"), ("userId", "7")),
+    )
+    assert rfc4514_name(subject) == "CN=\\ alice\\+bob+UID=7,O=Acme\\, Inc.,C=NZ"

@@ -101,3 +101,21 @@ async def test_disconnect_without_a_close_code_is_1005(start_server: StartServer
     writer.close()
     assert app.disconnect == {"type": "websocket.disconnect", "code": 1005, "reason": ""}
     assert type(app.disconnect["code"]) is int
+
+
+async def test_max_connection_age_closes_a_websocket_with_1001(start_server: StartServer) -> None:
+    """The age is the TCP connection's, armed at accept and kept through the upgrade."""
+    app = DisconnectRecorder()
+    run = await start_server(app, max_connection_age=0.2)
+    async with asyncio.timeout(TEST_DEADLINE):
+        async with websockets.asyncio.client.connect(
+            f"ws://127.0.0.1:{run.port}/", proxy=None
+        ) as ws:
+            with pytest.raises(websockets.ConnectionClosedOK):
+                await ws.recv()
+            assert ws.close_code == 1001
+        await app.done.wait()
+    assert app.disconnect is not None and app.disconnect["code"] == 1001
+    (draining,) = run.recorder.of_type(oe.ConnectionDraining)
+    assert draining.reason == "max_age" and draining.protocol == "websocket"
+    assert not run.server.controller.is_draining
