@@ -146,3 +146,11 @@ def test_compiled_modules_come_from_the_extension_directory() -> None:
 
     assert isinstance(hpack.__loader__, importlib.machinery.ExtensionFileLoader)
     assert Path(hpack.__file__ or "").is_relative_to(_extensions.EXT_DIR)
+
+
+def test_every_module_to_compile_exists() -> None:
+    """A module renamed or moved without updating the list would make every install
+    quietly pure Python (setup.py falls back rather than fail): fail here instead."""
+    root = Path(lastcall.__file__).parent.parent
+    missing = [m for m in _extensions.COMPILED_MODULES if _extensions._module_path(root, m) is None]
+    assert missing == []
