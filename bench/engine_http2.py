@@ -8,7 +8,12 @@ Two workloads, same process, same run, no sockets:
     SETTINGS, a large WINDOW_UPDATE, then N GET requests, 50 per read),
     answering each request with the same three headers and a 12-byte body.
 
-Prints req/s for each and, as the last line, ``ratio_vs_h2: X.XX`` for (b).
+Each runs in interleaved rounds (ours and h2 back to back, alternating who goes
+first); req/s and ratios are medians over the rounds, so a drift of the
+machine's speed hits both sides of a ratio alike. Prints req/s for each and, as
+the last line, ``ratio_vs_h2: X.XX`` for (b). ``lastcall`` is whatever the
+install provides (the first line says compiled or pure; set
+``LASTCALL_NO_EXTENSIONS=1`` for pure Python).
 
     python bench/engine_http2.py [--requests N] [--repeat R]
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import struct
 import time
 from collections.abc import Callable
@@ -154,36 +160,53 @@ def cycles_h2(n: int, batch: int = 100) -> int:
     return done
 
 
-def best_rate(fn: Callable[[], int], repeat: int) -> float:
-    best = 0.0
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        count = fn()
-        elapsed = time.perf_counter() - start
-        best = max(best, count / elapsed)
-    return best
+def rate(fn: Callable[[], int]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    count = fn()
+    return count / (time.perf_counter() - start)
+
+
+def interleaved(ours: Callable[[], int], theirs: Callable[[], int], rounds: int) -> list[float]:
+    """``[our req/s, their req/s, ratio]`` as medians over ``rounds`` rounds, each
+    running both back to back (alternating who goes first), so a drift of the
+    machine's speed hits both sides of a ratio alike."""
+    ours_rates, their_rates, ratios = [], [], []
+    for i in range(rounds):
+        if i % 2:
+            b, a = rate(theirs), rate(ours)
+        else:
+            a, b = rate(ours), rate(theirs)
+        ours_rates.append(a)
+        their_rates.append(b)
+        ratios.append(a / b)
+    return [statistics.median(x) for x in (ours_rates, their_rates, ratios)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
     args = parser.parse_args()
     n = args.requests
     chunks = client_bytes(n)
     assert server_ours(chunks) == n and server_h2(chunks) == n
     cyc_n = max(n // 4, 100)
-    ours_cycles = best_rate(lambda: cycles_ours(cyc_n), args.repeat)
-    h2_cycles = best_rate(lambda: cycles_h2(cyc_n), args.repeat)
-    ours_server = best_rate(lambda: server_ours(chunks), args.repeat)
-    h2_server = best_rate(lambda: server_h2(chunks), args.repeat)
-    print(
-        f"(a) full cycles   lastcall {ours_cycles:10.0f} req/s   h2 {h2_cycles:10.0f} req/s"
-        f"   ratio {ours_cycles / h2_cycles:5.2f}"
+    from lastcall._extensions import describe
+
+    print(f"lastcall: {describe()}")
+    ours_c, h2_c, ratio_c = interleaved(
+        lambda: cycles_ours(cyc_n), lambda: cycles_h2(cyc_n), args.repeat
     )
-    print(f"(b) server role   lastcall {ours_server:10.0f} req/s   h2 {h2_server:10.0f} req/s")
-    print(f"ratio_vs_h2: {ours_server / h2_server:.2f}")
+    ours_s, h2_s, ratio_s = interleaved(
+        lambda: server_ours(chunks), lambda: server_h2(chunks), args.repeat
+    )
+    print(
+        f"(a) full cycles   lastcall {ours_c:10.0f} req/s   h2 {h2_c:10.0f} req/s"
+        f"   ratio {ratio_c:5.2f}"
+    )
+    print(f"(b) server role   lastcall {ours_s:10.0f} req/s   h2 {h2_s:10.0f} req/s")
+    print(f"ratio_vs_h2: {ratio_s:.2f}")
 
 
 if __name__ == "__main__":

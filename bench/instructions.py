@@ -11,7 +11,12 @@ cancelled out.
 It does not see the kernel: syscalls per request are counted separately with
 ``--syscalls`` (``strace -c``). Needs valgrind, h2load (and strace).
 
-    python bench/instructions.py [--servers lastcall,uvicorn,granian] [--protocol h1|h2]
+    python bench/instructions.py [--servers lastcall,lastcall-pure,uvicorn,granian,pyvoy]
+                                 [--protocol h1|h2]
+
+``lastcall`` runs whatever the install provides (the mypyc-compiled build when
+there is one: ``lastcall --version`` says), ``lastcall-pure`` the same sources
+with ``LASTCALL_NO_EXTENSIONS=1``, so the two are reported side by side.
 """
 
 from __future__ import annotations
@@ -32,11 +37,15 @@ from lastcall.drill.process import free_port
 APP = "lastcall.testing.bench_app:app"
 COMMANDS = {
     "lastcall": "{python} -m lastcall serve {app} --bind 127.0.0.1:{port} --log-level warning",
+    "lastcall-pure": "{python} -m lastcall serve {app} --bind 127.0.0.1:{port} --log-level warning",
     "uvicorn": "{python} -m uvicorn {app} --host 127.0.0.1 --port {port} --log-level warning "
     "--no-access-log {uvicorn_http}",
     "granian": "granian --interface asgi --host 127.0.0.1 --port {port} --workers 1 "
     "--http {granian_http} {app}",
+    "pyvoy": "pyvoy --address 127.0.0.1 --port {port} --worker-threads 1 --log-level warning {app}",
 }
+#: Environment a server runs with, on top of ours.
+ENVIRONMENT = {"lastcall-pure": {"LASTCALL_NO_EXTENSIONS": "1"}}
 
 
 def _command(name: str, port: int, protocol: str) -> list[str]:
@@ -50,7 +59,7 @@ def _command(name: str, port: int, protocol: str) -> list[str]:
     return shlex.split(line)
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], limit: float) -> None:
+def wait_listening(port: int, process: subprocess.Popen[bytes], limit: float) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -63,7 +72,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], limit: float) -
     raise RuntimeError("server did not listen")
 
 
-def _h2load(port: int, protocol: str, requests: int) -> list[str]:
+def h2load_args(port: int, protocol: str, requests: int) -> list[str]:
     args = ["h2load", "-n", str(requests)]
     args += ["-c", "50", "-m", "1", "--h1"] if protocol == "h1" else ["-c", "10", "-m", "10"]
     return [*args, f"http://127.0.0.1:{port}/"]
@@ -85,11 +94,12 @@ def total_instructions(name: str, protocol: str, requests: int) -> int:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **ENVIRONMENT.get(name, {})},
         )
         try:
-            _wait_listening(port, server, 120.0)
+            wait_listening(port, server, 600.0)
             result = subprocess.run(
-                _h2load(port, protocol, requests), capture_output=True, text=True, check=False
+                h2load_args(port, protocol, requests), capture_output=True, text=True, check=False
             )
             if f"{requests} succeeded" not in result.stdout:
                 raise RuntimeError(f"h2load: {result.stdout[-400:]}")
@@ -117,19 +127,22 @@ def syscalls_per_request(name: str, protocol: str, requests: int) -> dict[str, f
     """Syscalls of the server per request, by name (those over 5 % of requests)."""
     port = free_port()
     server = subprocess.Popen(
-        _command(name, port, protocol), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _command(name, port, protocol),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **ENVIRONMENT.get(name, {})},
     )
     with tempfile.TemporaryDirectory() as workdir:
         log = os.path.join(workdir, "strace.txt")
         try:
-            _wait_listening(port, server, 30.0)
-            subprocess.run(_h2load(port, protocol, 2000), capture_output=True, check=False)
+            wait_listening(port, server, 30.0)
+            subprocess.run(h2load_args(port, protocol, 2000), capture_output=True, check=False)
             tracer = subprocess.Popen(
                 ["strace", "-c", "-f", "-p", str(server.pid), "-o", log],
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(1.0)  # strace attaches asynchronously and says nothing when it has
-            subprocess.run(_h2load(port, protocol, requests), capture_output=True, check=False)
+            subprocess.run(h2load_args(port, protocol, requests), capture_output=True, check=False)
             tracer.send_signal(signal.SIGINT)
             tracer.wait(30)
         finally:
@@ -148,12 +161,15 @@ def syscalls_per_request(name: str, protocol: str, requests: int) -> dict[str, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", default="lastcall,uvicorn,granian")
+    parser.add_argument("--servers", default="lastcall,lastcall-pure,uvicorn,granian,pyvoy")
     parser.add_argument("--protocol", choices=["h1", "h2"], default="h1")
     parser.add_argument("--small", type=int, default=2000)
     parser.add_argument("--large", type=int, default=10000)
     parser.add_argument("--syscalls", action="store_true", help="also count syscalls (strace)")
     args = parser.parse_args()
+    from lastcall._extensions import describe
+
+    print(f"lastcall: {describe()}", flush=True)
     results: dict[str, float] = {}
     for name in args.servers.split(","):
         results[name] = instructions_per_request(name, args.protocol, args.small, args.large)

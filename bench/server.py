@@ -7,10 +7,14 @@ request in flight per connection (``h2load --h1 -c 50 -m 1``), HTTP/2 with
 HTTP/2 connection over 1,000 connections. Then lastcall's drain timings:
 SIGTERM -> exit for an idle server, and last response byte -> exit.
 
-Peers: granian, uvicorn (httptools for HTTP/1.1, zttp for HTTP/2), hypercorn --
-each skipped with a note when not installed.
+Peers: granian (Rust core), pyvoy (Envoy's C++ core, one worker thread),
+uvicorn (httptools for HTTP/1.1, zttp for HTTP/2), hypercorn -- each skipped with
+a note when not installed. ``lastcall`` runs whatever the install built (the
+mypyc-compiled hot modules when there are: ``lastcall --version``),
+``lastcall-pure`` the same sources with ``LASTCALL_NO_EXTENSIONS=1``.
 
-    python bench/server.py [--requests 40000] [--rounds 3] [--servers lastcall,granian,uvicorn,hypercorn]
+    python bench/server.py [--requests 40000] [--rounds 3]
+        [--servers lastcall,lastcall-pure,granian,pyvoy,uvicorn,hypercorn]
 
 The machine's own speed drifts (by 25 % between minutes on a shared host), so
 one pass compares figures taken at different speeds. Each of ``--rounds``
@@ -150,7 +154,9 @@ def combine(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=40_000)
-    parser.add_argument("--servers", default="lastcall,granian,uvicorn,hypercorn")
+    parser.add_argument(
+        "--servers", default="lastcall,lastcall-pure,granian,pyvoy,uvicorn,hypercorn"
+    )
     parser.add_argument("--idle-connections", type=int, default=1000)
     parser.add_argument("--drain-runs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)

@@ -18,7 +18,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lastcall import _extensions
+from lastcall._extensions import build_info
 from lastcall._lazy import lazy_attributes
+
+# Before anything below can import a hot module: use the compiled build if it
+# matches the sources (see _extensions.py; LASTCALL_NO_EXTENSIONS=1 for pure Python).
+_extensions.install()
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time see __getattr__
     from lastcall import errors
@@ -53,6 +59,7 @@ __all__ = [
     "Server",
     "Timeouts",
     "__version__",
+    "build_info",
     "errors",
     "run",
     "serve",

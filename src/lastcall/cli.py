@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lastcall import __version__
+from lastcall._extensions import describe as describe_build
 from lastcall.errors import ConfigError
 
 __all__ = [
@@ -368,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lastcall", description="lastcall: HTTP that drains by the book"
     )
-    parser.add_argument("--version", action="version", version=f"lastcall {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"lastcall {__version__} ({describe_build()})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_serve(sub)

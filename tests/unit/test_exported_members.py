@@ -25,6 +25,7 @@ PUBLIC: dict[str, list[str]] = {
         "Server",
         "Timeouts",
         "__version__",
+        "build_info",
         "errors",
         "run",
         "serve",

@@ -31,8 +31,7 @@ KNOWN_CYCLES: list[frozenset[str]] = [
     frozenset({"lastcall.server.http2", "lastcall.server.websocket"}),
     # Found by this test when it was written, through function-level imports;
     # left to their owners (reported to the lead): the proxy borrows the CLI's
-    # option and import helpers, which should move to a module both use, and
-    # the URL drill reuses the runner's config while the runner dispatches to it.
+    # option and import helpers, which should move to a module both use.
     frozenset(
         {
             "lastcall.cli",
@@ -43,7 +42,6 @@ KNOWN_CYCLES: list[frozenset[str]] = [
             "lastcall.proxy.websocket",
         }
     ),
-    frozenset({"lastcall.drill.runner", "lastcall.drill.url_drill"}),
 ]
 
 

@@ -29,8 +29,9 @@ IO_MODULES = {"asyncio", "socket", "ssl", "selectors"}
 ROOT = pathlib.Path(lastcall.__file__).parent
 SANS_IO_PACKAGES = ["engines", "lifecycle"]
 
-#: What importing the root package loads: itself and its lazy-attribute helper.
-ROOT_PACKAGE = ("lastcall", "lastcall._lazy")
+#: What importing the root package loads: itself, its lazy-attribute helper and the
+#: switch between the compiled and the pure-Python build.
+ROOT_PACKAGE = ("lastcall", "lastcall._extensions", "lastcall._lazy")
 #: What every sans-IO part may load: the root package and the exception tree.
 BASE = (*ROOT_PACKAGE, "lastcall.errors")
 #: An engine may use the shared engine vocabulary (a prefix ending in "." is a package).

@@ -5,7 +5,8 @@ restarts the server K times and reports lost requests (accepted, then failed)
 and a report card of the server's drain behaviour as seen by raw probes.
 """
 
+from .config import DrillConfig
 from .report import DrillReport
-from .runner import DrillConfig, run_drill
+from .runner import run_drill
 
 __all__ = ["DrillConfig", "DrillReport", "run_drill"]

@@ -38,6 +38,13 @@ KNOWN_TARGETS: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("h1", "h2"),
         "lastcall.server",
     ),
+    # the same sources with the compiled modules switched off (docs/dev/performance.md)
+    "lastcall-pure": (
+        "env LASTCALL_NO_EXTENSIONS=1 {python} -m lastcall serve {app} --bind 127.0.0.1:{port} "
+        "--log-level warning",
+        ("h1", "h2"),
+        "lastcall.server",
+    ),
     "granian": (
         "granian --interface asgi --host 127.0.0.1 --port {port} --workers 1 {http_flag} {app}",
         ("h1", "h2"),
@@ -52,6 +59,12 @@ KNOWN_TARGETS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "hypercorn {app} --bind 127.0.0.1:{port} --log-level warning",
         ("h1", "h2"),
         "hypercorn",
+    ),
+    # Envoy's C++ core with a Python ASGI worker (one worker thread, as granian's one worker)
+    "pyvoy": (
+        "pyvoy --address 127.0.0.1 --port {port} --worker-threads 1 --log-level warning {app}",
+        ("h1", "h2"),
+        "pyvoy",
     ),
     "nginx": ("nginx:{port}", ("h1", "h2"), "nginx"),
 }

@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import sys
 
+from .config import DrillConfig
 from .html_report import render_html
 from .proxy_target import ProxyDrillConfig, ProxyDrillReport, run_proxy_drill
 from .report import DrillReport
-from .runner import DrillConfig, run_drill
+from .runner import run_drill
 from .target import DEFAULT_RESTART_TIMEOUT, DEFAULT_SETTLE_PERIOD
 
 

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .config import DrillConfig, progress_bar
 from .load import LoadStats, run_load
 from .probe_h1 import H1ProbeResult, run_h1_probe
 from .probe_h2 import H2Probe, H2ProbeResult
@@ -52,7 +53,6 @@ from .report import (
     grade_h3,
     merge_cards,
 )
-from .runner import DrillConfig, progress_bar
 from .target import RestartCommand, UrlTarget
 from .timeline import Timeline
 

@@ -13,21 +13,27 @@ Hot paths may set ``at`` themselves and call ``arm()`` only when
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .driver import Clock, TimerHandle
 
 __all__ = ["MovingDeadline"]
 
 
 class MovingDeadline:
-    """Calls ``on_expired`` once the loop's time passes ``at`` (``None``: never)."""
+    """Calls ``on_expired`` once the clock's time passes ``at`` (``None``: never).
+
+    The clock is the event loop, or any ``lastcall.io.driver.Clock`` (a test's
+    ``FakeClock``)."""
 
     __slots__ = ("_loop", "_on_expired", "_timer", "_timer_at", "at")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_expired: Callable[[], None]) -> None:
+    def __init__(self, loop: Clock, on_expired: Callable[[], None]) -> None:
         self._loop = loop
         self._on_expired = on_expired
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: TimerHandle | None = None
         self._timer_at = 0.0
         #: The deadline (``loop.time()`` seconds), or ``None`` when nothing is due.
         self.at: float | None = None
@@ -35,6 +41,10 @@ class MovingDeadline:
     @property
     def is_armed(self) -> bool:
         return self._timer is not None
+
+    def set_after(self, seconds: float) -> None:
+        """Move the deadline to ``seconds`` from now (the clock's now)."""
+        self.set(self._loop.time() + seconds)
 
     def set(self, at: float) -> None:
         """Move the deadline to ``at`` (earlier or later)."""

@@ -75,7 +75,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
             self.engine, transmit=self._transmit, handle=self._handle, loop=self.loop
         )
         # Idle and preface deadlines: one moving deadline (see _idle_expired).
-        self._idle = MovingDeadline(self.loop, self._idle_expired)
+        self._idle = MovingDeadline(state.clock, self._idle_expired)
         if state.config.http2_idle_timeout > 0.0:
             # Moved by the base class each time the last stream ends.
             self.idle_deadline = self._idle
@@ -97,7 +97,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         # Until the client's SETTINGS arrive, request_head_timeout bounds the
         # wait, as it bounds an HTTP/1.1 head (a preface that never completes).
         self._awaiting_settings = True
-        self._idle.set(self.loop.time() + self.state.config.request_head_timeout)
+        self._idle.set_after(self.state.config.request_head_timeout)
         if self.drain_reason is not None:
             self._start_engine_drain()
         if data:
@@ -350,7 +350,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         """No stream is open from now: drain after ``http2_idle_timeout`` of that."""
         timeout = self.state.config.http2_idle_timeout
         if timeout > 0.0:
-            self._idle.set(self.loop.time() + timeout)
+            self._idle.set_after(timeout)
         else:
             self._idle.at = None
 

@@ -436,7 +436,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
             if self.phase is ConnectionPhase.CLOSED:
                 self._connection_gone()
             elif self.idle_deadline is not None and self.phase is ConnectionPhase.OPEN:
-                self.idle_deadline.set(self.loop.time() + self.idle_timeout)
+                self.idle_deadline.set_after(self.idle_timeout)
 
     # -- used by streams ------------------------------------------------------------------
 

@@ -247,7 +247,9 @@ class Server:
         if self._started is None:
             self._started = loop.create_future()
         self._stopping = loop.create_future()
-        state = self.state = ServerState(self.config, self.app, loop, self.observer, self.registry)
+        state = self.state = ServerState(
+            self.config, self.app, loop, self.observer, self.registry, clock=self._clock
+        )
         self.registry.on_empty = self._on_connections_gone
         config = self.config
         lifespan = Lifespan(

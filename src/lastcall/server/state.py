@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lastcall.engines.http1 import Http1Limits
+from lastcall.io.driver import Clock
 from lastcall.lifecycle import ConnectionRegistry
 from lastcall.observe import Observer
 
@@ -30,10 +31,14 @@ class ServerState:
         loop: asyncio.AbstractEventLoop,
         observer: Observer,
         registry: ConnectionRegistry,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.app = app
         self.loop = loop
+        #: Time and timers of the server's deadlines that follow it (the drain
+        #: controller's, HTTP/2 idle and preface): the loop, or a test's FakeClock.
+        self.clock: Clock = clock if clock is not None else loop
         self.observer = observer
         self.registry = registry
         #: ``scope["state"]``: filled by lifespan startup, shallow-copied per request.

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lastcall_server import answer_lifespan, serving
 
-import lastcall.client as lc
 from lastcall.testing.quic_certs import write_self_signed
-
-server_mod = pytest.importorskip("lastcall.server")
 
 BOUND = 10.0  # no step may take longer than this
 
@@ -39,34 +37,19 @@ async def test_final_goaway_updates_the_notice(
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                kind = message["type"].removeprefix("lifespan.")
-                await send({"type": f"lifespan.{kind}.complete"})
-                if kind == "shutdown":
-                    return
+            return await answer_lifespan(receive, send)
         arrived.set()
         await release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"done"})
 
-    certfile, keyfile = cert_files
-    settings: dict[str, Any] = {"bind": ["127.0.0.1:0"], "graceful_timeout": BOUND}
-    if protocol == "h3":
-        settings.update(quic_bind=["127.0.0.1:0"], certfile=str(certfile), keyfile=str(keyfile))
-    server = server_mod.Server(app, **settings)
-    serving = asyncio.create_task(server.serve())
-    await server.started
-    if protocol == "h3":
-        client = lc.Client(http1=False, http3=True, verify=False)
-        url = f"https://127.0.0.1:{server.quic_port}/slow"
-    else:
-        client = lc.Client(http1=False, http2=True)
-        url = f"http://127.0.0.1:{server.port}/slow"
     try:
-        async with asyncio.timeout(BOUND), client:
+        async with (
+            asyncio.timeout(BOUND),
+            serving(app, protocol, cert_files, graceful_timeout=BOUND) as (server, client, base),
+        ):
             notices = client.notices()
-            slow = asyncio.create_task(client.get(url))
+            slow = asyncio.create_task(client.get(base + "/slow"))
             await arrived.wait()
             server.drain(grace=BOUND)
             first = await anext(notices)
@@ -78,8 +61,6 @@ async def test_final_goaway_updates_the_notice(
             assert await response.closing is latest
     finally:
         release.set()
-        server.drain()
-        assert await serving == 0
 
     assert (first.source, first.reason, first.is_update) == ("remote", "goaway", False)
     assert (final.source, final.reason, final.is_update) == ("remote", "goaway", True)

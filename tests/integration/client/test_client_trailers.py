@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lastcall_server import answer_lifespan, serving
 
 import lastcall.client as lc
 from lastcall.testing.quic_certs import write_self_signed
-
-server_mod = pytest.importorskip("lastcall.server")
 
 BOUND = 10.0
 
@@ -27,11 +26,7 @@ def cert_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            kind = (await receive())["type"].removeprefix("lifespan.")
-            await send({"type": f"lifespan.{kind}.complete"})
-            if kind == "shutdown":
-                return
+        return await answer_lifespan(receive, send)
     with_trailers = scope["path"] != "/plain"
     await send(
         {
@@ -56,40 +51,24 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 async def test_response_trailers_after_the_body(
     protocol: str, cert_files: tuple[Path, Path]
 ) -> None:
-    certfile, keyfile = cert_files
-    settings: dict[str, Any] = {"bind": ["127.0.0.1:0"], "handle_signals": False}
-    if protocol == "h3":
-        settings.update(quic_bind=["127.0.0.1:0"], certfile=str(certfile), keyfile=str(keyfile))
-    server = server_mod.Server(app, **settings)
-    serving = asyncio.create_task(server.serve())
-    await server.started
-    if protocol == "h3":
-        client = lc.Client(http1=False, http3=True, verify=False)
-        base = f"https://127.0.0.1:{server.quic_port}"
-    else:
-        client = lc.Client(http1=protocol == "h1", http2=protocol == "h2")
-        base = f"http://127.0.0.1:{server.port}"
     expected = lc.Headers([("grpc-status", "0"), ("grpc-message", "all good")])
-    try:
-        async with asyncio.timeout(BOUND), client:
-            whole = await client.get(base + "/rpc", headers={"te": "trailers"})
-            assert (
-                whole.http_version == {"h1": "HTTP/1.1", "h2": "HTTP/2", "h3": "HTTP/3"}[protocol]
-            )
-            assert whole.content == b"part one, part two"
-            assert whole.trailers == expected
+    async with (
+        asyncio.timeout(BOUND),
+        serving(app, protocol, cert_files) as (_, client, base),
+    ):
+        whole = await client.get(base + "/rpc", headers={"te": "trailers"})
+        assert whole.http_version == {"h1": "HTTP/1.1", "h2": "HTTP/2", "h3": "HTTP/3"}[protocol]
+        assert whole.content == b"part one, part two"
+        assert whole.trailers == expected
 
-            async with client.stream("GET", base + "/rpc") as streamed:
-                assert len(streamed.trailers) == 0  # not known before the end of the body
-                assert await streamed.aread() == b"part one, part two"
-                assert streamed.trailers["grpc-status"] == "0"
+        async with client.stream("GET", base + "/rpc") as streamed:
+            assert len(streamed.trailers) == 0  # not known before the end of the body
+            assert await streamed.aread() == b"part one, part two"
+            assert streamed.trailers["grpc-status"] == "0"
 
-            plain = await client.get(base + "/plain")
-            assert plain.content == b"part one, part two"
-            assert len(plain.trailers) == 0
-    finally:
-        server.drain()
-        assert await serving == 0
+        plain = await client.get(base + "/plain")
+        assert plain.content == b"part one, part two"
+        assert len(plain.trailers) == 0
 
 
 # -- request trailers ------------------------------------------------------------------------

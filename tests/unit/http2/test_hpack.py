@@ -585,8 +585,8 @@ def test_decoded_lists_are_the_callers_to_mutate() -> None:
 
 def test_decode_accepts_bytearray_and_memoryview() -> None:
     dec = HeaderDecoder()
-    assert dec.decode(bytearray(hx("82"))) == [(b":method", b"GET")]  # type: ignore[arg-type]
-    assert dec.decode(memoryview(hx("82"))) == [(b":method", b"GET")]  # type: ignore[arg-type]
+    assert dec.decode(bytearray(hx("82"))) == [(b":method", b"GET")]
+    assert dec.decode(memoryview(hx("82"))) == [(b":method", b"GET")]
 
 
 def test_encoder_block_cache_follows_table_changes() -> None:

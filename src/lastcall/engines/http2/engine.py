@@ -152,10 +152,12 @@ class Http2Engine(ControlFrames):
                 if ftype <= 9:
                     try:
                         handlers[ftype](flags, stream_id, payload, events)
-                    except PeerStreamError as exc:
-                        self._stream_error(exc.stream_id, exc.code)
-        except PeerConnectionError as exc:
-            self._fail(exc.code, str(exc))
+                    except PeerStreamError as stream_error:
+                        self._stream_error(stream_error.stream_id, stream_error.code)
+        # Two names, not one ``exc``: mypyc gives a name one type per function,
+        # so a second ``as exc`` of another class would fail its type check.
+        except PeerConnectionError as connection_error:
+            self._fail(connection_error.code, str(connection_error))
             buf.clear()
             return self.pop_events()
         except PeerClosed:
