@@ -43,6 +43,7 @@ class Served:
         self.port = port
         self.log: list[str] = []
         self._reader: asyncio.Task[None] | None = None
+        self._logged = asyncio.Event()
 
     def rss_bytes(self) -> int:
         """Resident memory of the server process now (VmRSS)."""
@@ -51,6 +52,31 @@ class Served:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS")
+
+    def peak_rss_bytes(self) -> int:
+        """The peak resident memory (VmHWM) since start or ``reset_peak()``: an
+        attack's high point, even when the allocator gave the pages back since."""
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no VmHWM")
+
+    def reset_peak(self) -> None:
+        """Start ``peak_rss_bytes`` again from the current RSS (Linux: clear_refs 5)."""
+        with open(f"/proc/{self.proc.pid}/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+
+    async def wait_for_log(self, text: str) -> str:
+        """The first log line containing ``text``, once the server has written
+        it (drain steps and other events are logged as they are emitted)."""
+        async with asyncio.timeout(WAIT_TIMEOUT):
+            while True:
+                for line in self.log:
+                    if text in line:
+                        return line
+                self._logged.clear()
+                await self._logged.wait()
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process used so far."""
@@ -62,6 +88,7 @@ class Served:
         assert self.proc.stderr is not None
         while line := await self.proc.stderr.readline():
             self.log.append(line.decode(errors="replace").rstrip())
+            self._logged.set()
 
 
 @contextlib.asynccontextmanager
@@ -312,3 +339,100 @@ async def endless_chunk_extension(
 
 
 MiB = 1024 * 1024
+
+
+# -- WebSocket (RFC 6455): raw frames on an attacker socket ----------------------------
+
+OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_MASK = b"\x01\x02\x03\x04"
+
+
+def ws_frame(
+    opcode: int, payload: bytes = b"", *, fin: bool = True, length: int | None = None
+) -> bytes:
+    """A client frame (masked, RFC 6455 §5.2). ``length`` may claim more than
+    ``payload`` holds: the rest is the caller's to stream (an endless frame)."""
+    n = len(payload) if length is None else length
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 1 << 16:
+        head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    return head + _MASK + bytes(b ^ _MASK[i % 4] for i, b in enumerate(payload))
+
+
+async def ws_handshake(sock: socket.socket, path: str = "/ws") -> bytes:
+    """Open a WebSocket over HTTP/1.1 on ``sock`` (the demo app echoes on any
+    path); return what came after the 101 response's head."""
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(
+        sock,
+        f"GET {path} HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode(),
+    )
+    data = b""
+    async with asyncio.timeout(WAIT_TIMEOUT):
+        while b"\r\n\r\n" not in data:
+            chunk = await loop.sock_recv(sock, 4096)
+            assert chunk, f"closed during the handshake: {data!r}"
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return rest
+
+
+async def read_all(sock: socket.socket, *, reset_ok: bool = True) -> bytes:
+    """Everything the server sends until it closes; a reset ends it too (or,
+    without ``reset_ok``, raises ``ConnectionResetError``)."""
+    loop = asyncio.get_running_loop()
+    out = bytearray()
+    async with asyncio.timeout(WAIT_TIMEOUT):
+        while True:
+            try:
+                chunk = await loop.sock_recv(sock, 1 << 16)
+            except ConnectionResetError:
+                if not reset_ok:
+                    raise
+                break
+            if not chunk:
+                break
+            out += chunk
+    return bytes(out)
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """``(opcode, payload)`` of the server's (unmasked) frames in ``data``; stops at a partial one."""
+    frames: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos + 2 <= len(data):
+        opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
+        pos += 2
+        if n == 126:
+            n, pos = int.from_bytes(data[pos : pos + 2], "big"), pos + 2
+        elif n == 127:
+            n, pos = int.from_bytes(data[pos : pos + 8], "big"), pos + 8
+        if pos + n > len(data):
+            break
+        frames.append((opcode, data[pos : pos + n]))
+        pos += n
+    return frames
+
+
+def close_codes(data: bytes) -> list[int]:
+    """The codes of the Close frames in what the server sent."""
+    return [
+        int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+        for opcode, payload in server_frames(data)
+        if opcode == OP_CLOSE
+    ]
+
+
+def count_frames(data: bytes, opcode: int) -> int:
+    return sum(1 for op, _ in server_frames(data) if op == opcode)
+
+
+async def pieces(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk

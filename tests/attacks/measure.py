@@ -1,4 +1,7 @@
-"""Measure what one hostile HTTP/1.1 connection costs ``lastcall serve``: issue #15's figures.
+"""Measure what one hostile connection costs ``lastcall serve``: issue #15's figures.
+
+HTTP/1.1 (items 1, 2, 8), WebSocket (items 3, 4, 5) and HTTP/2 streams at a
+zero window (item 6).
 
 For each attack: a fresh ``lastcall serve`` (demo app), a bystander making a
 request every 20 ms on its own connection, and the attacker for ``--seconds``
@@ -29,16 +32,29 @@ from collections.abc import Awaitable, Callable
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from attack_kit import (
+    OP_BINARY,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_TEXT,
     Bystander,
     MiB,
     Outcome,
     attacker,
+    close_codes,
     endless_chunk_extension,
     endless_header_line,
     endless_trailer,
     pipeline_never_read,
+    push,
+    repeat,
     served,
+    then_repeat,
+    ws_frame,
+    ws_handshake,
 )
+
+from lastcall.testing import RawH2Client
+from lastcall.testing.h2_raw_client import RST_STREAM
 
 Attack = Callable[[int, float], Awaitable[Outcome]]
 
@@ -62,12 +78,81 @@ def _line(kind: str) -> Attack:
     return run
 
 
+def _frames_seen(outcome: Outcome) -> Outcome:
+    """A WebSocket answer is frames, not a status line: say which Close came first."""
+    codes = close_codes(outcome.answer)
+    return Outcome(outcome.bytes_in, outcome.ended, b"close %d" % codes[0] if codes else b"")
+
+
+async def _ws_oversized(port: int, seconds: float) -> Outcome:
+    """Item 3: one WebSocket frame that claims 2^62 bytes, streamed at link speed."""
+    async with attacker(port) as sock:
+        await ws_handshake(sock)
+        endless = then_repeat(ws_frame(OP_BINARY, length=1 << 62), bytes(MiB))
+        outcome = await push(
+            sock, endless, cap=1 << 40, stall_timeout=seconds, until_answered=False
+        )
+    return _frames_seen(outcome)
+
+
+async def _ws_pings(port: int, seconds: float) -> Outcome:
+    """Item 4: PINGs (125-byte payload) as fast as possible; never read a PONG."""
+    async with attacker(port, rcvbuf=4096) as sock:
+        await ws_handshake(sock)
+        pings = repeat(ws_frame(OP_PING, b"p" * 125) * 1000)
+        outcome = await push(sock, pings, cap=1 << 40, stall_timeout=seconds, until_answered=False)
+    return _frames_seen(outcome)
+
+
+async def _ws_fragments(port: int, seconds: float) -> Outcome:
+    """Item 5: a message of 1M empty continuation frames (6 MB on the wire)."""
+    async with attacker(port) as sock:
+        await ws_handshake(sock)
+        empty = ws_frame(OP_CONTINUATION, fin=False) * 10_000
+        frames = then_repeat(ws_frame(OP_TEXT, b"x", fin=False), empty)
+        cap = 7 + 1_000_000 * 6
+        outcome = await push(sock, frames, cap=cap, stall_timeout=seconds, until_answered=False)
+    return _frames_seen(outcome)
+
+
+async def _h2_stall(port: int, seconds: float) -> Outcome:
+    """Item 6: 2 connections x 100 streams of /stream (10-byte chunks) with
+    SETTINGS_INITIAL_WINDOW_SIZE 0, never a WINDOW_UPDATE; ``ended`` counts
+    the streams the server reset within ``seconds``."""
+    clients = []
+    for _ in range(2):
+        client = await RawH2Client.connect("127.0.0.1", port, settings=b"\x00\x04\x00\x00\x00\x00")
+        for _ in range(100):
+            client.request("/stream?chunks=100000&ms=0")
+        clients.append(client)
+    resets = 0
+
+    async def count(client: RawH2Client) -> None:
+        nonlocal resets
+        while (frame := await client.read_frame()) is not None:
+            resets += frame.type == RST_STREAM
+
+    readers = [asyncio.ensure_future(count(client)) for client in clients]
+    await asyncio.wait(readers, timeout=max(0.5, seconds - 1.0))  # within measure()'s window
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    for client in clients:
+        await client.aclose()
+    return Outcome(0, f"{resets}/200 reset")
+
+
 ATTACKS: dict[str, Attack] = {
     "pipeline_never_read": _pipeline,  # item 1
     "header_value": _line("header_value"),  # item 2
     "header_name": _line("header_name"),  # item 2
     "trailer": _line("trailer"),  # item 2
     "chunk_extension": _line("chunk_extension"),  # item 8
+    "ws_oversized": _ws_oversized,  # item 3
+    "ws_pings": _ws_pings,  # item 4
+    "ws_fragments": _ws_fragments,  # item 5
+    # item 6; resets come after send_timeout (60 s): LASTCALL_SEND_TIMEOUT=5 to see them
+    "h2_stall": _h2_stall,
 }
 
 

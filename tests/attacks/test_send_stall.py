@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import struct
 
-from attack_harness import DEADLINE, measured, serve
+from attack_kit import WAIT_TIMEOUT, Bystander, MiB, served
 
 from lastcall.testing import RawH2Client
 from lastcall.testing.h2_raw_client import CANCEL, RST_STREAM
@@ -38,25 +38,25 @@ async def _stall_streams(port: int) -> RawH2Client:
 async def _resets(client: RawH2Client) -> dict[int, int]:
     """Read until every stream was reset; stream id -> error code."""
     resets: dict[int, int] = {}
-    async with asyncio.timeout(DEADLINE):
+    async with asyncio.timeout(WAIT_TIMEOUT):
         while len(resets) < STREAMS:
-            frame = await client.read_until(RST_STREAM, within=DEADLINE)
+            frame = await client.read_until(RST_STREAM, within=WAIT_TIMEOUT)
             resets[frame.stream_id] = frame.error_code
     return resets
 
 
 async def test_streams_at_a_zero_window_are_bounded_and_reset_after_the_send_timeout() -> None:
-    env = {"LASTCALL_SEND_TIMEOUT": "1"}
-    async with serve(env=env) as server, measured(server) as cost:
+    async with served("--send-timeout", "1") as server, Bystander(server.port) as bystander:
+        server.reset_peak()
+        rss_before = server.rss_bytes()
         clients = [await _stall_streams(server.port) for _ in range(CONNECTIONS)]
         results = await asyncio.gather(*(_resets(client) for client in clients))
+        growth = server.peak_rss_bytes() - rss_before
         for client in clients:
             await client.aclose()
-    print(cost[0])
     for resets in results:
         assert set(resets.values()) == {CANCEL}
     # 20 streams x 64 KiB of payload = 1.25 MiB (the engine-level bound is in
-    # tests/unit/http2); counted without the chunks'
-    # overhead it was ~6.5 MiB.
-    assert cost[0].growth_kib < 8 * 1024, cost[0]
-    assert not cost[0].bystander.failures
+    # tests/unit/http2); counted without the chunks' overhead it was ~6.5 MiB.
+    assert growth < 8 * MiB, f"peak RSS grew {growth / MiB:.1f} MiB"
+    assert not bystander.failures, bystander.failures

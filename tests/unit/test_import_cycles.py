@@ -28,7 +28,6 @@ ROOT = pathlib.Path(lastcall.__file__).parent
 #: the set of modules in the cycle (a cycle found must be one of them or
 #: smaller); empty this list as they land, and never add to it.
 KNOWN_CYCLES: list[frozenset[str]] = [
-    frozenset({"lastcall.server.http2", "lastcall.server.websocket"}),
     # Found by this test when it was written, through function-level imports;
     # left to their owners (reported to the lead): the proxy borrows the CLI's
     # option and import helpers, which should move to a module both use.

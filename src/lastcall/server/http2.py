@@ -54,7 +54,7 @@ IDLE_REASON = "idle"
 _OWN_REASONS = frozenset({IDLE_REASON, MAX_AGE_REASON, MAX_REQUESTS_REASON})
 
 
-class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
+class Http2Connection(MultiplexedConnection, asyncio.Protocol):
     """One HTTP/2 connection; see the module docstring."""
 
     protocol_name = "h2"
@@ -120,7 +120,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
         app = self.state.app
         if self.state.readiness_path is not None and scope["path"] == self.state.readiness_path:
             app = readiness_app(self.state)
-        self._run_stream(Http2Stream(self, stream_id, scope, end_stream=True), app)
+        self.run_stream(Http2Stream(self, stream_id, scope, end_stream=True), app)
         if self.drain_reason is not None:
             self._start_engine_drain()
         if trailing:
@@ -233,7 +233,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
             if not self.tasks:  # answered 413 without a task: idle again
                 self._arm_idle()
             return
-        self._run_stream(Http2Stream(self, stream_id, request.scope, end_stream), request.app)
+        self.run_stream(Http2Stream(self, stream_id, request.scope, end_stream), request.app)
 
     # -- used by streams ------------------------------------------------------------------
 
@@ -313,9 +313,7 @@ class Http2Connection(MultiplexedConnection[Http2Stream], asyncio.Protocol):
             self._report_draining()
         self._start_engine_drain()
         for stream in list(self.streams.values()):
-            going_away = getattr(stream, "going_away", None)
-            if going_away is not None:
-                going_away()  # RFC 8441 WebSocket on this stream: Close 1001
+            stream.going_away()  # an RFC 8441 WebSocket sends Close 1001
 
     def _start_engine_drain(self) -> None:
         reason = self.drain_reason or ""

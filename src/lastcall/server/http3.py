@@ -53,7 +53,7 @@ from lastcall.observe import events as oe
 from .config import ServerConfig
 from .http3_stream import Http3Stream
 from .listeners import adopt_socket, parse_bind
-from .multiplexed import Headers, MultiplexedConnection
+from .multiplexed import Headers, MultiplexedConnection, StreamHandler
 from .state import ServerState
 from .stream_scope import build_stream_scope
 
@@ -155,7 +155,7 @@ async def open_quic_endpoints(
 # -- the connection ------------------------------------------------------------------
 
 
-class Http3Connection(MultiplexedConnection[Http3Stream]):
+class Http3Connection(MultiplexedConnection):
     """One HTTP/3 connection (a ``QuicApplication``); see the module docstring."""
 
     protocol_name = "h3"
@@ -172,7 +172,7 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
         host = self.client[0]
         shown = f"[{host}]:{self.client[1]}" if ":" in host else f"{host}:{self.client[1]}"
         self.label = f"{self.protocol_name}#{state.next_connection_id()} {shown}"
-        self._waiting_writers: set[Http3Stream] = set()
+        self._waiting_writers: set[StreamHandler] = set()
         self._is_quic_closed = False
         # Registered when the client's first Initial arrives. Unlike a TCP accept
         # there is no kernel backlog to race with: once the endpoint stops
@@ -269,7 +269,7 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
             stream_id, headers, end_stream, request.scope
         ):
             return
-        self._run_stream(Http3Stream(self, stream_id, request.scope, end_stream), request.app)
+        self.run_stream(Http3Stream(self, stream_id, request.scope, end_stream), request.app)
 
     # -- used by streams ------------------------------------------------------------------
     # The sends leave flushing to ``flush()``, which every stream calls after them.
@@ -314,7 +314,7 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
         """More than ``SEND_HIGH_WATER`` of the stream is not acknowledged yet."""
         return self.engine.outbound_buffered(stream_id) > SEND_HIGH_WATER
 
-    def writer_waiting(self, stream: Http3Stream) -> None:
+    def writer_waiting(self, stream: StreamHandler) -> None:
         """``stream`` waits for ACKs; woken after the next datagram that brings some."""
         self._waiting_writers.add(stream)
         self.quic.schedule_flush()
@@ -331,7 +331,7 @@ class Http3Connection(MultiplexedConnection[Http3Stream]):
         except LocalProtocolError:
             pass  # the peer's STOP_SENDING closed our side already
 
-    def task_done(self, stream: Http3Stream) -> None:
+    def task_done(self, stream: StreamHandler) -> None:
         self._waiting_writers.discard(stream)
         super().task_done(stream)
 

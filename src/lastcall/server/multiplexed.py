@@ -16,7 +16,18 @@ here, as two plain base classes:
   ``conn.is_send_backlogged(stream_id)`` and is woken by ``wake_writer()``,
   then waits for the transport's write pause (``conn.flow``).
 - ``MultiplexedConnection``: the streams and their tasks, starting and
-  finishing them, and the common part of grace expiry (``cancel``).
+  finishing them, the common part of grace expiry (``cancel``), and the
+  send-stall bound (``wait_for_room``): a stream whose peer takes nothing of
+  its backlog for ``send_timeout`` -- no window, no ACKs, a transport
+  that stays paused -- is reset and its handler disconnected, and so is a
+  finished response whose last bytes the peer never takes.
+
+Two Protocols say what each side uses of the other, so another kind of
+stream can live on the same connection without a cast: ``StreamHandler``
+(what the connection drives: ``MultiplexedStream``, and the RFC 8441
+WebSocket stream in ``websocket.py``) and ``StreamOwner`` (what a handler
+uses of its connection; ``MultiplexedConnection`` declares it, and the
+engine calls in it are left to ``http2.py`` and ``http3.py``).
 
 What differs stays in the protocol modules: the response head's fields
 (``http2_stream.py``, ``http3_stream.py``), and in ``http2.py`` /
@@ -53,8 +64,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import abstractmethod
 from collections.abc import Awaitable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Protocol
 
 from lastcall.io import WriteFlow
 from lastcall.io.deadline import MovingDeadline
@@ -67,7 +79,7 @@ from .date import date_header
 from .response_fields import CONTENT_LENGTH, app_fields
 from .state import ServerState
 
-__all__ = ["MultiplexedConnection", "MultiplexedStream"]
+__all__ = ["MultiplexedConnection", "MultiplexedStream", "StreamHandler", "StreamOwner"]
 
 logger = logging.getLogger("lastcall.server")
 Headers = list[tuple[bytes, bytes]]
@@ -82,6 +94,111 @@ _NO_CONTENT = frozenset({204, 304})
 def _bare_head(status: int) -> Headers:
     """The head of a response the server gives itself (500, 413): no content."""
     return [(b":status", b"%d" % status), (b"content-length", b"0"), (b"date", date_header())]
+
+
+class StreamHandler(Protocol):
+    """One stream of a multiplexed connection, as the connection drives it.
+
+    ``MultiplexedStream`` (a request and its response) is one; the RFC 8441
+    WebSocket stream (``websocket.py``) is the other. The connection feeds it
+    what arrives, wakes its writer when the peer took some of the backlog,
+    tells it when the connection drains, and runs its task.
+    """
+
+    stream_id: int
+    task: asyncio.Task[None] | None
+    #: The peer reset it, the connection is gone, or it was given up on.
+    disconnected: bool
+    #: Nothing more will be queued for it (the response is whole, or was cut).
+    response_complete: bool
+    #: More of the request body (or WebSocket input) may still come.
+    more_body: bool
+    #: Set while its writer waits in ``StreamOwner.wait_for_room``.
+    writer_waiter: asyncio.Future[None] | None
+
+    async def run(self, app: ASGIApp) -> None:
+        """The stream's task: the application, then ``StreamOwner.task_done``."""
+
+    def feed_body(self, data: bytes, flow_controlled_length: int, end_stream: bool) -> None:
+        """Input arrived; ``flow_controlled_length`` is the credit it used."""
+
+    def end_body(self) -> None:
+        """Trailers, or the end of the stream, ended the input."""
+
+    def disconnect(self) -> None:
+        """Reset by the peer, connection gone, grace expired or given up on."""
+
+    def wake_writer(self) -> None:
+        """The backlog may have shrunk (window update, ACKs) or the stream ended."""
+
+    def going_away(self) -> None:
+        """The connection began draining: say so on the stream if its protocol
+        can (a WebSocket sends Close 1001); a request has nothing to send."""
+
+
+class StreamOwner(Protocol):
+    """The connection as its stream handlers see it.
+
+    The engine calls (``send_headers`` ... ``reset``, ``flush``,
+    ``is_send_backlogged``, ``outbound_buffered``) are each protocol's own,
+    written in ``http2.py`` and ``http3.py``; the rest is
+    ``MultiplexedConnection``'s, shared.
+    """
+
+    loop: asyncio.AbstractEventLoop
+    state: ServerState
+    label: str
+    drain_reason: str | None
+    #: The transport's write pause (never paused for HTTP/3).
+    flow: WriteFlow
+    #: ``max_body_size`` per request (-1: none).
+    body_limit: int
+
+    def send_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
+        """Queue a header section; nothing if the stream is already gone."""
+
+    def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        """Queue body bytes; nothing if the stream is already gone."""
+
+    def send_trailers(self, stream_id: int, headers: Headers) -> None:
+        """Queue the trailer section, which ends the stream."""
+
+    def flush(self) -> None:
+        """Have what the streams queued written, once the current loop turn is over."""
+
+    def is_send_backlogged(self, stream_id: int) -> bool:
+        """Is more of this stream's output buffered than ``send()`` should add to?"""
+
+    def outbound_buffered(self, stream_id: int) -> int:
+        """Bytes of the stream's output the peer has not taken yet (HTTP/2:
+        queued for window; HTTP/3: not acknowledged)."""
+
+    def is_stream_open(self, stream_id: int) -> bool:
+        """Does the engine still have the stream (neither ended nor reset)?"""
+
+    def reset(self, stream_id: int, internal: bool) -> None:
+        """Reset the stream both ways: ``internal``, the app failed
+        (INTERNAL_ERROR / H3_INTERNAL_ERROR); else we stopped it (CANCEL /
+        H3_REQUEST_CANCELLED)."""
+
+    def acknowledge(self, stream_id: int, n: int) -> None:
+        """``n`` bytes of input were consumed: give their flow-control credit back."""
+
+    def run_stream(self, handler: StreamHandler, app: ASGIApp) -> None:
+        """Register a new stream's handler and start its task."""
+
+    def task_done(self, handler: StreamHandler) -> None:
+        """A stream's task ended."""
+
+    async def wait_for_room(self, handler: StreamHandler) -> None:
+        """Wait while the stream is backlogged or the transport paused, at most
+        ``send_timeout`` without progress."""
+
+    def stream_failed(self, stream: MultiplexedStream) -> None:
+        """The app failed its response: a 500, or a reset."""
+
+    def body_too_large(self, stream: MultiplexedStream) -> None:
+        """The request body passed ``max_body_size`` while the app read it."""
 
 
 class MultiplexedStream:
@@ -120,7 +237,7 @@ class MultiplexedStream:
 
     def __init__(
         self,
-        conn: MultiplexedConnection[Any],
+        conn: StreamOwner,
         stream_id: int,
         scope: Scope,
         end_stream: bool,
@@ -158,10 +275,13 @@ class MultiplexedStream:
         self._body_delivered = False
         self._unyielded = 0
 
-    def response_head(self, end_stream: bool) -> Headers:  # pragma: no cover
+    @abstractmethod
+    def response_head(self, end_stream: bool) -> Headers:
         """``:status``, the app's fields and what the server adds, in wire order;
         ``end_stream`` when the HEADERS frame is the whole response."""
-        raise NotImplementedError
+
+    def going_away(self) -> None:
+        """A request learns of the drain through the ``lastcall.drain`` extension."""
 
     # -- fed by the connection --------------------------------------------------------
 
@@ -366,16 +486,13 @@ class MultiplexedStream:
             self.conn.task_done(self)
 
 
-StreamT = TypeVar("StreamT", bound=MultiplexedStream)
-
-
-class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
+class MultiplexedConnection(ConnectionBase, StreamOwner):
     """The streams of one HTTP/2 or HTTP/3 connection and the surface they use.
 
-    A subclass implements the engine calls (``send_headers`` ... ``flush``,
-    ``is_send_backlogged``, ``stream_failed``) and ``_cancel_remaining``;
-    ``acknowledge`` and ``writer_waiting`` do nothing unless its protocol
-    needs them.
+    A subclass implements the engine calls that ``StreamOwner`` declares
+    (``send_headers`` ... ``reset``, ``flush``, ``is_send_backlogged``,
+    ``outbound_buffered``) and ``_cancel_remaining``; ``acknowledge`` and
+    ``writer_waiting`` do nothing unless its protocol needs them.
     """
 
     #: ``how`` of the ``request_cancelled`` events this protocol's grace expiry emits.
@@ -383,7 +500,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
-        self.streams: dict[int, StreamT] = {}
+        self.streams: dict[int, StreamHandler] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         #: The transport's write pause: TCP's for HTTP/2. The QUIC endpoint
         #: never pauses a connection (aioquic's congestion control paces what
@@ -405,11 +522,11 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
 
     # -- streams ------------------------------------------------------------------------
 
-    def _run_stream(self, stream: StreamT, app: ASGIApp) -> None:
-        """Start the ASGI task of a new request stream."""
-        self.streams[stream.stream_id] = stream
-        task = self.loop.create_task(stream.run(app))
-        stream.task = task
+    def run_stream(self, handler: StreamHandler, app: ASGIApp) -> None:
+        """Register a new stream's handler and start its task."""
+        self.streams[handler.stream_id] = handler
+        task = self.loop.create_task(handler.run(app))
+        handler.task = task
         self.tasks.add(task)
 
     def _transport_closed(self) -> None:
@@ -424,7 +541,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         if not self.tasks:
             self._connection_gone()
 
-    def task_done(self, stream: StreamT) -> None:
+    def task_done(self, stream: StreamHandler) -> None:
         """A stream's task ended; the last one after the transport closed ends us."""
         self.requests += 1
         if stream.task is not None:
@@ -440,44 +557,12 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
 
     # -- used by streams ------------------------------------------------------------------
 
-    def send_headers(
-        self, stream_id: int, headers: Headers, end_stream: bool
-    ) -> None:  # pragma: no cover
-        """Queue the response head; nothing if the stream is already gone."""
-        raise NotImplementedError
-
-    def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:  # pragma: no cover
-        """Queue body bytes; nothing if the stream is already gone."""
-        raise NotImplementedError
-
-    def send_trailers(self, stream_id: int, headers: Headers) -> None:  # pragma: no cover
-        """Queue the trailer section, which ends the stream."""
-        raise NotImplementedError
-
-    def flush(self) -> None:  # pragma: no cover
-        """Have what the streams queued written, once the current loop turn is over."""
-        raise NotImplementedError
-
-    def is_send_backlogged(self, stream_id: int) -> bool:  # pragma: no cover
-        """Is more of this stream's response buffered than ``send()`` should add to?"""
-        raise NotImplementedError
-
-    def is_stream_open(self, stream_id: int) -> bool:  # pragma: no cover
-        """Does the engine still have the stream (neither ended nor reset)?"""
-        raise NotImplementedError
-
-    def reset(self, stream_id: int, internal: bool) -> None:  # pragma: no cover
-        """Reset the stream both ways: ``internal``, the app failed
-        (INTERNAL_ERROR / H3_INTERNAL_ERROR); else we stopped it (CANCEL /
-        H3_REQUEST_CANCELLED)."""
-        raise NotImplementedError
-
     def acknowledge(self, stream_id: int, n: int) -> None:
         """The app consumed ``n`` body bytes: give their flow-control credit back."""
 
     # -- send stalls ------------------------------------------------------------------------
 
-    async def wait_for_room(self, stream: StreamT) -> None:
+    async def wait_for_room(self, stream: StreamHandler) -> None:
         """Wait while ``stream``'s response is backlogged, then for the transport's
         write pause; give up after ``send_timeout`` without progress.
 
@@ -516,12 +601,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
             if left < mark and stall > 0.0:
                 mark, deadline = left, loop.time() + stall
 
-    def outbound_buffered(self, stream_id: int) -> int:  # pragma: no cover
-        """Bytes of the stream's response not taken by the peer yet (HTTP/2:
-        queued for window; HTTP/3: not acknowledged)."""
-        raise NotImplementedError
-
-    def send_stalled(self, stream: StreamT) -> None:
+    def send_stalled(self, stream: StreamHandler) -> None:
         """The peer took nothing of ``stream``'s response for ``send_timeout``:
         reset the stream (CANCEL / H3_REQUEST_CANCELLED) and tell its handler,
         which sees a disconnect. What the engine held for it is freed."""
@@ -535,7 +615,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
             self.flush()
         stream.disconnect()
 
-    def _watch_unsent(self, stream: StreamT) -> None:
+    def _watch_unsent(self, stream: StreamHandler) -> None:
         """The app finished but the engine still holds part of its response:
         reset the stream if the peer takes none of it for ``send_timeout``."""
         sid = stream.stream_id
@@ -546,7 +626,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
                     self.send_timeout, self._check_unsent, stream, mark
                 )
 
-    def _check_unsent(self, stream: StreamT, mark: int) -> None:
+    def _check_unsent(self, stream: StreamHandler, mark: int) -> None:
         sid = stream.stream_id
         self._stall_watches.pop(sid, None)
         if not self.is_stream_open(sid):
@@ -561,17 +641,17 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
         else:
             self.send_stalled(stream)
 
-    def writer_waiting(self, stream: StreamT) -> None:
+    def writer_waiting(self, stream: StreamHandler) -> None:
         """``stream`` waits in ``send()`` until ``wake_writer()``."""
 
-    def stream_failed(self, stream: StreamT) -> None:
+    def stream_failed(self, stream: MultiplexedStream) -> None:
         """The app raised, returned early or broke its response's framing: a 500
         if nothing was sent yet, else a reset as an internal error, so the
         client never takes a truncated body for a complete one (RFC 9113
         §8.1.1, RFC 9114 §4.1.2)."""
         self._end_early(stream, 500)
 
-    def body_too_large(self, stream: StreamT) -> None:
+    def body_too_large(self, stream: MultiplexedStream) -> None:
         """The request body passed ``max_body_size`` while the app read it.
 
         The client gets a 413 (RFC 9110 §15.5.14) if nothing of the response
@@ -609,7 +689,7 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
                 return True
         return False
 
-    def _end_early(self, stream: StreamT, status: int) -> None:
+    def _end_early(self, stream: MultiplexedStream, status: int) -> None:
         """End a response the app will not finish: ``status`` if nothing was sent, else a reset."""
         if stream.response_complete or stream.disconnected:
             return
@@ -645,6 +725,6 @@ class MultiplexedConnection(ConnectionBase, Generic[StreamT]):
             self.loop.call_soon(task.cancel)
         self._cancel_remaining("forced" if reason == "forced" else "grace_expired")
 
-    def _cancel_remaining(self, why: str) -> None:  # pragma: no cover
+    @abstractmethod
+    def _cancel_remaining(self, why: str) -> None:
         """Reset every open stream, send the last GOAWAY (debug data / reason ``why``), close."""
-        raise NotImplementedError

@@ -21,7 +21,7 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
@@ -37,11 +37,9 @@ from .asgi import ASGIApp, Scope
 from .asgi import Message as AsgiMessage
 from .config import ServerConfig
 from .connection import ConnectionBase
+from .multiplexed import StreamOwner
 from .state import ServerState
 from .ws_keepalive import KeepAlive
-
-if TYPE_CHECKING:
-    from .http2 import Http2Connection
 
 __all__ = ["WebSocketHttp1Connection", "WebSocketSession", "start_h2_websocket"]
 
@@ -573,13 +571,13 @@ class _H2WebSocketStream:
 
     As a ``WebSocketCarrier`` its outbound is full while the connection's
     transport is paused or the stream's queue is over what the peer's window
-    lets out (``Http2Connection.is_send_backlogged``). Meanwhile the
+    lets out (``StreamOwner.is_send_backlogged``). Meanwhile the
     flow-control credit of what the peer sends is withheld, so the peer can
     send at most one stream window more; the credit goes back, and a held
     PING is answered, once the outbound has room (``_unblock``).
     """
 
-    def __init__(self, conn: Http2Connection, stream_id: int, scope: Scope) -> None:
+    def __init__(self, conn: StreamOwner, stream_id: int, scope: Scope) -> None:
         self.conn = conn
         self.stream_id = stream_id
         self.response_complete = False
@@ -607,7 +605,7 @@ class _H2WebSocketStream:
         try:
             await self.session.run(app, self.finish)
         finally:
-            self.conn.task_done(cast(Any, self))
+            self.conn.task_done(self)
 
     # -- WebSocketCarrier ----------------------------------------------------------------
 
@@ -639,7 +637,7 @@ class _H2WebSocketStream:
 
     async def wait_writable(self) -> None:
         """Bounded by ``send_timeout``: then the stream is reset (``send_stalled``)."""
-        await self.conn.wait_for_room(cast(Any, self))
+        await self.conn.wait_for_room(self)
 
     async def _unblock(self) -> None:
         """Give back the withheld credit and answer a held PING once there is room."""
@@ -657,7 +655,7 @@ class _H2WebSocketStream:
                 oe.WebSocketClosing(self.conn.loop.time(), self.conn.label, GOING_AWAY)
             )
 
-    # the Http2Stream surface used by Http2Connection
+    # -- StreamHandler: what the connection drives ------------------------------------
     def feed_body(self, data: bytes, flow_controlled_length: int, end_stream: bool) -> None:
         if flow_controlled_length:
             if self.disconnected or self.session.discarding or not self.is_outbound_full:
@@ -686,11 +684,9 @@ class _H2WebSocketStream:
                 waiter.set_result(None)
 
 
-def start_h2_websocket(
-    conn: Http2Connection, stream_id: int, scope: Scope, end_stream: bool
-) -> None:
+def start_h2_websocket(conn: StreamOwner, stream_id: int, scope: Scope, end_stream: bool) -> None:
     """Serve an extended CONNECT (``:protocol websocket``) stream (RFC 8441 §4)."""
     stream = _H2WebSocketStream(conn, stream_id, scope)
-    conn._run_stream(cast(Any, stream), conn.state.app)
+    conn.run_stream(stream, conn.state.app)
     if end_stream:
         stream.session.disconnected(ABNORMAL)
