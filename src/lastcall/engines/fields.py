@@ -44,6 +44,15 @@ class MalformedMessage(Exception):
     """A message broke §8; the engine turns this into RST_STREAM(PROTOCOL_ERROR)."""
 
 
+def is_head_request(headers: Headers) -> bool:
+    """A request whose response has no body, whatever its content-length says
+    (RFC 9110 §9.3.2): both engines' clients need to know when they read it."""
+    for name, value in headers:
+        if name == b":method":
+            return value == b"HEAD"
+    return False
+
+
 def is_field_name(name: bytes) -> bool:
     """A valid HTTP/2 and HTTP/3 field name: a non-empty token of lowercase
     characters (RFC 9110 §5.1, RFC 9113 §8.2.1, RFC 9114 §4.2)."""

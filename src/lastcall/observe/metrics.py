@@ -34,6 +34,8 @@ from .events import (
     GraceExpired,
     Http3GoAwaySent,
     QuicConnectionTerminated,
+    ReloadFailed,
+    ReloadFinished,
     RequestCancelled,
     RequestCompleted,
     RequestRejected,
@@ -42,6 +44,10 @@ from .events import (
     UpstreamGoAway,
     UpstreamRequest,
     UpstreamRetry,
+    WorkerExited,
+    WorkerKilled,
+    WorkerRestarting,
+    WorkerStarted,
 )
 
 __all__ = ["PrometheusSink"]
@@ -167,6 +173,31 @@ class PrometheusSink:
             ["backend"],
             **kwargs,
         )
+        # The supervisor's (lastcall.process, --workers): served by its own endpoint.
+        self.workers_started = prom.Counter(
+            "workers_started_total", "Worker processes started (first, reload, restart)", **kwargs
+        )
+        self.worker_exits = prom.Counter(
+            "worker_exits_total",
+            "Worker processes that ended; expected=false is a crash",
+            ["expected"],
+            **kwargs,
+        )
+        self.worker_restarts = prom.Counter(
+            "worker_restarts_total", "Crashed workers replaced (after backoff)", **kwargs
+        )
+        self.workers_killed = prom.Counter(
+            "workers_killed_total", "Draining workers killed past their budget", **kwargs
+        )
+        self.reloads = prom.Counter(
+            "reloads_total", "Reloads (SIGHUP, --reload) by outcome", ["outcome"], **kwargs
+        )
+        self.reload_seconds = prom.Histogram(
+            "reload_duration_seconds",
+            "From reload start until the new generation served and the old was told to drain",
+            buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            **kwargs,
+        )
         self.drain_seconds = prom.Histogram(
             "drain_duration_seconds",
             "From drain start until the last connection closed",
@@ -207,6 +238,19 @@ class PrometheusSink:
         elif isinstance(event, Drained):
             self.drains_completed.inc()
             self.drain_seconds.observe(event.duration)
+        elif isinstance(event, WorkerStarted):
+            self.workers_started.inc()
+        elif isinstance(event, WorkerExited):
+            self.worker_exits.labels(str(event.expected).lower()).inc()
+        elif isinstance(event, WorkerRestarting):
+            self.worker_restarts.inc()
+        elif isinstance(event, WorkerKilled):
+            self.workers_killed.inc()
+        elif isinstance(event, ReloadFinished):
+            self.reloads.labels("finished").inc()
+            self.reload_seconds.observe(event.duration)
+        elif isinstance(event, ReloadFailed):
+            self.reloads.labels("failed").inc()
         elif isinstance(event, UpstreamRequest):
             self.upstream_requests.labels(event.upstream, event.backend, str(event.status)).inc()
         elif isinstance(event, UpstreamRetry):

@@ -41,6 +41,12 @@ from typing import Any
 from lastcall.observe import Observer
 from lastcall.observe import events as oe
 from lastcall.server.config import ServerConfig
+from lastcall.server.listeners import parse_bind
+from lastcall.server.metrics_endpoint import (
+    MetricsEndpoint,
+    new_metrics_sink,
+    open_metrics_endpoint,
+)
 
 from .backoff import RestartBackoff
 from .notify import sd_notify
@@ -80,6 +86,8 @@ class Supervisor:
         self.handoff = handoff
         self.sockets: list[ListenSocket] = list(handoff.sockets) if handoff is not None else []
         self._upgrade_listener: UpgradeListener | None = None
+        #: With ``metrics_bind``: the supervisor's Prometheus endpoint.
+        self.metrics_endpoint: MetricsEndpoint | None = None
         #: ``--reload``: the file watcher (``watch.py``).
         self._watcher: asyncio.Task[None] | None = None
         #: Workers of the generation that serves (``None``: a slot being replaced).
@@ -177,10 +185,20 @@ class Supervisor:
                 logger.error("cannot listen: %s", exc)
                 return EXIT_STARTUP_FAILED
         if self.config.metrics_bind is not None:
-            logger.warning(
-                "--metrics-bind is not served with workers yet (each worker and each"
-                " generation would need the one port): no metrics endpoint"
-            )
+            # The supervisor owns the port: its series (workers started, crashed,
+            # restarted, killed; reloads) outlive every generation. The workers'
+            # own series (requests, connections, drains) are not gathered yet.
+            try:
+                sink = new_metrics_sink()
+                self.observer.add_sink(sink)
+                self.metrics_endpoint = await open_metrics_endpoint(
+                    parse_bind(self.config.metrics_bind), sink.registry
+                )
+            except OSError as exc:
+                logger.error("cannot listen for metrics: %s", exc)
+                close_sockets(self.sockets)
+                return EXIT_STARTUP_FAILED
+            self.observer.emit(oe.MetricsListening(loop.time(), self.metrics_endpoint.name))
         installed = self._install_signals(loop)
         try:
             first = await self._start_generation()
@@ -210,6 +228,8 @@ class Supervisor:
             await self._wait_all_gone()
             return EXIT_OK
         finally:
+            if self.metrics_endpoint is not None:
+                self.metrics_endpoint.close()
             if self._upgrade_listener is not None:
                 self._upgrade_listener.close()
             if self._watcher is not None:

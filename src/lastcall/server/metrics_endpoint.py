@@ -21,9 +21,17 @@ import asyncio
 import logging
 from typing import Any
 
+from lastcall.errors import ConfigError
+
 from .listeners import BindAddress
 
-__all__ = ["HEAD_TIMEOUT", "MAX_HEAD", "MetricsEndpoint", "open_metrics_endpoint"]
+__all__ = [
+    "HEAD_TIMEOUT",
+    "MAX_HEAD",
+    "MetricsEndpoint",
+    "new_metrics_sink",
+    "open_metrics_endpoint",
+]
 
 logger = logging.getLogger("lastcall.server")
 
@@ -31,6 +39,28 @@ logger = logging.getLogger("lastcall.server")
 MAX_HEAD = 8192
 #: A scraper sends its head at once; 10 s is Prometheus' default scrape timeout.
 HEAD_TIMEOUT = 10.0
+
+
+def new_metrics_sink() -> Any:
+    """A ``PrometheusSink`` on a registry of its own, with prometheus-client's
+    process, platform and GC collectors (``ConfigError`` without the package).
+
+    A registry of our own: two servers in one process (tests, embedding) must
+    not collide on prometheus-client's global one.
+    """
+    try:
+        import prometheus_client
+    except ImportError:
+        raise ConfigError(
+            "--metrics-bind needs prometheus-client: pip install 'lastcall[metrics]'"
+        ) from None
+    from lastcall.observe import PrometheusSink
+
+    registry = prometheus_client.CollectorRegistry()
+    prometheus_client.ProcessCollector(registry=registry)
+    prometheus_client.PlatformCollector(registry=registry)
+    prometheus_client.GCCollector(registry=registry)
+    return PrometheusSink(registry)
 
 
 def _response(status: bytes, content_type: bytes, body: bytes, *, is_head: bool) -> bytes:

@@ -58,7 +58,7 @@ from .config import ServerConfig
 from .connection_limit import OverLimitConnection, raise_file_limit
 from .lifespan import Lifespan, LifespanFailure
 from .listeners import Listener, open_listener, parse_bind
-from .metrics_endpoint import MetricsEndpoint, open_metrics_endpoint
+from .metrics_endpoint import MetricsEndpoint, new_metrics_sink, open_metrics_endpoint
 from .state import ServerState
 
 if TYPE_CHECKING:
@@ -156,19 +156,7 @@ class Server:
             observer.add_sink(AccessLogSink())
         if config.metrics_bind is None:
             return
-        try:
-            import prometheus_client
-        except ImportError:
-            raise ConfigError(
-                "--metrics-bind needs prometheus-client: pip install 'lastcall[metrics]'"
-            ) from None
-        # A registry of our own: two servers in one process (tests, embedding)
-        # must not collide on prometheus-client's global one.
-        registry = prometheus_client.CollectorRegistry()
-        prometheus_client.ProcessCollector(registry=registry)
-        prometheus_client.PlatformCollector(registry=registry)
-        prometheus_client.GCCollector(registry=registry)
-        self.metrics = PrometheusSink(registry)
+        self.metrics = new_metrics_sink()
         self.metrics.watch_connections(lambda: self.registry)
         watch = getattr(self.app, "watch_metrics", None)
         if callable(watch):  # the proxy reports its client pools' retries

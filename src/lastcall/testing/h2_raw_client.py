@@ -11,6 +11,8 @@ there cannot hide itself in the test.
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl as ssl_module
 import struct
 from dataclasses import dataclass, field
 
@@ -94,15 +96,79 @@ class RawH2Client:
         self.decoder = hpack.Decoder()
         self.frames: list[Frame] = []
         self.next_stream_id = 1
+        self._pings = 0
 
     @classmethod
-    async def connect(cls, host: str, port: int, *, settings: bytes = b"") -> RawH2Client:
-        """Connect, send the preface and our SETTINGS (ACKs are sent as they come)."""
-        reader, writer = await asyncio.open_connection(host, port)
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        settings: bytes = b"",
+        ssl: ssl_module.SSLContext | None = None,
+        preface: bool = True,
+    ) -> RawH2Client:
+        """Connect, send the preface and our SETTINGS (ACKs are sent as they come).
+
+        With ``ssl`` the connection is TLS and must negotiate ``h2`` by ALPN. With
+        ``preface=False`` nothing is sent: the test writes its own first bytes.
+        """
+        if ssl is None:
+            reader, writer = await asyncio.open_connection(host, port)
+        else:
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=ssl, server_hostname="localhost"
+            )
+            tls = writer.get_extra_info("ssl_object")
+            protocol = tls.selected_alpn_protocol() if tls is not None else None
+            if protocol != "h2":
+                writer.close()
+                raise ConnectionError(f"ALPN chose {protocol!r}, not h2")
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            # Each write its own segment where the kernel allows: the split tests
+            # want the server to see reads as small as the writes.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = cls(reader, writer)
-        writer.write(PREFACE)
-        client.send_frame(SETTINGS, 0, 0, settings)
+        if preface:
+            writer.write(PREFACE)
+            client.send_frame(SETTINGS, 0, 0, settings)
         return client
+
+    async def write_split(self, data: bytes, split: str) -> None:
+        """Write ``data`` whole, one frame per write (``frames``: ``data`` must be
+        whole frames) or one byte per write (``bytes``), draining after each."""
+        if split == "whole":
+            pieces = [data]
+        elif split == "bytes":
+            pieces = [data[i : i + 1] for i in range(len(data))]
+        else:
+            assert split == "frames", split
+            pieces = []
+            pos = 0
+            while pos < len(data):
+                end = pos + 9 + int.from_bytes(data[pos : pos + 3], "big")
+                pieces.append(data[pos:end])
+                pos = end
+        for piece in pieces:
+            self.writer.write(piece)
+            await self.writer.drain()
+
+    async def barrier(self, within: float = 10.0) -> list[Frame]:
+        """Send a PING and read until its ACK. The server handles a connection's
+        frames in order, so everything sent before has been acted on; returns
+        the frames read meanwhile. Raises ``EOFError`` if the server closed."""
+        self._pings += 1
+        payload = b"barrier" + bytes([self._pings % 256])
+        start = len(self.frames)
+        self.send_frame(PING, 0, 0, payload)
+        async with asyncio.timeout(within):
+            while True:
+                frame = await self.read_frame()
+                if frame is None:
+                    raise EOFError(f"connection closed before the PING ACK: {self.frames}")
+                if frame.type == PING and frame.flags & ACK and frame.payload == payload:
+                    return self.frames[start:]
 
     def send_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
         header = struct.pack(">I", len(payload))[1:] + struct.pack(

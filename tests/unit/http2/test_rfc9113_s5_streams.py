@@ -162,26 +162,55 @@ def test_closed_by_peer_reset_then_continuation_is_an_error(server: ScriptedPeer
     server.expect_connection_error(events, ErrorCode.PROTOCOL_ERROR, last_stream_id=1)
 
 
-def test_closed_after_both_end_streams_then_data_is_stream_closed(server: ScriptedPeer) -> None:
-    """h2spec 5.1.11: the stream closed normally; DATA from the peer is STREAM_CLOSED."""
+def test_closed_after_both_end_streams_then_data_is_a_connection_error(
+    server: ScriptedPeer,
+) -> None:
+    """h2spec 5.1.11. §5.1 (closed): "an endpoint that receives any frames after
+    receiving a frame with the END_STREAM flag set MUST treat that as a connection
+    error of type STREAM_CLOSED". Not a stream error: that is for a stream the
+    peer reset (below), or one we no longer remember."""
     server.send(server.request(1))
     server.engine.send_headers(1, RESPONSE, end_stream=True)
     server.frames()
     assert not server.engine.is_stream_open(1)
-    server.send(data_frame(1, b"test", end_stream=True))
-    assert server.summaries() == ["RST_STREAM[1] STREAM_CLOSED"]
+    events = server.send(data_frame(1, b"test", end_stream=True))
+    server.expect_connection_error(events, ErrorCode.STREAM_CLOSED, last_stream_id=1)
 
 
-def test_closed_after_both_end_streams_then_headers_is_stream_closed(
+def test_closed_after_both_end_streams_then_headers_is_a_connection_error(
     server: ScriptedPeer,
 ) -> None:
-    """h2spec 5.1.12."""
+    """h2spec 5.1.12 (§5.1, closed: a connection error of type STREAM_CLOSED)."""
     server.send(server.request(1))
     server.engine.send_headers(1, RESPONSE, end_stream=True)
     server.frames()
     events = server.send(server.request(1))
     assert not any(isinstance(e, ev.RequestReceived) for e in events)
+    server.expect_connection_error(events, ErrorCode.STREAM_CLOSED, last_stream_id=1)
+
+
+def test_closed_after_both_end_streams_the_other_way_round(server: ScriptedPeer) -> None:
+    """The response ends first, the request's END_STREAM comes last: closed the same way."""
+    server.send(server.request(1, end_stream=False))
+    server.engine.send_headers(1, RESPONSE, end_stream=False)
+    server.engine.send_data(1, b"", end_stream=False)
+    server.send(data_frame(1, b"body", end_stream=True))
+    server.engine.send_data(1, b"done", end_stream=True)
+    server.frames()
+    assert not server.engine.is_stream_open(1)
+    events = server.send(server.trailers(1, [(b"x-late", b"1")]))
+    server.expect_connection_error(events, ErrorCode.STREAM_CLOSED, last_stream_id=1)
+
+
+def test_closed_normally_but_forgotten_costs_only_the_stream(server: ScriptedPeer) -> None:
+    """Once hundreds of streams have come and gone, stream 1 may be forgotten: we
+    cannot tell how it closed, so only the stream pays (as for a forgotten reset)."""
+    server.send(server.request(1))
+    server.engine.send_headers(1, RESPONSE, end_stream=True)
+    serve_and_close(server, range(3, 603, 2))
+    server.send(data_frame(1, b"late", end_stream=True))
     assert server.summaries() == ["RST_STREAM[1] STREAM_CLOSED"]
+    assert not server.engine.is_drained
 
 
 def test_closed_after_both_end_streams_then_continuation_is_an_error(
@@ -243,13 +272,24 @@ def test_frames_after_early_response_reset_are_ignored(server: ScriptedPeer) -> 
     assert server.summaries() == []
 
 
-def test_client_data_after_response_end_is_stream_closed(client: ScriptedPeer) -> None:
+def test_client_data_after_response_end_is_a_connection_error(client: ScriptedPeer) -> None:
+    """§5.1 in the client role: both END_STREAMs went, so late DATA ends the connection."""
     sid = client.engine.open_stream(DEFAULT_REQUEST, end_stream=True)
     client.frames()
     client.send(client.response(sid, end_stream=True))
     assert not client.engine.is_stream_open(sid)
-    client.send(data_frame(sid, b"late"))
+    events = client.send(data_frame(sid, b"late"))
+    client.expect_connection_error(events, ErrorCode.STREAM_CLOSED)
+
+
+def test_client_headers_after_the_server_reset_is_stream_closed(client: ScriptedPeer) -> None:
+    """§5.1: after *receiving* RST_STREAM a frame on the stream is a stream error."""
+    sid = client.engine.open_stream(DEFAULT_REQUEST, end_stream=True)
+    client.frames()
+    client.send(rst_stream_frame(sid, ErrorCode.INTERNAL_ERROR))
+    client.send(client.response(sid, end_stream=True))
     assert client.summaries() == [f"RST_STREAM[{sid}] STREAM_CLOSED"]
+    assert not client.engine.is_drained
 
 
 def test_client_frames_after_its_cancel_are_ignored(client: ScriptedPeer) -> None:

@@ -9,6 +9,7 @@ loop in ``engine.py``.
 from __future__ import annotations
 
 from ..phases import Phase, PhaseInput
+from ..protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from . import events as ev
 from .config import MAX_WINDOW_SIZE
 from .drain import DRAIN_PING_PAYLOAD, DrainInput, DrainPhase
@@ -23,8 +24,8 @@ from .frames import (
     ErrorCode,
     SettingCode,
 )
-from .protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from .sending import SendingSide
+from .streams import RESET_BY_PEER, RESET_BY_US
 
 
 class ControlFrames(SendingSide):
@@ -137,13 +138,17 @@ class ControlFrames(SendingSide):
         if stream_id not in self._streams:
             if self._is_idle(stream_id):
                 raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
+            if self._answered.pop(stream_id, None) is not None:
+                # The client's answer to our RST_STREAM(NO_ERROR): the stream is
+                # now closed as any stream the peer reset (§5.1).
+                self._recently_closed[stream_id] = RESET_BY_PEER
             return
         # Rapid Reset (CVE-2023-44487) is a client's attack on a server; a server
         # can only reset streams the client itself opened, which costs us nothing.
         if self._is_server and not self._reset_budget.spend(self._now):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
         events.append(ev.StreamReset(stream_id, UINT32.unpack(payload)[0], True))
-        self._forget(stream_id)
+        self._forget(stream_id, RESET_BY_PEER)
 
     def _on_push_promise(
         self, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
@@ -208,7 +213,7 @@ class ControlFrames(SendingSide):
                 unprocessed.append(sid)
                 self._streams.pop(sid)
                 self._blocked.pop(sid, None)
-                self._recently_closed[sid] = True
+                self._recently_closed[sid] = RESET_BY_US
         if self._phase is Phase.OPEN:
             self._set_phase(PhaseInput.GOAWAY_RECEIVED)
         events.append(ev.GoAwayReceived(last_id, code, payload[8:], unprocessed))
@@ -249,6 +254,16 @@ class ControlFrames(SendingSide):
                 raise PeerConnectionError(
                     ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream"
                 )
+            answered = self._answered.get(stream_id)
+            if answered is not None:
+                # Checked as if open (engine.py, "streams answered before ...").
+                if increment == 0:
+                    raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
+                answered.send_window += increment
+                if answered.send_window > MAX_WINDOW_SIZE:
+                    raise PeerStreamError(
+                        stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow"
+                    )
             return
         if increment == 0:
             raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")

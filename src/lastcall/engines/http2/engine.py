@@ -19,6 +19,7 @@ from lastcall.errors import HeaderListTooLarge, HpackError, LocalProtocolError
 
 from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
 from ..phases import Phase
+from ..protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from ..role import Role
 from . import events as ev
 from .config import Http2Config
@@ -37,9 +38,7 @@ from .frames import (
     UINT32,
     ErrorCode,
 )
-from .protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
-from .sending import _RECENTLY_CLOSED_MAX
-from .streams import PendingHeaderBlock, Stream
+from .streams import ENDED, RECENTLY_CLOSED_MAX, RESET_BY_US, PendingHeaderBlock, Stream
 
 Headers = list[tuple[bytes, bytes]]
 Handler = Callable[[int, int, bytes, list[ev.Event]], None]
@@ -58,6 +57,25 @@ def _unpad(flags: int, payload: bytes) -> bytes:
     if pad >= len(payload):
         raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "padding longer than the payload")
     return payload[1 : len(payload) - pad]
+
+
+def _body_fits(stream: Stream, size: int, end_stream: int) -> bool:
+    """Count ``size`` more body bytes against the declared content-length: False
+    if the body is now longer, or ends shorter (RFC 9113 §8.1.1)."""
+    received = stream.received_length = stream.received_length + size
+    return received <= stream.content_length and not (
+        end_stream and received != stream.content_length
+    )
+
+
+def _check_trailers(stream: Stream, headers: Headers, end_stream: bool) -> None:
+    """Trailers must end the stream, carry no pseudo-header and close a body of
+    the declared content-length (RFC 9113 §8.1, §8.1.1)."""
+    if not end_stream:
+        raise PeerStreamError(stream.id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
+    validate_trailers(headers)
+    if stream.content_length >= 0 and stream.received_length != stream.content_length:
+        raise MalformedMessage("body shorter than content-length")
 
 
 class Http2Engine(ControlFrames):
@@ -179,8 +197,9 @@ class Http2Engine(ControlFrames):
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(code))
         if stream_id in self._streams:
             self._events.append(ev.StreamReset(stream_id, code, False))
+        self._answered.pop(stream_id, None)
         # Either way, frames the peer already sent on it are dropped quietly.
-        self._forget(stream_id, True)
+        self._forget(stream_id, RESET_BY_US)
 
     # -- DATA (§6.1) ---------------------------------------------------------------
 
@@ -197,11 +216,15 @@ class Http2Engine(ControlFrames):
             # Nobody will consume these bytes: hand the connection window back now.
             self._return_connection_window(flow_length)
             if stream is None:
-                if self._recently_closed.get(stream_id):
-                    return  # we reset it; the peer had this in flight (§5.1)
+                answered = self._answered.get(stream_id)
+                if answered is not None:
+                    self._on_answered_data(answered, len(data), flow_length, flags)
+                    return
                 if self._is_idle(stream_id):
                     raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
-            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA on a closed stream")
+                self._on_closed_stream(stream_id, "DATA")
+                return
+            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM")
         if not stream.headers_received:
             self._return_connection_window(flow_length)
             raise PeerStreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "DATA before headers")
@@ -212,20 +235,16 @@ class Http2Engine(ControlFrames):
         end_stream = flags & FLAG_END_STREAM
         if not data and not end_stream and not self._empty_budget.spend(self._now):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
-        if stream.content_length >= 0:
-            stream.received_length += len(data)
-            if stream.received_length > stream.content_length or (
-                end_stream and stream.received_length != stream.content_length
-            ):
-                self._return_connection_window(flow_length)
-                raise PeerStreamError(
-                    stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
-                )
+        if stream.content_length >= 0 and not _body_fits(stream, len(data), end_stream):
+            self._return_connection_window(flow_length)
+            raise PeerStreamError(
+                stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
+            )
         events.append(ev.DataReceived(stream_id, data, flow_length, bool(end_stream)))
         if end_stream:
             stream.recv_closed = True
             if stream.send_closed:
-                self._forget(stream_id)
+                self._forget(stream_id, ENDED)
 
     # -- HEADERS and CONTINUATION (§6.2, §6.10) --------------------------------------
 
@@ -320,13 +339,7 @@ class Http2Engine(ControlFrames):
             )
         try:
             if self._is_server or stream.response_final:
-                if not end_stream:
-                    raise PeerStreamError(
-                        stream_id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM"
-                    )
-                validate_trailers(headers)
-                if stream.content_length >= 0 and stream.received_length != stream.content_length:
-                    raise MalformedMessage("body shorter than content-length")
+                _check_trailers(stream, headers, end_stream)
                 events.append(ev.TrailersReceived(stream_id, headers))
             else:
                 status, content_length = validate_response(headers)
@@ -347,7 +360,7 @@ class Http2Engine(ControlFrames):
         if end_stream:
             stream.recv_closed = True
             if stream.send_closed:
-                self._forget(stream_id)
+                self._forget(stream_id, ENDED)
 
     def _on_new_stream(
         self: Http2Engine,
@@ -364,23 +377,24 @@ class Http2Engine(ControlFrames):
                 )
             if self._is_idle(stream_id):
                 raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on an idle stream")
-            if self._recently_closed.get(stream_id):
-                return  # we reset it; the peer had this in flight (§5.1)
-            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+            self._on_closed_stream(stream_id, "HEADERS")
+            return
         if stream_id & 1 == 0:
             raise PeerConnectionError(ErrorCode.PROTOCOL_ERROR, "even stream id from a client")
         if stream_id <= self._highest_remote_id:
-            reset_by_us = self._recently_closed.get(stream_id)
-            if reset_by_us:
-                return  # we reset it; the peer had this in flight (§5.1)
-            if reset_by_us is None and stream_id > self._forgotten_max:
+            answered = self._answered.get(stream_id)
+            if answered is not None:
+                self._on_answered_headers(answered, headers, end_stream, oversized)
+                return
+            if stream_id not in self._recently_closed and stream_id > self._forgotten_max:
                 # Never opened (we would remember it), so implicitly closed by a
                 # higher id (§5.1.1): the peer reused an id it had skipped. A
                 # stream we may merely have forgotten gets the stream error below.
                 raise PeerConnectionError(
                     ErrorCode.PROTOCOL_ERROR, "new stream id not above the last one (§5.1.1)"
                 )
-            raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, "HEADERS on a closed stream")
+            self._on_closed_stream(stream_id, "HEADERS")
+            return
         self._highest_remote_id = stream_id
         if self._drain.refuses_new_streams:
             self._refuse(stream_id, "draining")
@@ -405,6 +419,67 @@ class Http2Engine(ControlFrames):
         self._last_accepted_id = stream_id
         events.append(ev.RequestReceived(stream_id, headers, end_stream))
 
+    # -- streams answered before their request ended (§8.1) ------------------------------
+    #
+    # We sent the complete response and RST_STREAM(NO_ERROR); the client may
+    # still have DATA and trailers in flight. §5.1 lets us ignore them, but
+    # then the same bytes would be answered (stream open when they arrived in
+    # the request's read) or not (the app answered in between) depending on
+    # how they were split into reads. So until the client's END_STREAM (or
+    # RST_STREAM, or ``ANSWERED_MAX`` (streams.py) newer such streams) they are checked as
+    # if the stream were open: flow control, content-length, trailers. Nothing
+    # reaches the application, and the connection window is returned at once.
+
+    def _on_answered_data(self, stream: Stream, size: int, flow_length: int, flags: int) -> None:
+        stream_id = stream.id
+        if flow_length > stream.recv_window:
+            raise PeerStreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
+        stream.recv_window -= flow_length
+        end_stream = flags & FLAG_END_STREAM
+        if not size and not end_stream and not self._empty_budget.spend(self._now):
+            raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
+        if stream.content_length >= 0 and not _body_fits(stream, size, end_stream):
+            raise PeerStreamError(
+                stream_id, ErrorCode.PROTOCOL_ERROR, "DATA does not match content-length"
+            )
+        if end_stream:
+            self._answered_ended(stream_id)
+
+    def _on_answered_headers(
+        self, stream: Stream, headers: Headers, end_stream: bool, oversized: bool
+    ) -> None:
+        if oversized:
+            raise PeerStreamError(
+                stream.id, ErrorCode.ENHANCE_YOUR_CALM, "trailers over the header list limit"
+            )
+        try:
+            _check_trailers(stream, headers, end_stream)
+        except MalformedMessage as exc:
+            raise PeerStreamError(stream.id, ErrorCode.PROTOCOL_ERROR, str(exc)) from None
+        self._answered_ended(stream.id)
+
+    def _answered_ended(self, stream_id: int) -> None:
+        """The client ended its side too: the stream closed by END_STREAM both ways."""
+        del self._answered[stream_id]
+        recent = self._recently_closed
+        recent[stream_id] = ENDED
+        if len(recent) > RECENTLY_CLOSED_MAX:
+            self._evict_oldest_closed()
+
+    def _on_closed_stream(self, stream_id: int, frame: str) -> None:
+        """DATA or HEADERS on a stream we no longer have, answered by how it
+        closed (RFC 9113 §5.1; ``streams.py``): ignored if we reset it, a
+        connection error if END_STREAM went both ways, else a stream error
+        (the peer reset it, or we no longer remember it)."""
+        how = self._recently_closed.get(stream_id)
+        if how == RESET_BY_US:
+            return  # the peer had this in flight when our RST_STREAM arrived
+        if how == ENDED:
+            raise PeerConnectionError(
+                ErrorCode.STREAM_CLOSED, f"{frame} on a stream closed by END_STREAM (§5.1)"
+            )
+        raise PeerStreamError(stream_id, ErrorCode.STREAM_CLOSED, f"{frame} on a closed stream")
+
     def _refuse(self, stream_id: int, reason: str) -> None:
         """RST_STREAM(REFUSED_STREAM): the request never reached the application, so
         the client may retry it anywhere (§8.7). Paid from the reset budget."""
@@ -412,8 +487,8 @@ class Http2Engine(ControlFrames):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many refused streams")
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(ErrorCode.REFUSED_STREAM))
         recent = self._recently_closed
-        recent[stream_id] = True
-        if len(recent) > _RECENTLY_CLOSED_MAX:
+        recent[stream_id] = RESET_BY_US
+        if len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._events.append(ev.StreamRefused(stream_id, reason))
 
@@ -438,8 +513,8 @@ class Http2Engine(ControlFrames):
         self._last_accepted_id = stream_id
         recent = self._recently_closed
         # What the client still had in flight after our RST_STREAM is dropped
-        # quietly; after its own END_STREAM, more frames are STREAM_CLOSED.
-        recent[stream_id] = not end_stream
-        if len(recent) > _RECENTLY_CLOSED_MAX:
+        # quietly; after its own END_STREAM both sides have ended the stream.
+        recent[stream_id] = ENDED if end_stream else RESET_BY_US
+        if len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._events.append(ev.RequestRejected(stream_id, 431, "header_list_too_large"))

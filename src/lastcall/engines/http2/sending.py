@@ -34,6 +34,7 @@ from collections.abc import Iterable
 
 from lastcall.errors import ConnectionDraining, LocalProtocolError
 
+from ..fields import is_head_request
 from ..phases import Phase, PhaseInput, next_phase
 from ..role import Role
 from . import events as ev
@@ -66,7 +67,14 @@ from .frames import (
     settings_payload,
 )
 from .hpack import HeaderDecoder, HeaderEncoder
-from .streams import PendingHeaderBlock, Stream
+from .streams import (
+    ANSWERED_MAX,
+    ENDED,
+    RECENTLY_CLOSED_MAX,
+    RESET_BY_US,
+    PendingHeaderBlock,
+    Stream,
+)
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -75,12 +83,6 @@ Headers = list[tuple[bytes, bytes]]
 #: of one per chunk); larger chunks are queued as they are, without a copy.
 COALESCE_BELOW = 4096
 COALESCED_MAX = 16_384
-
-#: How many recently closed stream ids we remember, and how each closed
-#: (RFC 9113 §5.1): frames the peer had in flight on a stream *we* reset are
-#: dropped quietly; DATA or HEADERS on a stream the peer itself ended or reset
-#: is answered with STREAM_CLOSED.
-_RECENTLY_CLOSED_MAX = 256
 
 
 class SendingSide:
@@ -99,9 +101,12 @@ class SendingSide:
         self._awaiting_settings = True
         self._streams: dict[int, Stream] = {}
         self._blocked: dict[int, None] = {}
-        # stream id -> True if we reset it (ignore what the peer had in
-        # flight), False if it closed otherwise (later DATA/HEADERS: STREAM_CLOSED).
-        self._recently_closed: dict[int, bool] = {}
+        # stream id -> how it closed: RESET_BY_US, RESET_BY_PEER or ENDED
+        # (streams.py), which decides what a late frame on it gets (§5.1).
+        self._recently_closed: dict[int, int] = {}
+        # Server: streams we answered and reset with NO_ERROR before the request
+        # ended; their incoming frames are still checked (engine.py).
+        self._answered: dict[int, Stream] = {}
         # Highest id ever dropped from that memory: a closed stream at or below
         # it may have been forgotten; one above it is known never to have opened.
         self._forgotten_max = 0
@@ -272,10 +277,7 @@ class SendingSide:
             raise ConnectionDraining("stream ids exhausted; open a new connection")
         self._next_local_id = stream_id + 2
         stream = Stream(stream_id, self._remote_initial_window, self._local_initial_window)
-        for name, value in headers:
-            if name == b":method":
-                stream.is_head = value == b"HEAD"
-                break
+        stream.is_head = is_head_request(headers)
         self._streams[stream_id] = stream
         stream.headers_sent = True
         self._emit_header_block(stream_id, headers, end_stream)
@@ -428,21 +430,27 @@ class SendingSide:
 
     def _on_send_closed(self, stream: Stream) -> None:
         if stream.recv_closed:
-            self._forget(stream.id)
+            self._forget(stream.id, ENDED)
         elif self._is_server:
             # RFC 9113 §8.1: a complete response ends the exchange; ask the
             # client to stop sending the rest of the request, without error.
             self._write_frame(RST_STREAM, 0, stream.id, UINT32.pack(ErrorCode.NO_ERROR))
-            self._forget(stream.id, True)
+            self._forget(stream.id, RESET_BY_US)
+            # What the client still sends on it is checked as if it were open
+            # (engine.py, "streams answered before their request ended").
+            answered = self._answered
+            answered[stream.id] = stream
+            if len(answered) > ANSWERED_MAX:
+                del answered[next(iter(answered))]
 
-    def _forget(self, stream_id: int, reset_by_us: bool = False) -> None:
-        """Drop a closed stream, remember its id briefly (and whether we reset it),
-        and see whether the drain is done."""
+    def _forget(self, stream_id: int, how: int) -> None:
+        """Drop a closed stream, remember its id briefly and how it closed
+        (``streams.py``), and see whether the drain is done."""
         self._streams.pop(stream_id, None)
         self._blocked.pop(stream_id, None)
         recent = self._recently_closed
-        recent[stream_id] = reset_by_us
-        if len(recent) > _RECENTLY_CLOSED_MAX:
+        recent[stream_id] = how
+        if len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         if self._phase is Phase.DRAINING and not self._streams:
             self._check_drained()
@@ -459,7 +467,7 @@ class SendingSide:
         if stream_id not in self._streams:
             return
         self._write_frame(RST_STREAM, 0, stream_id, UINT32.pack(error_code))
-        self._forget(stream_id, True)
+        self._forget(stream_id, RESET_BY_US)
 
     # -- control -------------------------------------------------------------------
 
@@ -575,15 +583,17 @@ class SendingSide:
         for them is ignored rather than answered with STREAM_CLOSED (§5.1)."""
         recent = self._recently_closed
         for stream_id in self._streams:
-            recent[stream_id] = True
-        while len(recent) > _RECENTLY_CLOSED_MAX:
+            recent[stream_id] = RESET_BY_US
+        while len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
         self._streams.clear()
         self._blocked.clear()
+        self._answered.clear()
 
     def transport_closed(self) -> None:
         """The adapter reports the transport gone: the phase becomes CLOSED."""
         self._set_phase(PhaseInput.TRANSPORT_CLOSED)
         self._streams.clear()
         self._blocked.clear()
+        self._answered.clear()
         self._drain.deadline = None

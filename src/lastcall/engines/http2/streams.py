@@ -8,12 +8,38 @@ above the highest seen, and we never push, so no stream is ever reserved),
 written in the form the hot path can test in one attribute load.
 
 Closed streams are forgotten; the engine tells "closed" from "idle" by
-comparing the id with the highest id seen in that direction.
+comparing the id with the highest id seen in that direction, and remembers
+for a while how each recent one closed, because RFC 9113 §5.1 answers a late
+frame on a closed stream three different ways:
+
+- ``RESET_BY_US``: we sent RST_STREAM. The peer may have had frames in flight
+  that it cannot withdraw: they are ignored.
+- ``RESET_BY_PEER``: the peer sent RST_STREAM. Any later frame but PRIORITY
+  is a *stream* error of type STREAM_CLOSED.
+- ``ENDED``: END_STREAM went both ways. Any later frame but PRIORITY,
+  WINDOW_UPDATE or RST_STREAM is a *connection* error of type STREAM_CLOSED.
+
+A stream no longer remembered gets the stream error: the cheaper mistake.
 """
 
 from __future__ import annotations
 
 from collections import deque
+
+#: How a remembered stream closed (see the module docstring). Plain ints: the
+#: value is stored on every stream's close.
+RESET_BY_US = 1
+RESET_BY_PEER = 2
+ENDED = 3
+
+#: How many recently closed stream ids the engine remembers, with how each closed.
+RECENTLY_CLOSED_MAX = 256
+
+#: Server: how many streams answered before their request ended it keeps
+#: checking (RFC 9113 §8.1, ``engine.py``'s ``_on_answered_*``). Past it the
+#: oldest is forgotten as reset by us, and what follows on it is ignored.
+#: Each holds one ``Stream`` (no buffers: our side is done), a few hundred bytes.
+ANSWERED_MAX = 64
 
 
 class Stream:

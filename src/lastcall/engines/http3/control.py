@@ -13,6 +13,7 @@ from __future__ import annotations
 import pylsqpack
 
 from ..phases import Phase, PhaseInput
+from ..protocol_errors import PeerConnectionError
 from . import events as ev
 from .drain import DrainInput
 from .frames import (
@@ -29,7 +30,6 @@ from .frames import (
     parse_single_varint,
     read_varint,
 )
-from .protocol_errors import PeerConnectionError
 from .sending import SendingSide
 from .streams import UniStream
 

@@ -22,6 +22,7 @@ from lastcall.errors import LocalProtocolError
 
 from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
 from ..phases import Phase, PhaseInput
+from ..protocol_errors import PeerConnectionError, PeerStreamError
 from . import _aioquic as seam
 from . import events as ev
 from .control import ControlStreams
@@ -33,7 +34,6 @@ from .frames import (
     FrameType,
     read_varint,
 )
-from .protocol_errors import PeerConnectionError, PeerStreamError
 from .streams import AFTER_HEADERS, AFTER_TRAILERS, INITIAL, RequestStream
 
 

@@ -41,6 +41,7 @@ from aioquic.quic.connection import NetworkAddress, QuicConnection
 
 from lastcall.errors import ConfigError, ConnectionDraining, LocalProtocolError
 
+from ..fields import is_head_request
 from ..phases import Phase, PhaseInput, next_phase
 from ..role import Role
 from . import _aioquic as seam
@@ -278,10 +279,7 @@ class SendingSide:
         if stream_id > MAX_CLIENT_BIDI_STREAM_ID:
             raise ConnectionDraining("stream ids exhausted; open a new connection")
         stream = RequestStream(stream_id)
-        for name, value in headers:
-            if name == b":method":
-                stream.is_head = value == b"HEAD"
-                break
+        stream.is_head = is_head_request(headers)
         self._streams[stream_id] = stream
         stream.send_state = AFTER_HEADERS
         self._write_headers(stream_id, headers, end_stream)
