@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase, next_connection_phase
 from lastcall.lifecycle.retire import MAX_AGE_REASON, MAX_REQUESTS_REASON
@@ -37,6 +37,9 @@ from lastcall.observe import events as oe
 from .extension import DrainExtension
 from .state import ServerState
 from .tls_extension import tls_extension
+
+if TYPE_CHECKING:
+    from lastcall.io.driver import TimerHandle
 
 __all__ = ["Address", "ConnectionBase", "ServerAddress"]
 
@@ -83,10 +86,12 @@ class ConnectionBase:
         #: ``scope["extensions"]["tls"]`` on a TLS connection (tls_extension.py).
         self.tls_extension: dict[str, Any] | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
-        self._own_cancel_handle: asyncio.TimerHandle | None = None
+        #: A drain of its own (``drain_alone``): when its grace ends, and that timer.
+        self._own_grace_at: float | None = None
+        self._own_cancel_handle: TimerHandle | None = None
         #: ``max_connection_age``: when this connection drains by itself (jittered).
         self.retire_at: float | None = None
-        self._retire_handle: asyncio.TimerHandle | None = None
+        self._retire_handle: TimerHandle | None = None
         #: Requests accepted, counted only with ``max_requests_per_connection``
         #: (0 then means no limit: the hot path tests one int).
         self.requests_accepted = 0
@@ -161,11 +166,12 @@ class ConnectionBase:
             self._mark_draining(other.drain_deadline_at, other.drain_reason)
         # Same connection, same age and count: the limits carry over.
         self.requests_accepted = other.requests_accepted
-        self._own_cancel_handle, other._own_cancel_handle = other._own_cancel_handle, None
-        if self._own_cancel_handle is not None:
-            self._own_cancel_handle.cancel()
-            self._own_cancel_handle = self.loop.call_at(
-                self._own_cancel_handle.when(), self._own_grace_expired
+        if other._own_cancel_handle is not None and other._own_grace_at is not None:
+            other._own_cancel_handle.cancel()
+            other._own_cancel_handle = None
+            self._own_grace_at = other._own_grace_at
+            self._own_cancel_handle = self.state.clock.call_at(
+                other._own_grace_at, self._own_grace_expired
             )
         if other._retire_handle is not None:
             other._retire_handle.cancel()
@@ -256,8 +262,9 @@ class ConnectionBase:
         if self.drain_reason is not None or self.phase is not ConnectionPhase.OPEN:
             return
         self._stop_retire_timer()
-        deadline = self.loop.time() + grace
-        self._own_cancel_handle = self.loop.call_at(deadline, self._own_grace_expired)
+        clock = self.state.clock
+        deadline = self._own_grace_at = clock.time() + grace
+        self._own_cancel_handle = clock.call_at(deadline, self._own_grace_expired)
         self.begin_drain(deadline, reason)
 
     def _own_grace_expired(self) -> None:
@@ -277,12 +284,13 @@ class ConnectionBase:
         """Arm ``max_connection_age`` from now (at accept); nothing when it is off."""
         lifetime = self.state.lifetime
         if lifetime.max_age is not None and self.retire_at is None:
-            self._arm_retire(lifetime.retire_at(self.loop.time(), self.state.unit_random()))
+            now = self.state.clock.time()
+            self._arm_retire(lifetime.retire_at(now, self.state.unit_random()))
 
     def _arm_retire(self, at: float | None) -> None:
         self.retire_at = at
         if at is not None:
-            self._retire_handle = self.loop.call_at(at, self._retire)
+            self._retire_handle = self.state.clock.call_at(at, self._retire)
 
     def _stop_retire_timer(self) -> None:
         if self._retire_handle is not None:
