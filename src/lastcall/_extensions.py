@@ -59,6 +59,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     # the HTTP/2 engine: frame codec, HPACK and Huffman, streams, flow control
     "lastcall.engines.fields",
     "lastcall.engines.phases",
+    "lastcall.engines.protocol_errors",
     "lastcall.engines.role",
     "lastcall.engines.http2.budgets",
     "lastcall.engines.http2.config",
@@ -71,9 +72,18 @@ COMPILED_MODULES: tuple[str, ...] = (
     "lastcall.engines.http2.hpack.encoder",
     "lastcall.engines.http2.hpack.primitives",
     "lastcall.engines.http2.huffman",
-    "lastcall.engines.http2.protocol_errors",
     "lastcall.engines.http2.sending",
     "lastcall.engines.http2.streams",
+    # the HTTP/1.1 engine (httptools callbacks, response encoding) and the server's
+    # per-request code that is plain functions and classes: the HTTP/1.1 request
+    # cycle, the HTTP/2 and HTTP/3 request scope, the response field checks, the date
+    "lastcall.engines.http1.limits",
+    "lastcall.engines.http1.parser",
+    "lastcall.engines.http1.response",
+    "lastcall.server.date",
+    "lastcall.server.http1_cycle",
+    "lastcall.server.response_fields",
+    "lastcall.server.stream_scope",
 )
 
 #: Environment switch: ``1`` forces pure Python, at build and at import.

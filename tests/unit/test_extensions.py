@@ -121,7 +121,7 @@ def test_build_info_says_which_path_runs() -> None:
 def test_the_switch_at_import_and_the_version_line() -> None:
     env = {**os.environ, "LASTCALL_NO_EXTENSIONS": "1"}
     probe = (
-        "import lastcall, lastcall.engines.http2.hpack as h, importlib.machinery as m;"
+        "import lastcall, lastcall.engines.http2.hpack.decoder as h, importlib.machinery as m;"
         "print(lastcall.build_info()['reason'], type(h.__loader__) is m.ExtensionFileLoader)"
     )
     out = subprocess.run(
@@ -142,7 +142,15 @@ def test_the_switch_at_import_and_the_version_line() -> None:
 
 @pytest.mark.skipif(not lastcall.build_info()["compiled"], reason="no compiled build installed")
 def test_compiled_modules_come_from_the_extension_directory() -> None:
-    import lastcall.engines.http2.hpack as hpack
+    import lastcall.engines.http2.hpack.decoder as hpack
 
     assert isinstance(hpack.__loader__, importlib.machinery.ExtensionFileLoader)
     assert Path(hpack.__file__ or "").is_relative_to(_extensions.EXT_DIR)
+
+
+def test_every_module_to_compile_exists() -> None:
+    """A module renamed or moved without updating the list would make every install
+    quietly pure Python (setup.py falls back rather than fail): fail here instead."""
+    root = Path(lastcall.__file__).parent.parent
+    missing = [m for m in _extensions.COMPILED_MODULES if _extensions._module_path(root, m) is None]
+    assert missing == []
