@@ -27,21 +27,7 @@ ROOT = pathlib.Path(lastcall.__file__).parent
 #: ``server/multiplexed.py`` for the RFC 8441 WebSocket stream). Each entry is
 #: the set of modules in the cycle (a cycle found must be one of them or
 #: smaller); empty this list as they land, and never add to it.
-KNOWN_CYCLES: list[frozenset[str]] = [
-    # Found by this test when it was written, through function-level imports;
-    # left to their owners (reported to the lead): the proxy borrows the CLI's
-    # option and import helpers, which should move to a module both use.
-    frozenset(
-        {
-            "lastcall.cli",
-            "lastcall.proxy.app",
-            "lastcall.proxy.forward",
-            "lastcall.proxy.hooks",
-            "lastcall.proxy.run",
-            "lastcall.proxy.websocket",
-        }
-    ),
-]
+KNOWN_CYCLES: list[frozenset[str]] = []
 
 
 def module_name(path: pathlib.Path) -> str:

@@ -53,8 +53,8 @@ from .retry import REFUSED, UNPROCESSED, failure_reason, should_retry
 if TYPE_CHECKING:
     from lastcall.server.asgi import Receive, Scope, Send
 
-    from .app import ProxyState
     from .config import RouteConfig
+    from .state import ProxyState
     from .upstream import Backend, UpstreamGroup
 
 __all__ = ["DownstreamGone", "forward_http", "parse_grpc_timeout"]

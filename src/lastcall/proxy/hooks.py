@@ -110,7 +110,7 @@ class ProxyHooks:
 
 def load_hooks(spec: str) -> ProxyHooks:
     """Import ``module:object``: a ``ProxyHooks`` instance (or a subclass, instantiated)."""
-    from lastcall.cli import import_object  # the same import rules as an app's
+    from lastcall.server.app_loading import import_object  # the same rules as an app's
 
     obj = import_object(spec, "hooks")
     if isinstance(obj, type) and issubclass(obj, ProxyHooks):

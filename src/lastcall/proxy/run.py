@@ -29,7 +29,7 @@ _PROXY_OPTIONS = ("upstream", "hooks", "balancer", "health_check_path", "config_
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``proxy`` subcommand."""
-    from lastcall.cli import add_process_options, add_server_options
+    from lastcall.cli_options import add_process_options, add_server_options
 
     p = subparsers.add_parser(
         "proxy",

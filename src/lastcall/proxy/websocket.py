@@ -52,7 +52,7 @@ from .headers import HOP_BY_HOP
 if TYPE_CHECKING:
     from lastcall.server.asgi import Receive, Scope, Send
 
-    from .app import ProxyState
+    from .state import ProxyState
     from .upstream import Backend
 
 __all__ = ["relay_websocket"]

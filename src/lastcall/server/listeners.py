@@ -90,16 +90,74 @@ class Listener:
     server: asyncio.Server
     #: Bound addresses, e.g. ``127.0.0.1:53121`` when port 0 was asked for.
     names: list[str]
+    #: What accepted connections are served with (to take over the accept queue).
+    factory: Callable[[], asyncio.Protocol] | None = None
+    ssl_context: ssl.SSLContext | None = None
+    tls_handshake_timeout: float | None = None
 
     def close(self) -> None:
-        """Stop accepting; accepted connections are kept (asyncio keeps them)."""
+        """Stop accepting; accepted connections are kept (asyncio keeps them).
+
+        Connections the kernel has completed but the loop has not accepted yet
+        wait in the socket's accept queue, and Linux resets them when the socket
+        closes: their clients believe they are connected and may already have
+        sent a request (an HTTP/1.1 client cannot tell that reset from a lost
+        response, so it does not retry). So a socket this process owns has its
+        queue emptied first, and those connections are served like any other
+        accepted during a drain (their first request answered with
+        ``Connection: close``). An ``fd://`` socket belongs to its owner, whose
+        queue lives on: it is left alone.
+        """
+        queued = self._take_accept_queue() if self.bind.fd is None else []
         self.server.close()
+        if queued:
+            self._serve_queued(queued)
         if self.bind.path is not None:
             try:
                 if stat.S_ISSOCK(os.stat(self.bind.path).st_mode):
                     os.unlink(self.bind.path)
             except OSError:
                 pass
+
+    def _take_accept_queue(self) -> list[socket.socket]:
+        """Accept, without blocking, every connection already in the queue."""
+        if self.factory is None:
+            return []
+        taken: list[socket.socket] = []
+        for listening in self.server.sockets:
+            # A duplicate descriptor: asyncio's socket wrapper does not accept.
+            own = socket.socket(fileno=os.dup(listening.fileno()))
+            try:
+                own.setblocking(False)
+                while True:
+                    try:
+                        conn, _ = own.accept()
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:  # a queued connection reset by its peer, or EMFILE
+                        break
+                    conn.setblocking(False)
+                    taken.append(conn)
+            finally:
+                own.close()
+        return taken
+
+    def _serve_queued(self, queued: list[socket.socket]) -> None:
+        """Hand each taken connection to the loop with a protocol made now, so it
+        registers (and holds the drain open) before the drain looks."""
+        assert self.factory is not None
+        loop = asyncio.get_running_loop()
+        timeout = None if self.ssl_context is None else self.tls_handshake_timeout
+        for conn in queued:
+            protocol = self.factory()
+            coro = loop.connect_accepted_socket(
+                lambda protocol=protocol: protocol,  # type: ignore[misc]
+                conn,
+                ssl=self.ssl_context,
+                ssl_handshake_timeout=timeout,
+            )
+            task = loop.create_task(coro)
+            task.add_done_callback(_log_failed_adoption)
 
     @property
     def port(self) -> int | None:
@@ -108,6 +166,12 @@ class Listener:
             if isinstance(name, tuple):
                 return int(name[1])
         return None
+
+
+def _log_failed_adoption(task: asyncio.Task[object]) -> None:
+    """A queued connection that failed to start (reset meanwhile): nothing to serve."""
+    if not task.cancelled() and task.exception() is not None:
+        task.exception()  # retrieved: the peer went away, which is its right
 
 
 def _remove_stale_socket(path: str) -> None:
@@ -180,7 +244,7 @@ async def open_listener(
                 ssl=ssl_context,
                 ssl_handshake_timeout=handshake_timeout,
             )
-        return Listener(bind, server, socket_names(sock))
+        return Listener(bind, server, socket_names(sock), factory, ssl_context, handshake_timeout)
     if bind.path is not None:
         _remove_stale_socket(bind.path)
         server = await loop.create_unix_server(
@@ -190,7 +254,7 @@ async def open_listener(
             ssl=ssl_context,
             ssl_handshake_timeout=handshake_timeout,
         )
-        return Listener(bind, server, [str(bind)])
+        return Listener(bind, server, [str(bind)], factory, ssl_context, handshake_timeout)
     assert bind.port is not None
     server = await loop.create_server(
         factory,
@@ -205,4 +269,4 @@ async def open_listener(
     for sock in server.sockets:
         host, port = sock.getsockname()[:2]
         names.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-    return Listener(bind, server, names)
+    return Listener(bind, server, names, factory, ssl_context, handshake_timeout)
