@@ -16,7 +16,7 @@ import socket
 import ssl
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lastcall.errors import ConfigError
 
@@ -94,6 +94,9 @@ class Listener:
     factory: Callable[[], asyncio.Protocol] | None = None
     ssl_context: ssl.SSLContext | None = None
     tls_handshake_timeout: float | None = None
+    #: The tasks adopting queued connections: held, or the loop may drop them.
+    _adopting: set[asyncio.Task[object]] = field(default_factory=set)
+    _closing: bool = False
 
     def close(self) -> None:
         """Stop accepting; accepted connections are kept (asyncio keeps them).
@@ -107,11 +110,20 @@ class Listener:
         accepted during a drain (their first request answered with
         ``Connection: close``). An ``fd://`` socket belongs to its owner, whose
         queue lives on: it is left alone.
+
+        The socket itself closes one loop turn later: asyncio's own accept may
+        have taken connections in this turn whose transports are made in the
+        next, and a closed ``asyncio.Server`` refuses them (they would be reset).
+        A second call closes at once.
         """
-        queued = self._take_accept_queue() if self.bind.fd is None else []
-        self.server.close()
-        if queued:
-            self._serve_queued(queued)
+        if self._closing:
+            self.server.close()
+        else:
+            self._closing = True
+            queued = self._take_accept_queue() if self.bind.fd is None else []
+            if queued:
+                self._serve_queued(queued)
+            asyncio.get_running_loop().call_soon(self.server.close)
         if self.bind.path is not None:
             try:
                 if stat.S_ISSOCK(os.stat(self.bind.path).st_mode):
@@ -156,8 +168,16 @@ class Listener:
                 ssl=self.ssl_context,
                 ssl_handshake_timeout=timeout,
             )
-            task = loop.create_task(coro)
-            task.add_done_callback(_log_failed_adoption)
+            task: asyncio.Task[object] = loop.create_task(coro)
+            self._adopting.add(task)
+            task.add_done_callback(self._adopted)
+
+    def _adopted(self, task: asyncio.Task[object]) -> None:
+        """One queued connection is served, or failed to start (its peer reset it
+        meanwhile, which is its right: nothing to serve)."""
+        self._adopting.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved
 
     @property
     def port(self) -> int | None:
@@ -166,12 +186,6 @@ class Listener:
             if isinstance(name, tuple):
                 return int(name[1])
         return None
-
-
-def _log_failed_adoption(task: asyncio.Task[object]) -> None:
-    """A queued connection that failed to start (reset meanwhile): nothing to serve."""
-    if not task.cancelled() and task.exception() is not None:
-        task.exception()  # retrieved: the peer went away, which is its right
 
 
 def _remove_stale_socket(path: str) -> None:
