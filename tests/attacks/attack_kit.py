@@ -154,6 +154,8 @@ class Bystander:
     latencies: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
+    #: Set at each answer (or failure), cleared by whoever waits for the next.
+    _progress: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __aenter__(self) -> Bystander:
         self._task = asyncio.create_task(self._run())
@@ -184,10 +186,20 @@ class Bystander:
                     writer.close()
                     reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
                 self.latencies.append(time.monotonic() - started)
+                self._progress.set()
                 await asyncio.sleep(self.period)  # the bystander's pace, not a wait for state
         finally:
             if writer is not None:
                 writer.close()
+
+    async def wait_answers(self, count: int) -> None:
+        """Wait until ``count`` more requests were answered (or one failed), at
+        most ``WAIT_TIMEOUT``: proof that the server still serves others."""
+        target = len(self.latencies) + count
+        async with asyncio.timeout(WAIT_TIMEOUT):
+            while len(self.latencies) < target and not self.failures:
+                self._progress.clear()
+                await self._progress.wait()
 
     def p99(self) -> float:
         ordered = sorted(self.latencies)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -112,7 +111,7 @@ async def _attack(
         async with Bystander(server.port) as bystander:
             ended, answer = await _flood(server.port, make_pieces(), rcvbuf=rcvbuf)
             # A few more bystander answers after the cut: the server still serves.
-            await _answers(bystander, 5)
+            await bystander.wait_answers(5)
         growth = server.rss_bytes() - before
         assert not bystander.failures, bystander.failures
     print(
@@ -120,15 +119,6 @@ async def _attack(
         f"bystander_p99={bystander.p99() * 1000:.1f}ms n={len(bystander.latencies)}"
     )
     return ended, answer, growth
-
-
-async def _answers(bystander: Bystander, count: int) -> None:
-    """Wait (bounded) until the bystander got ``count`` more answers."""
-    target = len(bystander.latencies) + count
-    deadline = time.monotonic() + 30.0
-    while len(bystander.latencies) < target and not bystander.failures:
-        assert time.monotonic() < deadline, "the bystander got no answers"
-        await asyncio.sleep(bystander.period)
 
 
 def _handshake() -> bytes:

@@ -28,6 +28,7 @@ from .frames import (
     StreamType,
     parse_settings,
     parse_single_varint,
+    read_frame_header,
     read_varint,
 )
 from .sending import SendingSide
@@ -131,17 +132,13 @@ class ControlStreams(SendingSide):
         while True:
             frame_type = uni.frame_type
             if frame_type is None:
-                type_field = read_varint(buf, pos)
-                if type_field is None:
+                header = read_frame_header(buf, pos)
+                if header is None:
                     break
-                length_field = read_varint(buf, type_field[1])
-                if length_field is None:
-                    break
-                pos = length_field[1]
-                frame_type = type_field[0]
-                self._check_control_frame(frame_type, length_field[0])
+                frame_type, length, pos = header
+                self._check_control_frame(frame_type, length)
                 uni.frame_type = frame_type
-                uni.frame_remaining = length_field[0]
+                uni.frame_remaining = length
             remaining = uni.frame_remaining
             if frame_type in CONTROL_FRAME_TYPES:
                 if len(buf) - pos < remaining:

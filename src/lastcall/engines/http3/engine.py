@@ -32,7 +32,7 @@ from .frames import (
     RESERVED_FRAME_TYPES,
     ErrorCode,
     FrameType,
-    read_varint,
+    read_frame_header,
 )
 from .streams import AFTER_HEADERS, AFTER_TRAILERS, INITIAL, RequestStream
 
@@ -222,17 +222,13 @@ class Http3Engine(ControlStreams):
         while not stream.blocked:
             frame_type = stream.frame_type
             if frame_type is None:
-                type_field = read_varint(buf, pos)
-                if type_field is None:
+                header = read_frame_header(buf, pos)
+                if header is None:
                     break
-                length_field = read_varint(buf, type_field[1])
-                if length_field is None:
-                    break
-                pos = length_field[1]
-                frame_type = type_field[0]
-                self._check_request_frame(stream, frame_type, length_field[0])
+                frame_type, length, pos = header
+                self._check_request_frame(stream, frame_type, length)
                 stream.frame_type = frame_type
-                stream.frame_remaining = length_field[0]
+                stream.frame_remaining = length
             remaining = stream.frame_remaining
             if frame_type == FrameType.HEADERS:
                 if len(buf) - pos < remaining:

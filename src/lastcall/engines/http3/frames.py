@@ -119,6 +119,18 @@ def read_varint(data: bytes | bytearray, pos: int) -> tuple[int, int] | None:
     return value, end
 
 
+def read_frame_header(data: bytes | bytearray, pos: int) -> tuple[int, int, int] | None:
+    """The frame header at ``pos`` (RFC 9114 §7.1): ``(type, length, payload_pos)``,
+    or None while either varint is incomplete."""
+    type_field = read_varint(data, pos)
+    if type_field is None:
+        return None
+    length_field = read_varint(data, type_field[1])
+    if length_field is None:
+        return None
+    return type_field[0], length_field[0], length_field[1]
+
+
 def encode_frame(frame_type: int, payload: bytes) -> bytes:
     """One whole frame (RFC 9114 §7.1)."""
     return encode_varint(frame_type) + encode_varint(len(payload)) + payload
