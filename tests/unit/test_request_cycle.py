@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from lastcall.io import WriteFlow
-from lastcall.lifecycle import ConnectionRegistry
+from lastcall.lifecycle import ConnectionPhase, ConnectionRegistry
 from lastcall.observe import Observer
 from lastcall.server.asgi import Receive, Scope, Send
 from lastcall.server.config import ServerConfig
@@ -26,7 +26,7 @@ class FakeOwner:
         self.state = ServerState(ServerConfig(), _app, loop, Observer([]), ConnectionRegistry())
         self.label = "fake"
         self.flow = WriteFlow(loop)
-        self.drain_reason: str | None = "deploy" if draining else None
+        self.phase = ConnectionPhase.DRAINING if draining else ConnectionPhase.OPEN
         self.closing_after_response = False
         self.written = b""
         self.calls: list[str] = []
@@ -35,7 +35,7 @@ class FakeOwner:
         self.written += data
 
     def should_close_after_this(self) -> bool:
-        return self.drain_reason is not None
+        return self.phase is not ConnectionPhase.OPEN
 
     def pause_reading_for_body(self) -> None:
         self.calls.append("pause")

@@ -2,10 +2,19 @@
 
 The lifecycle sees each connection through the same small surface
 (``lastcall.lifecycle.Drainable``): ``phase``, ``begin_drain``, ``cancel``,
-``abort`` and ``active_stream_count``. This base class holds the phase (moved
-only through the lifecycle's table), the drain notice the application can
-await (``lastcall.drain`` scope extension), registration in the registry, and
-the graceful close every protocol ends with:
+``abort`` and ``active_stream_count``. This base class holds the drain notice
+the application can await (``lastcall.drain`` scope extension: the reason and
+deadline are data, not a phase), registration in the registry, and the
+graceful close every protocol ends with.
+
+There is one phase machine per connection, never two. HTTP/2 and HTTP/3
+read their engine's phase (``MultiplexedConnection.phase``); a connection
+with no engine that knows its phase (HTTP/1.1, WebSocket over HTTP/1.1) is a
+``TablePhaseConnection``, whose phase moves only through the lifecycle's
+table. The base tells the machine what happened through ``_advance``, which
+an engine-driven connection does not need: its engine saw it first.
+
+The graceful close:
 
 1. every accepted byte is handed to the transport;
 2. the write side is shut down (``write_eof``: a FIN after the buffered bytes);
@@ -41,7 +50,7 @@ from .tls_extension import tls_extension
 if TYPE_CHECKING:
     from lastcall.io.driver import TimerHandle
 
-__all__ = ["Address", "ConnectionBase", "ServerAddress"]
+__all__ = ["Address", "ConnectionBase", "ServerAddress", "TablePhaseConnection"]
 
 logger = logging.getLogger("lastcall.server")
 #: A TCP or UDP address, ours or the peer's: ``(host, port)``.
@@ -68,7 +77,8 @@ class ConnectionBase:
         self.state = state
         self.loop = state.loop
         self.transport: asyncio.Transport | None = None
-        self.phase = ConnectionPhase.OPEN
+        #: Why this connection drains, as ``lastcall.drain`` reports it (set
+        #: once, by ``_mark_draining``); where it stands is ``phase``.
         self.drain_reason: str | None = None
         self.drain_deadline_at: float | None = None
         self.requests = 0
@@ -140,8 +150,7 @@ class ConnectionBase:
         if self.state.drain_deadline_at is not None and self.state.drain_reason is not None:
             # Accepted just as listeners closed: serve what is already on its way.
             self._mark_draining(self.state.drain_deadline_at, self.state.drain_reason)
-            if self.phase is ConnectionPhase.OPEN:
-                self._advance(ConnectionInput.DRAIN_REQUESTED)
+            self._advance(ConnectionInput.DRAIN_REQUESTED)
 
     def register(self) -> None:
         """Join the registry of live connections (idempotent)."""
@@ -164,6 +173,7 @@ class ConnectionBase:
         self._is_registered = True
         if other.drain_reason is not None:
             self._mark_draining(other.drain_deadline_at, other.drain_reason)
+            self._advance(ConnectionInput.DRAIN_REQUESTED)
         # Same connection, same age and count: the limits carry over.
         self.requests_accepted = other.requests_accepted
         if other._own_cancel_handle is not None and other._own_grace_at is not None:
@@ -190,9 +200,14 @@ class ConnectionBase:
 
     # -- phase ----------------------------------------------------------------------
 
-    def _advance(self, event: ConnectionInput) -> ConnectionPhase:
-        self.phase = next_connection_phase(self.phase, event)
-        return self.phase
+    @property
+    def phase(self) -> ConnectionPhase:  # pragma: no cover
+        """OPEN, DRAINING, CLOSING or CLOSED: the one phase machine's answer."""
+        raise NotImplementedError
+
+    def _advance(self, event: ConnectionInput) -> None:
+        """Tell the phase machine what happened here. Nothing to do for a
+        connection whose engine keeps the phase: the engine saw it first."""
 
     @property
     def active_stream_count(self) -> int:
@@ -259,7 +274,7 @@ class ConnectionBase:
         is cancelled exactly as at the server's grace expiry. Nothing happens
         if the connection is draining already (the server's drain included).
         """
-        if self.drain_reason is not None or self.phase is not ConnectionPhase.OPEN:
+        if self.phase is not ConnectionPhase.OPEN:
             return
         self._stop_retire_timer()
         clock = self.state.clock
@@ -368,3 +383,20 @@ class ConnectionBase:
         if self._drain_future is not None and not self._drain_future.done():
             self._drain_future.cancel()
         self._unregister()
+
+
+class TablePhaseConnection(ConnectionBase):
+    """A connection with no engine that knows its phase (HTTP/1.1, WebSocket
+    over HTTP/1.1): its one phase machine, moved only through the lifecycle's
+    table (``lastcall.lifecycle.phases``)."""
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__(state)
+        self._phase = ConnectionPhase.OPEN
+
+    @property
+    def phase(self) -> ConnectionPhase:
+        return self._phase
+
+    def _advance(self, event: ConnectionInput) -> None:
+        self._phase = next_connection_phase(self._phase, event)

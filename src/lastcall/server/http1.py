@@ -59,7 +59,7 @@ from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe
 
 from .asgi import ASGI_VERSION, ASGIApp
-from .connection import ConnectionBase
+from .connection import ConnectionBase, TablePhaseConnection
 from .extension import DRAIN_EXTENSION
 from .http1_cycle import BODY_HIGH_WATER, RequestCycle
 from .readiness import readiness_app
@@ -96,7 +96,7 @@ _METHODS = {
 }
 
 
-class Http1Connection(ConnectionBase, asyncio.Protocol):
+class Http1Connection(TablePhaseConnection, asyncio.Protocol):
     """One HTTP/1.1 connection; see the module docstring."""
 
     protocol_name = "http/1.1"
@@ -363,7 +363,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
             self.count_request()
 
     def _accepts_upgrade(self, event: RequestStarted) -> bool:
-        if self.cycle is not None or self.pipeline or self.drain_reason is not None:
+        if self.cycle is not None or self.pipeline or self.phase is not ConnectionPhase.OPEN:
             return False
         if event.upgrade == b"websocket":
             return event.method == b"GET"
@@ -403,7 +403,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         """Called as a response head is written: must it carry ``Connection: close``?"""
         if self.closing_after_response:
             return not self.pipeline  # answer what came before the bad bytes, then close
-        if self.drain_reason is None:
+        if self.phase is ConnectionPhase.OPEN:
             return False
         # Draining: answer what was already received or is arriving; only the
         # last of them carries close (RFC 9112 §9.6), since the server must not
@@ -436,7 +436,9 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                 self._start_next()
             return
         if self.closing_after_response or (
-            self.drain_reason is not None and not self.parser.in_message and not self._unparsed
+            self.phase is not ConnectionPhase.OPEN
+            and not self.parser.in_message
+            and not self._unparsed
         ):
             self.close_gracefully()
             return
@@ -518,7 +520,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
         """Nothing is being served: bound the wait for the rest of a head, or for a request."""
         config = self.state.config
         timeout = config.keep_alive_timeout
-        if self.drain_reason is not None and self.requests == 0:
+        if self.phase is ConnectionPhase.DRAINING and self.requests == 0:
             first = config.drain_first_request_timeout
             if first > 0.0:
                 timeout = min(timeout, first) if timeout > 0.0 else first
@@ -633,8 +635,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
 
     def begin_drain(self, deadline_at: float, reason: str) -> None:
         first = self._mark_draining(deadline_at, reason)
-        if self.phase is ConnectionPhase.OPEN:
-            self._advance(ConnectionInput.DRAIN_REQUESTED)
+        self._advance(ConnectionInput.DRAIN_REQUESTED)
         if self.transport is None:
             return  # accepted, not yet made: connection_made decides
         if first:

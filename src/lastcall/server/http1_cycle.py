@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from lastcall.engines.http1 import CHUNKED_END, encode_chunk, encode_trailers
 from lastcall.engines.http1.response import STATUS_LINES, status_line
 from lastcall.io import WriteFlow
+from lastcall.lifecycle.phases import ConnectionPhase
 
 from .asgi import ASGIApp, Message, Scope
 from .date import date_header
@@ -58,7 +59,9 @@ class CycleOwner(Protocol):
     @property
     def flow(self) -> WriteFlow: ...
     @property
-    def drain_reason(self) -> str | None: ...
+    def phase(self) -> ConnectionPhase:
+        """OPEN until the connection is told to drain (or closes)."""
+
     @property
     def closing_after_response(self) -> bool:
         """Bad bytes came after the requests being answered: the last answer closes."""
@@ -309,7 +312,7 @@ class RequestCycle:
         conn = self.conn
         # Only ask when it can say yes: one call less per response.
         if (
-            conn.closing_after_response or conn.drain_reason is not None
+            conn.closing_after_response or conn.phase is not ConnectionPhase.OPEN
         ) and conn.should_close_after_this():
             self.keep_alive = False
         if not self.keep_alive:

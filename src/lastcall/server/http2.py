@@ -26,11 +26,11 @@ import logging
 from typing import cast
 
 from lastcall.engines.http1 import RequestStarted, encode_head
-from lastcall.engines.http2 import ErrorCode, Http2Config, Http2Engine, Role
+from lastcall.engines.http2 import ErrorCode, Http2Config, Http2Engine, Phase, Role
 from lastcall.engines.http2 import events as h2e
 from lastcall.io.deadline import MovingDeadline
 from lastcall.io.driver import EngineDriver
-from lastcall.lifecycle import ConnectionInput, ConnectionPhase
+from lastcall.lifecycle import ConnectionPhase
 from lastcall.lifecycle.retire import MAX_AGE_REASON, MAX_REQUESTS_REASON
 from lastcall.observe import events as oe
 
@@ -81,7 +81,6 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
             self.idle_deadline = self._idle
             self.idle_timeout = state.config.http2_idle_timeout
         self._awaiting_settings = False
-        self._finished = False
 
     # -- entry points -----------------------------------------------------------------
 
@@ -129,7 +128,7 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
     # -- asyncio protocol ---------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self._finished:
+        if self.is_write_closed:
             return  # lingering close: read and discard
         self._driver.service(self.engine.receive_data(data, self.loop.time()))
 
@@ -145,7 +144,6 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
         self._driver.stop()
         self._idle.stop()
         self.engine.transport_closed()
-        self._finished = True
         self._transport_closed()
 
     def pause_writing(self) -> None:
@@ -293,7 +291,7 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
         self._driver.service()
 
     def _transmit(self) -> None:
-        if self._finished:
+        if self.is_write_closed:
             return  # half-closed after the last byte (``_finish``): nothing more goes out
         data = self.engine.data_to_send()
         if data:
@@ -302,13 +300,24 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
     # -- drain (lastcall.lifecycle.Drainable) ----------------------------------------------
 
     @property
+    def phase(self) -> ConnectionPhase:
+        """The engine's phase: OPEN until a GOAWAY either way, DRAINING, CLOSING
+        once everything accepted is queued (or a connection error), CLOSED once
+        the transport is gone. Our side shut without the engine's word (no
+        SETTINGS in time) is CLOSING too."""
+        phase = self.engine.phase
+        if phase is Phase.OPEN:
+            return ConnectionPhase.CLOSING if self.is_write_closed else ConnectionPhase.OPEN
+        if phase is Phase.DRAINING:
+            return ConnectionPhase.CLOSING if self.is_write_closed else ConnectionPhase.DRAINING
+        return ConnectionPhase.CLOSING if phase is Phase.CLOSING else ConnectionPhase.CLOSED
+
+    @property
     def active_stream_count(self) -> int:
         return self.engine.active_stream_count
 
     def begin_drain(self, deadline_at: float, reason: str) -> None:
         first = self._mark_draining(deadline_at, reason)
-        if self.phase is ConnectionPhase.OPEN:
-            self._advance(ConnectionInput.DRAIN_REQUESTED)
         if first and self.transport is not None:
             self._report_draining()
         self._start_engine_drain()
@@ -353,12 +362,11 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
             self._idle.at = None
 
     def _idle_expired(self) -> None:
-        if self._finished or self.phase is not ConnectionPhase.OPEN:
+        if self.phase is not ConnectionPhase.OPEN:
             return
         if self._awaiting_settings:
             logger.info("%s: no HTTP/2 SETTINGS from the client in time", self.label)
             self._is_clean = False
-            self._finished = True
             self.close_gracefully()
             return
         if self.streams:
@@ -369,12 +377,9 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
 
     def _finish(self) -> None:
         """``DrainCompleted``: everything accepted is queued; write it, half-close, linger."""
-        if self._finished:
+        if self.is_write_closed:
             return
-        self._finished = True
         data = self.engine.data_to_send()
         if data:
             self.write(data)
-        if self.phase is ConnectionPhase.OPEN:
-            self._advance(ConnectionInput.DRAIN_REQUESTED)
         self.close_gracefully()

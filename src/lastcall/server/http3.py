@@ -43,11 +43,11 @@ from typing import Any, cast
 
 from aioquic.quic.configuration import QuicConfiguration
 
-from lastcall.engines.http3 import H3_ALPN, ErrorCode, Http3Config
+from lastcall.engines.http3 import H3_ALPN, ErrorCode, Http3Config, Phase
 from lastcall.engines.http3 import events as ev
 from lastcall.errors import ConfigError, LocalProtocolError
 from lastcall.io.quic_endpoint import EndpointConnection, QuicEndpoint, open_quic_endpoint
-from lastcall.lifecycle import ConnectionInput, ConnectionPhase
+from lastcall.lifecycle import ConnectionPhase
 from lastcall.observe import events as oe
 
 from .config import ServerConfig
@@ -216,12 +216,9 @@ class Http3Connection(MultiplexedConnection):
                 # The client is going away (RFC 9114 §5.2); the engine drains in
                 # answer. Whatever it already sent is still answered.
                 self._mark_draining(None, "peer_goaway")
-                if self.phase is ConnectionPhase.OPEN:
-                    self._advance(ConnectionInput.DRAIN_REQUESTED)
             elif kind is ev.DrainCompleted:
                 # Every accepted response is acknowledged: nothing can be overtaken.
                 self.engine.close()  # CONNECTION_CLOSE(H3_NO_ERROR)
-                self._advance(ConnectionInput.WORK_DONE)
             elif kind is ev.ConnectionTerminated:
                 self._on_terminated(cast(ev.ConnectionTerminated, event))
         if self._waiting_writers:
@@ -240,11 +237,6 @@ class Http3Connection(MultiplexedConnection):
         )
         for stream in self.streams.values():
             stream.disconnect()
-        self._advance(
-            ConnectionInput.CANCELLED
-            if self.phase is ConnectionPhase.OPEN
-            else ConnectionInput.WORK_DONE
-        )
 
     def quic_closed(self) -> None:
         """QUIC is over (closing period ended) or the endpoint gave up on us."""
@@ -338,6 +330,18 @@ class Http3Connection(MultiplexedConnection):
     # -- drain (lastcall.lifecycle.Drainable) ----------------------------------------------
 
     @property
+    def phase(self) -> ConnectionPhase:
+        """The engine's phase, but CLOSED only once QUIC is over for us
+        (``quic_closed``: the closing period ended or the endpoint gave up):
+        until then the connection is CLOSING, whatever the engine says."""
+        if self._is_quic_closed:
+            return ConnectionPhase.CLOSED
+        phase = self.engine.phase
+        if phase is Phase.OPEN:
+            return ConnectionPhase.OPEN
+        return ConnectionPhase.DRAINING if phase is Phase.DRAINING else ConnectionPhase.CLOSING
+
+    @property
     def active_stream_count(self) -> int:
         """Requests not finished, including responses not yet acknowledged."""
         return self.engine.active_stream_count
@@ -345,8 +349,6 @@ class Http3Connection(MultiplexedConnection):
     def begin_drain(self, deadline_at: float, reason: str) -> None:
         """GOAWAY now, the final one after a round trip; see the module docstring."""
         first = self._mark_draining(deadline_at, reason)
-        if self.phase is ConnectionPhase.OPEN:
-            self._advance(ConnectionInput.DRAIN_REQUESTED)
         if self._is_quic_closed:
             return
         if first:
@@ -359,7 +361,6 @@ class Http3Connection(MultiplexedConnection):
         if self._is_quic_closed:
             return
         self.engine.cancel_remaining(ErrorCode.H3_REQUEST_CANCELLED, why)
-        self._advance(ConnectionInput.CANCELLED)
         self.quic.flush()
 
     def abort(self) -> None:

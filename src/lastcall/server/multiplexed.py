@@ -70,7 +70,7 @@ from typing import Any, ClassVar, Protocol
 
 from lastcall.io import WriteFlow
 from lastcall.io.deadline import MovingDeadline
-from lastcall.lifecycle import ConnectionInput, ConnectionPhase
+from lastcall.lifecycle import ConnectionPhase
 from lastcall.observe import events as oe
 
 from .asgi import ASGIApp, Message, Scope
@@ -148,11 +148,14 @@ class StreamOwner(Protocol):
     loop: asyncio.AbstractEventLoop
     state: ServerState
     label: str
-    drain_reason: str | None
     #: The transport's write pause (never paused for HTTP/3).
     flow: WriteFlow
     #: ``max_body_size`` per request (-1: none).
     body_limit: int
+
+    @property
+    def phase(self) -> ConnectionPhase:
+        """The connection's phase, which its engine keeps (OPEN until a GOAWAY either way)."""
 
     def send_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         """Queue a header section; nothing if the stream is already gone."""
@@ -537,7 +540,6 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
         for handle in self._stall_watches.values():
             handle.cancel()
         self._stall_watches.clear()
-        self._advance(ConnectionInput.TRANSPORT_CLOSED)
         if not self.tasks:
             self._connection_gone()
 

@@ -36,7 +36,7 @@ from lastcall.observe import events as oe
 from .asgi import ASGIApp, Scope
 from .asgi import Message as AsgiMessage
 from .config import ServerConfig
-from .connection import ConnectionBase
+from .connection import TablePhaseConnection
 from .multiplexed import StreamOwner
 from .state import ServerState
 from .ws_keepalive import KeepAlive
@@ -353,7 +353,7 @@ class WebSocketSession:
             on_done()
 
 
-class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
+class WebSocketHttp1Connection(TablePhaseConnection, asyncio.Protocol):
     """A WebSocket that took over an HTTP/1.1 connection after ``Upgrade``."""
 
     protocol_name = "websocket"
@@ -439,7 +439,7 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
                 ],
             )
         )
-        if self.drain_reason is not None:
+        if self.phase is not ConnectionPhase.OPEN:
             self._send_going_away()
         if self.pending:
             data, self.pending = self.pending, b""
@@ -552,8 +552,7 @@ class WebSocketHttp1Connection(ConnectionBase, asyncio.Protocol):
     def begin_drain(self, deadline_at: float, reason: str) -> None:
         if self._mark_draining(deadline_at, reason):
             self._report_draining()
-        if self.phase is ConnectionPhase.OPEN:
-            self._advance(ConnectionInput.DRAIN_REQUESTED)
+        self._advance(ConnectionInput.DRAIN_REQUESTED)
         self._send_going_away()
 
     def cancel(self, reason: str) -> None:
@@ -616,7 +615,7 @@ class _H2WebSocketStream:
     def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.conn.send_headers(self.stream_id, [(b":status", b"200"), *headers], False)
         self.conn.flush()
-        if self.conn.drain_reason is not None:
+        if self.conn.phase is not ConnectionPhase.OPEN:
             self.going_away()
 
     def deny(self, status: int) -> None:
