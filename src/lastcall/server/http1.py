@@ -27,7 +27,8 @@ or "request body" (``request_body_timeout``: while the app waits in
 chunked body's trailer section must end within ``request_head_timeout`` of
 its first byte, like a head: 408, close).
 It is a ``lastcall.io.deadline.MovingDeadline``: moved on every request, with
-a loop timer behind it armed about once per timeout period.
+a loop timer behind it armed about once per timeout period. It runs on the
+server's clock (``ServerState.clock``: the loop's, or a test's ``FakeClock``).
 
 Prior-knowledge HTTP/2 (the client preface) and ``Upgrade: h2c`` hand the
 transport over to the HTTP/2 connection; ``Upgrade: websocket`` to the
@@ -115,7 +116,9 @@ class Http1Connection(TablePhaseConnection, asyncio.Protocol):
         self.reading: RequestCycle | None = None
         self.pipeline: deque[tuple[RequestCycle, ASGIApp]] = deque()
         self.tasks: set[asyncio.Task[None]] = set()
-        self._deadline = MovingDeadline(self.loop, self._deadline_expired)
+        #: The deadline's clock: the loop's, or the one a test gave ``Server(clock=...)``.
+        self._clock = state.clock
+        self._deadline = MovingDeadline(self._clock, self._deadline_expired)
         self._deadline_kind = _KEEP_ALIVE
         self._discard_input = False
         #: Received bytes not parsed yet: requests are queued (see ``_parse``).
@@ -170,7 +173,7 @@ class Http1Connection(TablePhaseConnection, asyncio.Protocol):
             self._deadline.at = None  # no longer idle
         elif deadline_kind == _REQUEST_BODY and self._deadline.at is not None:
             # Any byte is progress (chunk framing too): the gap starts again.
-            self._deadline.set(self.loop.time() + self.state.config.request_body_timeout)
+            self._deadline.set(self._clock.time() + self.state.config.request_body_timeout)
         if self._sniff:
             data = self._sniff_preface(data)
             if not data:
@@ -218,7 +221,9 @@ class Http1Connection(TablePhaseConnection, asyncio.Protocol):
         elif parser.in_trailers and self._deadline_kind != _TRAILERS:
             # A trailer section is a head at the end of a body: it gets the
             # head's time limit from its first byte, not the body's moving gap.
-            self._set_deadline(self.loop.time() + self.state.config.request_head_timeout, _TRAILERS)
+            self._set_deadline(
+                self._clock.time() + self.state.config.request_head_timeout, _TRAILERS
+            )
         for event in events:
             kind = type(event)
             if kind is BodyReceived:
@@ -446,7 +451,7 @@ class Http1Connection(TablePhaseConnection, asyncio.Protocol):
         timeout = self.state.config.keep_alive_timeout
         if timeout > 0.0 and not self.parser.in_head:
             self._deadline_kind = _KEEP_ALIVE
-            self._deadline.set(self.loop.time() + timeout)
+            self._deadline.set(self._clock.time() + timeout)
         else:
             self._arm_idle()
 
@@ -527,7 +532,7 @@ class Http1Connection(TablePhaseConnection, asyncio.Protocol):
         if self.parser.in_head:
             self._bound_head()
         elif timeout > 0.0:
-            at = self.loop.time() + timeout
+            at = self._clock.time() + timeout
             if (
                 self._deadline_kind != _KEEP_ALIVE
                 or self._deadline.at is None
@@ -544,14 +549,16 @@ class Http1Connection(TablePhaseConnection, asyncio.Protocol):
     def _bound_head(self) -> None:
         """A request head (or HTTP/2 preface) has begun: it must end within
         ``request_head_timeout``."""
-        self._set_deadline(self.loop.time() + self.state.config.request_head_timeout, _REQUEST_HEAD)
+        self._set_deadline(
+            self._clock.time() + self.state.config.request_head_timeout, _REQUEST_HEAD
+        )
 
     def waiting_for_body(self, cycle: RequestCycle) -> None:
         """The app waits in ``receive()`` for body bytes not here yet: they must
         come within ``request_body_timeout`` (each gap between reads)."""
         if cycle is self.reading and cycle is self.cycle and self._deadline.at is None:
             self._set_deadline(
-                self.loop.time() + self.state.config.request_body_timeout, _REQUEST_BODY
+                self._clock.time() + self.state.config.request_body_timeout, _REQUEST_BODY
             )
 
     def _deadline_expired(self) -> None:

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .asgi import ASGI_VERSION, ASGIApp, Message
+
+if TYPE_CHECKING:
+    from lastcall.io.driver import Clock
 
 __all__ = ["LIFESPAN_CANCEL_TIMEOUT", "Lifespan", "LifespanFailure"]
 
@@ -54,6 +57,7 @@ class Lifespan:
         *,
         startup_timeout: float,
         shutdown_timeout: float,
+        clock: Clock | None = None,
     ) -> None:
         self.app = app
         self.mode = mode
@@ -61,6 +65,8 @@ class Lifespan:
         #: ``lifespan_startup_timeout`` / ``lifespan_shutdown_timeout`` (config.py).
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
+        #: What the deadlines run on: the running loop, or a test's ``FakeClock``.
+        self._clock = clock
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
         self._startup_done: asyncio.Future[str | None] | None = None
         self._shutdown_done: asyncio.Future[str | None] | None = None
@@ -125,19 +131,38 @@ class Lifespan:
         waits: set[asyncio.Future[Any]] = {done}
         if stop is not None:
             waits.add(stop)
-        await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        await self._wait_first(waits, within)
         if done.done():
             return done.result()
         reason = stop.result() if stop is not None and stop.done() else None
         await self._cancel_task()
         return _GaveUp(reason)
 
+    async def _wait_first(self, waits: set[asyncio.Future[Any]], within: float) -> None:
+        """Return when one of ``waits`` is done or ``within`` seconds have passed
+        on the clock (``asyncio.wait``'s timeout would follow the loop's time
+        only, and a test's fake clock could not end the wait)."""
+        loop = asyncio.get_running_loop()
+        clock: Clock = self._clock if self._clock is not None else loop
+        expired: asyncio.Future[None] = loop.create_future()
+
+        def expire() -> None:
+            if not expired.done():
+                expired.set_result(None)
+
+        timer = clock.call_at(clock.time() + within, expire)
+        try:
+            await asyncio.wait({*waits, expired}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            expired.cancel()
+
     async def _cancel_task(self) -> None:
         task = self._task
         if task is None or task.done():
             return
         task.cancel()
-        await asyncio.wait({task}, timeout=LIFESPAN_CANCEL_TIMEOUT)
+        await self._wait_first({task}, LIFESPAN_CANCEL_TIMEOUT)
         if not task.done():
             logger.error(
                 "the lifespan task ignored cancellation for %g s; leaving it behind",

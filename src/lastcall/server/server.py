@@ -246,6 +246,7 @@ class Server:
             state.lifespan_state,
             startup_timeout=config.lifespan_startup_timeout,
             shutdown_timeout=config.lifespan_shutdown_timeout,
+            clock=state.clock,
         )
         if config.http2 and not _http2_available():
             logger.warning("HTTP/2 engine not available: serving HTTP/1.1 only")

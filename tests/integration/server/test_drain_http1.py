@@ -295,8 +295,16 @@ async def test_fresh_connection_gets_its_first_request_answered(
 async def test_fresh_connection_that_sends_nothing_is_closed_after_the_wait(
     start_server: StartServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = await start_server(hello, keep_alive_timeout=30.0, drain_first_request_timeout=0.05)
+    clock = FakeClock()  # the first-request wait runs on virtual time
+    run = await start_server(
+        hello, keep_alive_timeout=30.0, drain_first_request_timeout=5, clock=clock
+    )
     client = await open_accepted(run, monkeypatch)
     run.server.drain()
+    await run.events.wait_for("connection_draining")  # told to drain: the wait is armed
+    start = clock.time()
+    clock.advance(4)
+    assert clock.next_deadline == start + 5  # not yet: a request may still come
+    clock.advance(1)  # drain_first_request_timeout
     assert await client.eof()
     assert await run.exit_code() == 0

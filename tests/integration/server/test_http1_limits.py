@@ -1,5 +1,12 @@
 """HTTP/1.1 limits over 127.0.0.1: request head timeout, keep-alive timer, connection cap,
-and response header injection."""
+and response header injection.
+
+The connection's deadline runs on the server's clock: the tests of when it fires
+give the server a ``FakeClock`` and move virtual time past it, so they neither
+wait on real sub-second timeouts nor depend on the machine's load. The moment a
+deadline is armed is known from the wire: the server arms the next one before
+the response that precedes it leaves (``response_done``).
+"""
 
 from __future__ import annotations
 
@@ -9,27 +16,26 @@ from server_apps import hello
 from server_harness import StartServer
 
 from lastcall.server.asgi import Receive, Scope, Send
+from lastcall.testing.clock import FakeClock
 
 
 async def test_trickled_request_head_gets_408_and_close(start_server: StartServer) -> None:
     """Slowloris: more header lines keep coming, but the head never ends."""
-    run = await start_server(hello, request_head_timeout=0.3)
+    clock = FakeClock()
+    run = await start_server(hello, request_head_timeout=20, clock=clock)
     client = await run.open()
-    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
-    loop = asyncio.get_running_loop()
-    trickle: list[asyncio.TimerHandle] = []
-
-    def more() -> None:  # one more header line every 50 ms, as slowloris does
-        if not client.writer.is_closing():
-            client.send(b"X-A: b\r\n")
-            trickle.append(loop.call_later(0.05, more))
-
-    trickle.append(loop.call_later(0.05, more))
-    try:
-        status, headers, _ = await client.response()
-    finally:
-        for handle in trickle:
-            handle.cancel()
+    # A complete request, then the start of a second head: once the first
+    # answer is out, the second head's deadline is armed (response_done).
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n")
+    status, _, _ = await client.response()
+    assert status == b"HTTP/1.1 200 OK"
+    start = clock.time()
+    for _ in range(3):  # one more header line every 6 s, as slowloris does
+        client.send(b"X-A: b\r\n")
+        clock.advance(6)
+    assert clock.next_deadline == start + 20  # the lines did not move it
+    clock.advance(2)  # request_head_timeout from the head's first byte, on virtual time
+    status, headers, _ = await client.response()
     assert status.startswith(b"HTTP/1.1 408") and headers[b"connection"] == b"close"
     assert await client.eof()
 
@@ -45,27 +51,30 @@ async def test_head_timeout_does_not_touch_a_complete_request(start_server: Star
 
 
 async def test_idle_keep_alive_connection_closes(start_server: StartServer) -> None:
-    run = await start_server(hello, keep_alive_timeout=0.2)
+    clock = FakeClock()
+    run = await start_server(hello, keep_alive_timeout=30, clock=clock)
     client = await run.open()
     client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     await client.response()
+    start = clock.time()
+    clock.advance(29)
+    assert clock.next_deadline == start + 30  # idle, not yet for the whole timeout
+    clock.advance(1)  # keep_alive_timeout, on virtual time
     assert await client.eof()
 
 
 async def test_busy_connection_outlives_its_keep_alive_timeout(start_server: StartServer) -> None:
     """The keep-alive deadline moves with every response; the timer re-arms for the rest."""
-    run = await start_server(hello, keep_alive_timeout=0.5)
+    clock = FakeClock()
+    run = await start_server(hello, keep_alive_timeout=30, clock=clock)
     client = await run.open()
-    loop = asyncio.get_running_loop()
-    until = loop.time() + 1.2  # more than two timeout periods, requests back to back
-    served = 0
-    while loop.time() < until and served < 100_000:
+    for _ in range(8):  # 80 s of virtual time: more than two timeout periods
         client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         status, headers, _ = await client.response()
         assert status == b"HTTP/1.1 200 OK" and b"connection" not in headers
-        served += 1
-    assert served > 1
-    assert await client.eof()  # and once idle, it closes by itself
+        clock.advance(10)  # a third of the timeout between requests
+    clock.advance(20)  # and once idle for the whole timeout, it closes by itself
+    assert await client.eof()
 
 
 async def test_connection_cap_closes_new_ones_and_keeps_the_others(

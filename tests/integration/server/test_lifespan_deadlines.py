@@ -4,12 +4,15 @@ An app whose lifespan startup or shutdown never answers must not hold the
 server: ``lifespan_startup_timeout`` ends startup (exit 3, nothing served),
 ``lifespan_shutdown_timeout`` ends shutdown (exit 0: the drain finished), and
 ``Server.cancel()`` -- what a signal does -- ends either wait at once.
+The two deadlines run on a ``FakeClock`` (``Server(clock=...)``): they fire
+when the test moves virtual time past them, whatever the machine's load.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 from server_harness import TEST_DEADLINE, EventWaiter, Running, start_in_process
@@ -18,6 +21,7 @@ from lastcall.observe import EventRecorder, Observer
 from lastcall.observe import events as oe
 from lastcall.server import EXIT_OK, EXIT_STARTUP_FAILED, Server
 from lastcall.server.asgi import Receive, Scope, Send
+from lastcall.testing.clock import FakeClock
 
 
 class HangingLifespan:
@@ -47,7 +51,7 @@ class HangingLifespan:
             raise
 
 
-async def start_hanging_startup(app: HangingLifespan, **settings: float) -> Running:
+async def start_hanging_startup(app: HangingLifespan, **settings: Any) -> Running:
     """Like ``start_in_process``, without waiting for ``started`` (it never comes)."""
     recorder, waiter = EventRecorder(), EventWaiter()
     server = Server(
@@ -65,7 +69,12 @@ async def start_hanging_startup(app: HangingLifespan, **settings: float) -> Runn
 
 async def test_startup_that_never_completes_times_out(caplog: pytest.LogCaptureFixture) -> None:
     app = HangingLifespan("startup")
-    run = await start_hanging_startup(app, lifespan_startup_timeout=0.05)
+    clock = FakeClock()
+    run = await start_hanging_startup(app, lifespan_startup_timeout=20, clock=clock)
+    start = clock.time()
+    clock.advance(19.5)
+    assert clock.next_deadline == start + 20  # still pending: it fires at its time, not before
+    clock.advance(0.5)  # lifespan_startup_timeout, on virtual time
     assert await run.exit_code() == EXIT_STARTUP_FAILED
     assert app.cancelled.is_set()  # the app's startup was unwound, not left running
     assert run.server.listeners == []
@@ -73,7 +82,7 @@ async def test_startup_that_never_completes_times_out(caplog: pytest.LogCaptureF
     with pytest.raises(RuntimeError, match="server failed to start"):
         await run.server.started
     assert any(
-        "did not complete within 0.05 s (lifespan_startup_timeout)" in r.getMessage()
+        "did not complete within 20 s (lifespan_startup_timeout)" in r.getMessage()
         for r in caplog.records
     )
 
@@ -89,14 +98,21 @@ async def test_cancel_during_startup_stops_at_once(caplog: pytest.LogCaptureFixt
 
 async def test_shutdown_that_never_completes_times_out(caplog: pytest.LogCaptureFixture) -> None:
     app = HangingLifespan("shutdown")
-    run = await start_in_process(app, lifespan_shutdown_timeout=0.05)
+    clock = FakeClock()
+    run = await start_in_process(app, lifespan_shutdown_timeout=20, clock=clock)
     run.server.drain()
+    async with asyncio.timeout(TEST_DEADLINE):
+        await app.entered.wait()
+    start = clock.time()
+    clock.advance(19.5)
+    assert clock.next_deadline == start + 20  # still pending: it fires at its time, not before
+    clock.advance(0.5)  # lifespan_shutdown_timeout, on virtual time
     assert await run.exit_code() == EXIT_OK
     assert app.cancelled.is_set()
     assert [e.ok for e in run.recorder.of_type(oe.LifespanShutdown)] == [False]
     assert run.recorder.names()[-2:] == ["drained", "lifespan_shutdown"]
     assert any(
-        "did not complete within 0.05 s (lifespan_shutdown_timeout)" in r.getMessage()
+        "did not complete within 20 s (lifespan_shutdown_timeout)" in r.getMessage()
         for r in caplog.records
         if r.levelno == logging.ERROR
     )
