@@ -417,8 +417,9 @@ async def _run(
             status_reason = (
                 grpc_retry_reason(
                     response.headers.raw,
-                    route,
+                    route.grpc_retry_on,
                     retries_done=retries,
+                    max_retries=route.max_retries,
                     body_replayable=body is None or body.is_replayable,
                 )
                 if route.grpc_retry_on

@@ -25,12 +25,8 @@ the backend for passive ejection: a status is an answer, not a fault.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from .retry import should_retry
-
-if TYPE_CHECKING:
-    from .config import RouteConfig
 
 __all__ = ["GRPC_RETRY_ON", "grpc_retry_reason", "retryable_grpc_status"]
 
@@ -66,21 +62,22 @@ def retryable_grpc_status(
 
 def grpc_retry_reason(
     head: Iterable[tuple[bytes, bytes]],
-    route: RouteConfig,
+    retry_on: Iterable[str],
     *,
     retries_done: int,
+    max_retries: int,
     body_replayable: bool,
 ) -> str | None:
     """The reason to send this call again, or None: not a status the route
-    retries, no retries left, or a body that can no longer be sent again.
-    The caller still asks the group's retry budget."""
-    reason = retryable_grpc_status(head, route.grpc_retry_on)
+    retries (its ``grpc_retry_on``), no retries left, or a body that can no
+    longer be sent again. The caller still asks the group's retry budget."""
+    reason = retryable_grpc_status(head, retry_on)
     if reason is None or not should_retry(
         reason,
         is_idempotent=True,  # the route said so by listing statuses
         route_allows_idempotent=True,
         retries_done=retries_done,
-        max_retries=route.max_retries,
+        max_retries=max_retries,
         body_replayable=body_replayable,
     ):
         return None

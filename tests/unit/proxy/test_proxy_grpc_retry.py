@@ -29,11 +29,19 @@ def test_only_a_listed_status_in_the_head_is_retryable() -> None:
 
 
 def test_retries_are_bounded_and_need_the_body() -> None:
-    route = RouteConfig("api", grpc_retry_on=("cancelled",), max_retries=2)
     head = TRAILERS_ONLY_CANCELLED
-    assert grpc_retry_reason(head, route, retries_done=0, body_replayable=True) == "grpc_cancelled"
-    assert grpc_retry_reason(head, route, retries_done=1, body_replayable=True) == "grpc_cancelled"
-    assert grpc_retry_reason(head, route, retries_done=2, body_replayable=True) is None
-    assert grpc_retry_reason(head, route, retries_done=0, body_replayable=False) is None
-    off = RouteConfig("api")
-    assert grpc_retry_reason(head, off, retries_done=0, body_replayable=True) is None
+
+    def reason(retry_on: tuple[str, ...], retries_done: int, body_replayable: bool) -> str | None:
+        return grpc_retry_reason(
+            head,
+            retry_on,
+            retries_done=retries_done,
+            max_retries=2,
+            body_replayable=body_replayable,
+        )
+
+    assert reason(("cancelled",), 0, True) == "grpc_cancelled"
+    assert reason(("cancelled",), 1, True) == "grpc_cancelled"
+    assert reason(("cancelled",), 2, True) is None  # max_retries
+    assert reason(("cancelled",), 0, False) is None  # the body is no longer whole
+    assert reason(RouteConfig("api").grpc_retry_on, 0, True) is None  # off by default
