@@ -65,6 +65,12 @@ class TinyDataLedger:
     new entry needs a frame that is not tiny in between, which pays for it in
     window). Positions count flow-controlled bytes; ``consumed`` is how many
     the application has given back since the ledger was made.
+
+    A run consumed in part is refunded in proportion to its bytes: exact for
+    frames of one size, generous for a run of mixed sizes (its larger frames,
+    consumed first, give back some of the smaller ones' charge). Getting more
+    that way needs the application to consume data, which is what refunds are
+    for; the bytes it leaves unconsumed stay bounded by flow control.
     """
 
     __slots__ = ("consumed", "outstanding", "runs")
