@@ -98,6 +98,14 @@ async def _h1_downstream_reads(proxy_port: int, cut: CutAfterPart) -> bytes:
         writer.close()
 
 
+#: An HTTP/1.1 backend's head and first bytes, then its connection closes.
+H1_CUTS = pytest.mark.parametrize(
+    ("framing", "first"),
+    [(b"Content-Length: 100\r\n", b"part"), (b"Transfer-Encoding: chunked\r\n", b"4\r\npart\r\n")],
+    ids=["content-length", "chunked"],
+)
+
+
 def _h2c(server: ScriptedH2Server) -> str:
     return server.url.replace("http://", "h2c://")
 
@@ -120,20 +128,6 @@ async def test_h2_backend_reset_mid_response_resets_h2_downstream(
         assert await _h2_downstream_sees(proxy.port, cut) == downstream_code
 
 
-@pytest.mark.parametrize(
-    ("framing", "first"),
-    [(b"Content-Length: 100\r\n", b"part"), (b"Transfer-Encoding: chunked\r\n", b"4\r\npart\r\n")],
-    ids=["content-length", "chunked"],
-)
-async def test_h1_backend_cut_mid_body_resets_h2_downstream(
-    stack: Stack, framing: bytes, first: bytes
-) -> None:
-    cut = CutAfterPart()
-    async with ScriptedH1Server([cut.h1_close(framing, first)]) as backend:
-        proxy, _ = await stack.proxy(simple_proxy_config([backend.url]))
-        assert await _h2_downstream_sees(proxy.port, cut) == INTERNAL_ERROR
-
-
 async def test_h2_backend_reset_mid_response_cuts_h1_downstream(stack: Stack) -> None:
     cut = CutAfterPart()
     async with ScriptedH2Server([cut.h2_reset(INTERNAL_ERROR)]) as backend:
@@ -145,17 +139,17 @@ async def test_h2_backend_reset_mid_response_cuts_h1_downstream(stack: Stack) ->
     assert not body.endswith(b"0\r\n\r\n")  # the connection closed, no last chunk
 
 
-@pytest.mark.parametrize(
-    ("framing", "first"),
-    [(b"Content-Length: 100\r\n", b"part"), (b"Transfer-Encoding: chunked\r\n", b"4\r\npart\r\n")],
-    ids=["content-length", "chunked"],
-)
-async def test_h1_backend_cut_mid_body_cuts_h1_downstream(
-    stack: Stack, framing: bytes, first: bytes
+@H1_CUTS
+@pytest.mark.parametrize("downstream", ["h2", "h1"])
+async def test_h1_backend_cut_mid_body_is_cut_downstream(
+    stack: Stack, framing: bytes, first: bytes, downstream: str
 ) -> None:
     cut = CutAfterPart()
     async with ScriptedH1Server([cut.h1_close(framing, first)]) as backend:
         proxy, _ = await stack.proxy(simple_proxy_config([backend.url]))
+        if downstream == "h2":
+            assert await _h2_downstream_sees(proxy.port, cut) == INTERNAL_ERROR
+            return
         got = await _h1_downstream_reads(proxy.port, cut)
     head, _, body = got.partition(b"\r\n\r\n")
     if b"content-length: 100" in head.lower():
