@@ -1,5 +1,7 @@
 """WebSockets to an HTTP/2 backend go as RFC 8441 extended CONNECT streams.
 
+(Their drain, Close(1001) both ways, is in ``test_proxy_drain.py``.)
+
 The backend is lastcall's own server over h2c (it advertises
 SETTINGS_ENABLE_CONNECT_PROTOCOL and serves RFC 8441); downstream, the
 ``websockets`` library (a peer we did not write, HTTP/1.1 Upgrade) and an
@@ -113,23 +115,6 @@ async def test_rfc8441_client_reaches_h2c_backend_by_connect(stack: Stack) -> No
             outbound.put_nowait(None)
             await response.aclose()
     assert echo.versions == ["2"]
-
-
-async def test_proxy_drain_sends_1001_both_ways_over_connect(stack: Stack) -> None:
-    echo, proxy, app = await _h2c_stack(stack, graceful_timeout=TEST_DEADLINE)
-    async with websockets.connect(f"ws://127.0.0.1:{proxy.port}/ws") as ws:
-        await ws.send("hi")
-        assert await ws.recv() == "echo:hi"
-        proxy.server.drain(reason="test")
-        async with asyncio.timeout(TEST_DEADLINE):
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                await ws.recv()
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
-    async with asyncio.timeout(TEST_DEADLINE):
-        assert await echo.closed.get() == 1001  # the backend got the notice from us
-    assert await proxy.exit_code() == 0
-    assert echo.versions == ["2"]
-    assert app.state.groups["default"].backends[0].client.is_closed  # upstream closed after
 
 
 async def test_client_extended_connect_needs_the_servers_setting(stack: Stack) -> None:
