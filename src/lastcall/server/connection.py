@@ -390,13 +390,10 @@ class TablePhaseConnection(ConnectionBase):
     over HTTP/1.1): its one phase machine, moved only through the lifecycle's
     table (``lastcall.lifecycle.phases``)."""
 
-    def __init__(self, state: ServerState) -> None:
-        super().__init__(state)
-        self._phase = ConnectionPhase.OPEN
-
-    @property
-    def phase(self) -> ConnectionPhase:
-        return self._phase
+    #: A plain attribute, not the base's property: HTTP/1.1 reads it about five
+    #: times per request, and a property would be a Python call each time.
+    #: Only ``_advance`` moves it.
+    phase: ConnectionPhase = ConnectionPhase.OPEN
 
     def _advance(self, event: ConnectionInput) -> None:
-        self._phase = next_connection_phase(self._phase, event)
+        self.phase = next_connection_phase(self.phase, event)
