@@ -96,6 +96,10 @@ def http3_config(config: ServerConfig) -> Http3Config:
         max_field_section_size=config.max_header_size,
         goaway_settle_timeout=config.goaway_ping_timeout,
         close_flush_timeout=config.lingering_close_timeout,
+        reset_burst=config.quic_reset_burst,
+        reset_refill_per_second=config.quic_reset_refill_per_second,
+        ignored_frame_burst=config.quic_ignored_frame_burst,
+        ignored_frame_refill_per_second=config.quic_ignored_frame_refill_per_second,
     )
 
 
