@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from lastcall.errors import ConfigError
 
@@ -79,8 +79,8 @@ class _MetricsConnection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCPTransport is no subclass of asyncio.Transport: a cast, not a check.
+        self.transport = cast(asyncio.Transport, transport)
         self.endpoint.connections.add(self)
         self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, transport.abort)
 
