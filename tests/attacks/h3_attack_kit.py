@@ -242,7 +242,11 @@ class H3Outcome:
 
 async def rapid_reset(peer: H3Peer, limit: int, *, batch: int = 50) -> H3Outcome:
     """HTTP/3 Rapid Reset: request streams opened (HEADERS out) then abandoned with
-    RESET_STREAM and STOP_SENDING at once, as fast as stream credit comes back."""
+    RESET_STREAM and STOP_SENDING at once, as fast as stream credit comes back.
+
+    The requests are for a slow answer, so each one's handler is started and is
+    still running when its reset arrives (a request already answered when the
+    reset comes is a request served, and spends nothing)."""
     quic = peer._quic
     while peer.sent < limit and peer.closed_by is None:
         room = min(peer.bidi_credit(), limit - peer.sent, batch)
@@ -252,7 +256,7 @@ async def rapid_reset(peer: H3Peer, limit: int, *, batch: int = 50) -> H3Outcome
         ids = []
         for _ in range(room):  # an id is taken once something is written on it
             ids.append(quic.get_next_available_stream_id())
-            peer.h3.send_headers(ids[-1], request(), end_stream=False)
+            peer.h3.send_headers(ids[-1], request(b"/slow?ms=1000"), end_stream=False)
         peer.transmit()
         for stream_id in ids:
             quic.reset_stream(stream_id, CANCELLED)

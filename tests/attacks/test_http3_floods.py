@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -42,19 +43,34 @@ pytestmark = pytest.mark.peer("aioquic")
 
 #: Memory one abusive connection may make the server keep (RSS growth).
 MEMORY_BOUND = 10 * MiB
-#: The reset budget is 1000 streams and 33 more per second: the attacks below
-#: take a few seconds, and up to a window of streams is in flight at the cut.
-RESET_CUT_BOUND = 1_600
+#: The reset budget: 1000 streams, and 33 more per second the attack lasts.
+RESET_BURST, RESET_REFILL = 1_000, 33.0
+#: The ignored-frame budget: 1000, and 100 more per second.
+IGNORED_BURST, IGNORED_REFILL = 1_000, 100.0
+#: Streams the attacker may have sent but the server not yet counted at the
+#: cut: MAX_STREAMS' 100 open ones, plus the next batch of credit (aioquic
+#: sends MAX_STREAMS in steps of about half of it).
+IN_FLIGHT = 200
 
 
 class Attacked:
-    """What one attack left behind: its outcome, the server's RSS growth, and the
-    ``budgets_tripped_total`` samples scraped from ``--metrics-bind`` after it."""
+    """What one attack left behind: its outcome and how long it ran, the server's
+    RSS growth, and ``budgets_tripped_total`` scraped from ``--metrics-bind``."""
 
-    def __init__(self, outcome: H3Outcome, growth: int, tripped: dict[str, float]) -> None:
+    def __init__(
+        self, outcome: H3Outcome, seconds: float, growth: int, tripped: dict[str, float]
+    ) -> None:
         self.outcome = outcome
+        self.seconds = seconds
         self.growth = growth
         self.tripped = tripped
+
+    def assert_budget_cut(self, reason: str, burst: int, refill: float) -> None:
+        """Cut by a budget: after its burst, within what it refilled while the
+        attack ran (the bound grows with the time the loaded machine took)."""
+        self.assert_cut_by(reason)
+        bound = burst + refill * self.seconds + IN_FLIGHT
+        assert burst <= self.outcome.sent <= bound, (self.outcome.describe(), bound)
 
     def assert_cut_by(self, reason: str) -> None:
         """CONNECTION_CLOSE(H3_EXCESSIVE_LOAD, ``reason``), counted once by the metrics."""
@@ -75,16 +91,18 @@ async def _attack(run: Callable[[H3Peer], Awaitable[H3Outcome]]) -> Attacked:
         async with H3Bystander(server) as bystander:
             await bystander.wait_answers(3)
             async with server.connect() as peer:
+                started = time.monotonic()
                 outcome = await run(peer)
+                seconds = time.monotonic() - started
             await bystander.wait_answers(5)  # the server still serves others after the cut
         growth = server.served.rss_bytes() - before
         tripped = await _budgets_tripped(server)
     print(
-        f"{outcome.describe()} rss_growth={growth / MiB:.1f}MiB "
+        f"{outcome.describe()} in {seconds:.1f}s rss_growth={growth / MiB:.1f}MiB "
         f"bystander_p99={bystander.p99() * 1000:.1f}ms n={len(bystander.latencies)}"
     )
     assert not bystander.failures, bystander.failures
-    return Attacked(outcome, growth, tripped)
+    return Attacked(outcome, seconds, growth, tripped)
 
 
 async def _budgets_tripped(server: H3Server) -> dict[str, float]:
@@ -104,15 +122,13 @@ async def _budgets_tripped(server: H3Server) -> dict[str, float]:
 async def test_rapid_reset_is_cut_within_the_reset_budget() -> None:
     """CVE-2023-44487 over HTTP/3: HEADERS, then RESET_STREAM and STOP_SENDING."""
     attacked = await _attack(lambda peer: rapid_reset(peer, 20_000))
-    attacked.assert_cut_by("too many stream resets")
-    assert 1_000 <= attacked.outcome.sent <= RESET_CUT_BOUND, attacked.outcome.describe()
+    attacked.assert_budget_cut("too many stream resets", RESET_BURST, RESET_REFILL)
 
 
 async def test_made_you_reset_counts_resets_the_server_is_provoked_into() -> None:
     """CVE-2025-8671 over HTTP/3: malformed requests the server must reset itself."""
     attacked = await _attack(lambda peer: malformed_requests(peer, 20_000))
-    attacked.assert_cut_by("too many stream errors")
-    assert 1_000 <= attacked.outcome.sent <= RESET_CUT_BOUND, attacked.outcome.describe()
+    attacked.assert_budget_cut("too many stream errors", RESET_BURST, RESET_REFILL)
 
 
 async def test_streams_left_incomplete_are_held_up_to_the_limit_then_cut() -> None:
@@ -136,8 +152,7 @@ async def test_streams_left_incomplete_are_held_up_to_the_limit_then_cut() -> No
 async def test_unknown_stream_types_are_cut() -> None:
     """Unidirectional streams of a reserved type, churned as fast as credit comes back."""
     attacked = await _attack(lambda peer: unknown_streams(peer, 50_000))
-    attacked.assert_cut_by("flood of unknown streams")
-    assert attacked.outcome.sent < 5_000, attacked.outcome.describe()
+    attacked.assert_budget_cut("flood of unknown streams", IGNORED_BURST, IGNORED_REFILL)
 
 
 async def test_noise_on_the_control_stream_is_cut() -> None:
