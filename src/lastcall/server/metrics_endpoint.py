@@ -82,7 +82,7 @@ class _MetricsConnection(asyncio.Protocol):
         # uvloop's TCPTransport is no subclass of asyncio.Transport: a cast, not a check.
         self.transport = cast(asyncio.Transport, transport)
         self.endpoint.connections.add(self)
-        self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, transport.abort)
+        self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, self.transport.abort)
 
     def data_received(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
