@@ -197,6 +197,12 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="HTTP/3 ignored-frame budget refill, default 100",
     )
     p.add_argument(
+        "--http3-idle-timeout",
+        type=float,
+        metavar="S",
+        help="drain an HTTP/3 connection with no request this long (default 60; 0: never)",
+    )
+    p.add_argument(
         "--alt-svc-max-age",
         type=int,
         metavar="S",

@@ -99,7 +99,7 @@ class ServerConfig:
     #: debug data ``idle_timeout``) and closed; clients then open a new one.
     #: 60 s (nginx keepalive_timeout 75 s applies to HTTP/2 too, h2o 10 s,
     #: Apache 5 s, Envoy 1 h, Go: none). 0 for none. HTTP/3 has
-    #: ``quic_idle_timeout``, HTTP/1.1 ``keep_alive_timeout``.
+    #: ``http3_idle_timeout``, HTTP/1.1 ``keep_alive_timeout``.
     http2_idle_timeout: float = 60.0
     #: A connection drains by itself this long after it was accepted, so that
     #: long-lived HTTP/2 and HTTP/3 connections (gRPC channels) rebalance onto
@@ -222,6 +222,11 @@ class ServerConfig:
     quic_ignored_frame_burst: int = 1000
     #: Tokens per second the ignored-frame budget gets back.
     quic_ignored_frame_refill_per_second: float = 100.0
+    #: An HTTP/3 connection with no request this long is drained (GOAWAY, reason
+    #: ``idle``) and closed, as ``http2_idle_timeout`` does for HTTP/2; QUIC's
+    #: ``quic_idle_timeout`` only ends one that sends nothing (a client's PINGs
+    #: keep it). 60 s like ``http2_idle_timeout``. 0 for none.
+    http3_idle_timeout: float = 60.0
     #: With ``quic_bind``: HTTP/1.1 and HTTP/2 responses carry
     #: ``Alt-Svc: h3=":PORT"; ma=N`` (RFC 7838) so clients find HTTP/3. N in
     #: seconds; 86400 is RFC 7838's default freshness (Cloudflare sends the
@@ -353,6 +358,7 @@ class ServerConfig:
             "keep_alive_timeout",
             "request_head_timeout",
             "http2_idle_timeout",
+            "http3_idle_timeout",
             "goaway_ping_timeout",
             "graceful_timeout",
             "pre_stop_delay",
