@@ -14,8 +14,8 @@ import contextlib
 import re
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from aioquic.h3.connection import H3Connection
 from aioquic.quic import events as qe
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import NetworkAddress
-from attack_kit import WAIT_TIMEOUT, Served, served
+from attack_kit import WAIT_TIMEOUT, Bystander, Served, served
 
 from lastcall.engines.http3 import ErrorCode
 from lastcall.engines.http3.frames import encode_frame, encode_varint
@@ -40,6 +40,8 @@ STREAM_LIMIT_ERROR = 0x4
 #: A reserved frame and stream type (0x1f * N + 0x21, RFC 9114 §7.2.8, §6.2.3):
 #: the peer must ignore it.
 RESERVED_TYPE = 0x21
+#: Streams an attacker opens between two looks at what the server sent.
+CHURN_BATCH = 50
 
 
 def request(path: bytes = b"/", extra: list[tuple[bytes, bytes]] | None = None) -> list[Any]:
@@ -156,28 +158,15 @@ class H3Peer(QuicConnectionProtocol):
 
 
 @dataclass
-class H3Bystander:
+class H3Bystander(Bystander):
     """``GET /`` every ``period`` seconds on its own QUIC connection; any failure
-    (a reset, a close, a bad status, no answer within ``WAIT_TIMEOUT``) is kept."""
+    (a reset, a close, a bad status, no answer within ``WAIT_TIMEOUT``) is kept.
+    ``H3Bystander(server.port, server=server)``; the rest is ``Bystander``'s."""
 
-    server: H3Server
-    period: float = 0.02
-    latencies: list[float] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    _task: asyncio.Task[None] | None = None
-    _progress: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def __aenter__(self) -> H3Bystander:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+    server: H3Server | None = None
 
     async def _run(self) -> None:
+        assert self.server is not None
         async with self.server.connect() as peer:
             while True:
                 started = time.monotonic()
@@ -201,18 +190,6 @@ class H3Bystander:
                 self.latencies.append(time.monotonic() - started)
                 self._progress.set()
                 await asyncio.sleep(self.period)  # the bystander's pace, not a wait for state
-
-    async def wait_answers(self, count: int) -> None:
-        """Wait until ``count`` more requests were answered (or one failed)."""
-        target = len(self.latencies) + count
-        async with asyncio.timeout(WAIT_TIMEOUT):
-            while len(self.latencies) < target and not self.failures:
-                self._progress.clear()
-                await self._progress.wait()
-
-    def p99(self) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
 
 
 # -- attackers: each returns how many streams (or frames) it got in before the close ----
@@ -240,7 +217,23 @@ class H3Outcome:
         return f"sent={sent} closed {kind} 0x{close.error_code:x} {close.reason_phrase!r}"
 
 
-async def rapid_reset(peer: H3Peer, limit: int, *, batch: int = 50) -> H3Outcome:
+async def _churn(
+    peer: H3Peer, limit: int, credit: Callable[[], int], open_streams: Callable[[int], None]
+) -> H3Outcome:
+    """Open streams ``open_streams(n)`` at a time as fast as ``credit()`` (what
+    the server's MAX_STREAMS allows now) lets us, until ``limit`` or the close."""
+    while peer.sent < limit and peer.closed_by is None:
+        room = min(credit(), limit - peer.sent, CHURN_BATCH)
+        if room <= 0:
+            await peer.next_datagram()
+            continue
+        open_streams(room)
+        peer.sent += room
+        await asyncio.sleep(0)  # let the server's datagrams in
+    return H3Outcome(peer.sent, peer.closed_by)
+
+
+async def rapid_reset(peer: H3Peer, limit: int) -> H3Outcome:
     """HTTP/3 Rapid Reset: request streams opened (HEADERS out) then abandoned with
     RESET_STREAM and STOP_SENDING at once, as fast as stream credit comes back.
 
@@ -248,13 +241,10 @@ async def rapid_reset(peer: H3Peer, limit: int, *, batch: int = 50) -> H3Outcome
     still running when its reset arrives (a request already answered when the
     reset comes is a request served, and spends nothing)."""
     quic = peer._quic
-    while peer.sent < limit and peer.closed_by is None:
-        room = min(peer.bidi_credit(), limit - peer.sent, batch)
-        if room <= 0:
-            await peer.next_datagram()
-            continue
+
+    def open_streams(count: int) -> None:
         ids = []
-        for _ in range(room):  # an id is taken once something is written on it
+        for _ in range(count):  # an id is taken once something is written on it
             ids.append(quic.get_next_available_stream_id())
             peer.h3.send_headers(ids[-1], request(b"/slow?ms=1000"), end_stream=False)
         peer.transmit()
@@ -262,27 +252,22 @@ async def rapid_reset(peer: H3Peer, limit: int, *, batch: int = 50) -> H3Outcome
             quic.reset_stream(stream_id, CANCELLED)
             quic.stop_stream(stream_id, CANCELLED)
         peer.transmit()
-        peer.sent += room
-        await asyncio.sleep(0)  # let the server's datagrams in
-    return H3Outcome(peer.sent, peer.closed_by)
+
+    return await _churn(peer, limit, peer.bidi_credit, open_streams)
 
 
-async def malformed_requests(peer: H3Peer, limit: int, *, batch: int = 50) -> H3Outcome:
+async def malformed_requests(peer: H3Peer, limit: int) -> H3Outcome:
     """MadeYouReset: requests the server must reset itself (an uppercase field
     name is malformed, RFC 9114 §4.2: H3_MESSAGE_ERROR), as fast as credit comes."""
     quic = peer._quic
     bad = request(extra=[(b"Upper-Case", b"x")])
-    while peer.sent < limit and peer.closed_by is None:
-        room = min(peer.bidi_credit(), limit - peer.sent, batch)
-        if room <= 0:
-            await peer.next_datagram()
-            continue
-        for _ in range(room):
+
+    def open_streams(count: int) -> None:
+        for _ in range(count):
             peer.h3.send_headers(quic.get_next_available_stream_id(), bad, end_stream=True)
         peer.transmit()
-        peer.sent += room
-        await asyncio.sleep(0)
-    return H3Outcome(peer.sent, peer.closed_by)
+
+    return await _churn(peer, limit, peer.bidi_credit, open_streams)
 
 
 async def incomplete_streams(peer: H3Peer, *, held_bytes: int) -> H3Outcome:
@@ -316,22 +301,18 @@ async def beyond_the_limit(peer: H3Peer, count: int) -> H3Outcome:
     return H3Outcome(peer.sent, peer.closed_by)
 
 
-async def unknown_streams(peer: H3Peer, limit: int, *, batch: int = 50) -> H3Outcome:
+async def unknown_streams(peer: H3Peer, limit: int) -> H3Outcome:
     """Unidirectional streams of a reserved type: the server must not read them
     (it sends STOP_SENDING, aioquic resets them, the credit comes back)."""
     quic = peer._quic
-    while peer.sent < limit and peer.closed_by is None:
-        room = min(peer.uni_credit(), limit - peer.sent, batch)
-        if room <= 0:
-            await peer.next_datagram()
-            continue
-        for _ in range(room):
+
+    def open_streams(count: int) -> None:
+        for _ in range(count):
             stream_id = quic.get_next_available_stream_id(is_unidirectional=True)
             quic.send_stream_data(stream_id, encode_varint(RESERVED_TYPE) + b"noise")
         peer.transmit()
-        peer.sent += room
-        await asyncio.sleep(0)
-    return H3Outcome(peer.sent, peer.closed_by)
+
+    return await _churn(peer, limit, peer.uni_credit, open_streams)
 
 
 async def control_noise(peer: H3Peer, limit: int, *, chunk_frames: int = 8_192) -> H3Outcome:

@@ -197,7 +197,7 @@ async def measure_h3(name: str, seconds: float) -> str:
         proc = server.served
         rss_start, cpu_start = proc.rss_bytes(), proc.cpu_seconds()
         proc.reset_peak()
-        async with H3Bystander(server) as bystander:
+        async with H3Bystander(server.port, server=server) as bystander:
             await bystander.wait_answers(3)
             started = time.monotonic()
             async with server.connect() as peer:

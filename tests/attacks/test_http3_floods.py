@@ -88,7 +88,7 @@ async def _attack(run: Callable[[H3Peer], Awaitable[H3Outcome]]) -> Attacked:
     """Serve, run the bystander and one attacking connection."""
     async with served_h3("--metrics-bind", "127.0.0.1:0") as server:
         before = server.served.rss_bytes()
-        async with H3Bystander(server) as bystander:
+        async with H3Bystander(server.port, server=server) as bystander:
             await bystander.wait_answers(3)
             async with server.connect() as peer:
                 started = time.monotonic()
