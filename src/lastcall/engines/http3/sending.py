@@ -42,9 +42,9 @@ from aioquic.quic.connection import NetworkAddress, QuicConnection
 from lastcall.errors import ConfigError, ConnectionDraining, LocalProtocolError
 
 from ..fields import is_head_request
-from ..http2.budgets import TokenBucket
 from ..phases import Phase, PhaseInput, next_phase
 from ..role import Role
+from ..token_bucket import TokenBucket
 from . import _aioquic as seam
 from . import events as ev
 from .config import MAX_CLIENT_BIDI_STREAM_ID, Http3Config
