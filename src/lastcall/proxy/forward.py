@@ -46,6 +46,7 @@ from lastcall.errors import LastcallError
 from lastcall.io.deadline import MovingDeadline
 from lastcall.observe import events as oe
 
+from .grpc_retry import grpc_retry_reason
 from .headers import HOP_BY_HOP, response_headers, upstream_request_headers
 from .hooks import HookResponse, ProxyRequest, ProxyResponse
 from .retry import REFUSED, UNPROCESSED, failure_reason, should_retry
@@ -411,6 +412,31 @@ async def _run(
                 state.emit_request(group.name, backend.url, 502, retries)
                 await _answer(send, 502, b"bad gateway\n", grpc=grpc)
                 return
+            # Opt-in (grpc_retry.py): the route declared its RPCs idempotent. Given up
+            # (no retries left, body gone, budget spent), the backend's answer goes on.
+            status_reason = (
+                grpc_retry_reason(
+                    response.headers.raw,
+                    route.grpc_retry_on,
+                    retries_done=retries,
+                    max_retries=route.max_retries,
+                    body_replayable=body is None or body.is_replayable,
+                )
+                if route.grpc_retry_on
+                else None
+            )
+            if status_reason is not None and (
+                holds_budget or (holds_budget := group.budget.try_acquire())
+            ):
+                backend.outstanding -= 1
+                await response.aclose()
+                response = None
+                retries += 1
+                tried.append(backend)
+                state.observer.emit(
+                    oe.UpstreamRetry(loop.time(), group.name, backend.url, status_reason)
+                )
+                continue
             break
         await _respond(
             state,
