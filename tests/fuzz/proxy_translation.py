@@ -45,7 +45,7 @@ import h11
 from lastcall.client.http1 import request_head
 from lastcall.client.models import Request
 from lastcall.client.multiplexed import request_headers
-from lastcall.engines.http1 import Http1Parser, RequestStarted, UpgradeRequested
+from lastcall.engines.http1 import Http1Limits, Http1Parser, RequestStarted, UpgradeRequested
 from lastcall.engines.http2 import FrameType, Http2Engine, Role
 from lastcall.engines.http2 import events as ev
 from lastcall.errors import LocalProtocolError, RemoteProtocolError
@@ -68,6 +68,9 @@ POLICIES = (ForwardingPolicy(), ForwardingPolicy(rfc7239=True, preserve_host=Fal
 #: RFC 9113 §8.2.2: never in an HTTP/2 field section (``te`` only as ``trailers``).
 CONNECTION_SPECIFIC = frozenset(HOP_BY_HOP - {b"te"}) | {b"host"}
 PSEUDO_REQUEST = [b":method", b":scheme", b":authority", b":path"]
+BACKEND_LIMITS = Http1Limits(
+    max_request_line_size=1 << 20, max_header_size=1 << 22, max_header_count=1 << 20
+)
 #: What one proxied request looks like here: (scope, body is whole).
 Downstream = tuple[dict[str, Any], bool]
 
@@ -204,7 +207,9 @@ def _check_h1_upstream(request: Request, method: str, target: bytes, whole: bool
     except (h11.LocalProtocolError, LocalProtocolError):
         return  # ours, or h11's that the client raises as ours: the proxy answers 502
     assert wire is not None
-    parser = Http1Parser()
+    # The framing is checked, not the backend's size limits: an HTTP/2 request
+    # may hold more fields than our HTTP/1.1 server's 100 (it answers 431).
+    parser = Http1Parser(BACKEND_LIMITS)
     events = parser.feed(wire)  # RemoteProtocolError here breaks the invariant
     assert parser.pending_error is None, (wire, parser.pending_error)
     started = [e for e in events if isinstance(e, RequestStarted)]
