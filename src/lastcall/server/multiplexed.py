@@ -76,6 +76,7 @@ from lastcall.observe import events as oe
 from .asgi import ASGIApp, Message, Scope
 from .connection import ConnectionBase
 from .date import date_header
+from .response_cut import ResponseCut
 from .response_fields import CONTENT_LENGTH, app_fields
 from .state import ServerState
 
@@ -196,6 +197,9 @@ class StreamOwner(Protocol):
 
     def stream_failed(self, stream: MultiplexedStream) -> None:
         """The app failed its response: a 500, or a reset."""
+
+    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool) -> None:
+        """The app cut its response (``ResponseCut``): a 502, or a reset."""
 
     def body_too_large(self, stream: MultiplexedStream) -> None:
         """The request body passed ``max_body_size`` while the app read it."""
@@ -466,6 +470,14 @@ class MultiplexedStream:
         except asyncio.CancelledError:
             self.conn.stream_failed(self)
             raise
+        except ResponseCut as cut:
+            logger.info(
+                "response cut by the application (%s stream %d): %s",
+                self.conn.label,
+                self.stream_id,
+                cut,
+            )
+            self.conn.stream_cut(self, cancelled=cut.cancelled)
         except Exception:
             logger.exception(
                 "exception in ASGI application (%s stream %d)", self.conn.label, self.stream_id
@@ -651,6 +663,12 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
         §8.1.1, RFC 9114 §4.1.2)."""
         self._end_early(stream, 500)
 
+    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool) -> None:
+        """The app cut its response (``ResponseCut``): a 502 if nothing was sent
+        yet, else a reset: CANCEL (H3_REQUEST_CANCELLED) when ``cancelled``,
+        else INTERNAL_ERROR (H3_INTERNAL_ERROR)."""
+        self._end_early(stream, 502, cancelled=cancelled)
+
     def body_too_large(self, stream: MultiplexedStream) -> None:
         """The request body passed ``max_body_size`` while the app read it.
 
@@ -689,7 +707,9 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
                 return True
         return False
 
-    def _end_early(self, stream: MultiplexedStream, status: int) -> None:
+    def _end_early(
+        self, stream: MultiplexedStream, status: int, *, cancelled: bool = False
+    ) -> None:
         """End a response the app will not finish: ``status`` if nothing was sent, else a reset."""
         if stream.response_complete or stream.disconnected:
             return
@@ -703,7 +723,7 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
             if self.state.is_request_observed:
                 self.state.request_done(stream.scope, status, stream.started_at)
         else:
-            self.reset(sid, internal=status >= 500)
+            self.reset(sid, internal=status >= 500 and not cancelled)
         self.flush()
 
     # -- grace expiry -----------------------------------------------------------------------
