@@ -21,7 +21,7 @@ from aioquic.quic.connection import NetworkAddress, QuicConnectionState
 from lastcall.errors import LocalProtocolError
 
 from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
-from ..phases import Phase, PhaseInput
+from ..phases import DrainInitiator, Phase, PhaseInput
 from ..protocol_errors import PeerConnectionError, PeerStreamError
 from . import _aioquic as seam
 from . import events as ev
@@ -43,6 +43,13 @@ class Http3Engine(ControlStreams):
 
     See the module docstrings of ``sending.py`` and this one, and docs/http3.md.
     """
+
+    @property
+    def drain_initiator(self) -> DrainInitiator | None:
+        """Whose GOAWAY started the drain: LOCAL (ours), PEER (theirs), or
+        ``None`` (no drain yet, or a close without one). Both end in the same
+        phases; this is what tells them apart."""
+        return self._drain.initiator
 
     def connect(self, addr: NetworkAddress, now: float) -> None:
         """Client role: start the QUIC handshake towards ``addr`` (RFC 9000 §7)."""
