@@ -511,6 +511,8 @@ async def trickle(
             await closed
         writer.close()
     return Trickled(cut_after, bytes(answer))
+
+
 # -- idle connections ------------------------------------------------------------------
 
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
