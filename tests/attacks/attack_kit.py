@@ -515,7 +515,6 @@ async def trickle(
 
 # -- idle connections ------------------------------------------------------------------
 
-_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 _SETTINGS_ACK = b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"
 #: Connections being set up at once by ``open_idle`` (below the listen backlog).
@@ -582,7 +581,7 @@ async def idle_connection(port: int, protocol: str) -> socket.socket:
             await loop.sock_sendall(sock, b"GET / HTTP/1.1\r\nHost: idle\r\n\r\n")
             await _recv_until(sock, _h1_answered)
         else:
-            await loop.sock_sendall(sock, _H2_PREFACE + _EMPTY_SETTINGS)
+            await loop.sock_sendall(sock, H2_PREFACE + _EMPTY_SETTINGS)
             await _recv_until(sock, _h2_settings_acked)
             await loop.sock_sendall(sock, _SETTINGS_ACK)
     except BaseException:
