@@ -582,6 +582,11 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
     # build: mypyc dispatches a pure-Python subclass's overrides (Http3Connection's)
     # only for methods this class defines; an inherited Protocol stub is called as is.
 
+    @property
+    def phase(self) -> ConnectionPhase:
+        """The engine's phase: each protocol reads its own (``http2.py``, ``http3.py``)."""
+        raise NotImplementedError
+
     def send_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         raise NotImplementedError
 
