@@ -1,7 +1,12 @@
 """Measure what one hostile connection costs ``lastcall serve``: issue #15's figures.
 
 HTTP/1.1 (items 1, 2, 8), WebSocket (items 3, 4, 5) and HTTP/2 streams at a
-zero window (item 6).
+zero window (item 6); #13's Slowloris on the HTTP/1.1 request head and on the
+HTTP/2 preface and SETTINGS (``slowloris_*``: many connections, a byte or a
+header line at a time, against ``--request-head-timeout SLOWLORIS_TIMEOUT``);
+HTTP/3 stream and reset floods (``h3_*``, #13 item 2: what cut each, after how
+many streams or frames); and #13's 10,000 idle connections (``idle_h1``, ``idle_h2``): RSS per idle connection, and what the
+default ``max_connections`` (10,000) does with the ones past it.
 
 For each attack: a fresh ``lastcall serve`` (demo app), a bystander making a
 request every 20 ms on its own connection, and the attacker for ``--seconds``
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import pathlib
 import sys
 import time
@@ -32,6 +38,7 @@ from collections.abc import Awaitable, Callable
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from attack_kit import (
+    H2_PREFACE,
     OP_BINARY,
     OP_CONTINUATION,
     OP_PING,
@@ -40,17 +47,36 @@ from attack_kit import (
     MiB,
     Outcome,
     attacker,
+    byte_by_byte,
     close_codes,
     endless_chunk_extension,
     endless_header_line,
     endless_trailer,
+    header_lines,
+    open_idle,
     pipeline_never_read,
     push,
+    raise_own_file_limit,
+    refused_at_accept,
     repeat,
     served,
+    still_open,
     then_repeat,
+    trickle,
     ws_frame,
     ws_handshake,
+)
+from h3_attack_kit import (
+    H3Bystander,
+    H3Outcome,
+    H3Peer,
+    beyond_the_limit,
+    control_noise,
+    incomplete_streams,
+    malformed_requests,
+    rapid_reset,
+    served_h3,
+    unknown_streams,
 )
 
 from lastcall.testing import RawH2Client
@@ -142,6 +168,47 @@ async def _h2_stall(port: int, seconds: float) -> Outcome:
     return Outcome(0, f"{resets}/200 reset")
 
 
+#: The server's ``request_head_timeout`` for the Slowloris attacks, and theirs:
+#: connections, and the pace of each (a header line or a byte every PACE s).
+SLOWLORIS_TIMEOUT = 2.0
+SLOWLORIS_CONNECTIONS = 200
+SLOWLORIS_PACE = 0.2
+#: A client's first SETTINGS: ENABLE_PUSH 0, MAX_CONCURRENT_STREAMS 100, INITIAL_WINDOW_SIZE 65535.
+_SETTINGS = (
+    b"\x00\x00\x12\x04\x00\x00\x00\x00\x00"
+    b"\x00\x02\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64\x00\x04\x00\x00\xff\xff"
+)
+
+
+def _slowloris(kind: str) -> Attack:
+    """SLOWLORIS_CONNECTIONS trickling connections; ``ended`` says how many the
+    server cut and after how long (min / median / max seconds from the first byte)."""
+
+    async def run(port: int, seconds: float) -> Outcome:
+        if kind == "h1":
+            first, drip = b"GET / HTTP/1.1\r\nHost: a\r\n", header_lines
+        elif kind == "h2_preface":
+            first, drip = b"P", byte_by_byte(H2_PREFACE[1:] + _SETTINGS)
+        else:  # the preface whole, then SETTINGS a byte at a time
+            first, drip = H2_PREFACE, byte_by_byte(_SETTINGS)
+        results = await asyncio.gather(
+            *(
+                trickle(port, first, drip, pace=SLOWLORIS_PACE, within=seconds - 1.0)
+                for _ in range(SLOWLORIS_CONNECTIONS)
+            )
+        )
+        cuts = sorted(r.cut_after for r in results if r.cut_after is not None)
+        answer = results[0].answer.split(b"\r\n", 1)[0][:24]
+        if results[0].answer[3:4] == b"\x04":  # a frame, not a status line
+            answer = b"our SETTINGS, then close"
+        if not cuts:
+            return Outcome(0, f"0/{len(results)} cut", answer)
+        spread = f"{cuts[0]:.2f}/{cuts[len(cuts) // 2]:.2f}/{cuts[-1]:.2f}s"
+        return Outcome(0, f"{len(cuts)}/{len(results)} cut {spread}", answer)
+
+    return run
+
+
 ATTACKS: dict[str, Attack] = {
     "pipeline_never_read": _pipeline,  # item 1
     "header_value": _line("header_value"),  # item 2
@@ -153,11 +220,70 @@ ATTACKS: dict[str, Attack] = {
     "ws_fragments": _ws_fragments,  # item 5
     # item 6; resets come after send_timeout (60 s): LASTCALL_SEND_TIMEOUT=5 to see them
     "h2_stall": _h2_stall,
+    # #13: run with --request-head-timeout SLOWLORIS_TIMEOUT (see SERVE_ARGS)
+    "slowloris_h1": _slowloris("h1"),
+    "slowloris_h2_preface": _slowloris("h2_preface"),
+    "slowloris_h2_settings": _slowloris("h2_settings"),
+}
+#: ``lastcall serve`` options an attack needs (the default server otherwise).
+SERVE_ARGS: dict[str, list[str]] = {
+    name: ["--request-head-timeout", str(SLOWLORIS_TIMEOUT)]
+    for name in ATTACKS
+    if name.startswith("slowloris")
 }
 
 
+H3Attack = Callable[[H3Peer], Awaitable[H3Outcome]]
+
+
+async def _h3_incomplete(peer: H3Peer) -> H3Outcome:
+    """100 streams each holding a HEADERS frame one byte short of the 64 KiB
+    limit, then one stream past MAX_STREAMS."""
+    held = await incomplete_streams(peer, held_bytes=65_535)
+    if held.closed_by_server:
+        return held
+    return await beyond_the_limit(peer, 1)
+
+
+H3_ATTACKS: dict[str, H3Attack] = {
+    "h3_rapid_reset": lambda peer: rapid_reset(peer, 1_000_000),
+    "h3_made_you_reset": lambda peer: malformed_requests(peer, 1_000_000),
+    "h3_incomplete_streams": _h3_incomplete,
+    "h3_unknown_streams": lambda peer: unknown_streams(peer, 10_000_000),
+    "h3_control_noise": lambda peer: control_noise(peer, 1_000_000_000),
+}
+
+
+async def measure_h3(name: str, seconds: float) -> str:
+    """One HTTP/3 attack for at most ``seconds`` (a cut usually comes first)."""
+    async with served_h3() as server:
+        proc = server.served
+        rss_start, cpu_start = proc.rss_bytes(), proc.cpu_seconds()
+        proc.reset_peak()
+        async with H3Bystander(server.port, server=server) as bystander:
+            await bystander.wait_answers(3)
+            started = time.monotonic()
+            async with server.connect() as peer:
+                try:
+                    async with asyncio.timeout(seconds):
+                        outcome = await H3_ATTACKS[name](peer)
+                except TimeoutError:
+                    outcome = H3Outcome(peer.sent, peer.closed_by)
+            attack_seconds = time.monotonic() - started
+            await bystander.wait_answers(5)
+            rss_end, peak = proc.rss_bytes(), proc.peak_rss_bytes()
+            cpu = proc.cpu_seconds() - cpu_start
+    load = os.getloadavg()[0]
+    return (
+        f"{name:22} {outcome.describe():58} after {attack_seconds:5.1f} s  "
+        f"rss+{(rss_end - rss_start) / MiB:5.1f} MiB (peak +{(peak - rss_start) / MiB:5.1f})  "
+        f"cpu={cpu:5.2f} s  bystander p99={bystander.p99() * 1000:6.1f} ms "
+        f"n={len(bystander.latencies)} failures={len(bystander.failures)}  load={load:.1f}"
+    )
+
+
 async def measure(name: str, seconds: float) -> str:
-    async with served() as server:
+    async with served(*SERVE_ARGS.get(name, [])) as server:
         rss_start = server.rss_bytes()
         cpu_start = server.cpu_seconds()
         peak = rss_start
@@ -192,16 +318,55 @@ async def measure(name: str, seconds: float) -> str:
         )
 
 
+#: Idle connections per protocol: the default cap (10,000) less the bystander's slot.
+IDLE_CONNECTIONS = 9_999
+PAST_THE_CAP = 100
+IDLE = {"idle_h1": "h1", "idle_h2": "h2"}
+
+
+async def measure_idle(name: str) -> str:
+    """Fill the default cap with idle connections of one protocol (the bystander
+    connected first holds the last slot), then try ``PAST_THE_CAP`` more."""
+    raise_own_file_limit(IDLE_CONNECTIONS + PAST_THE_CAP + 256)
+    # Keep-alive raised so the first idle HTTP/1.1 connections outlive the opening.
+    async with served("--keep-alive-timeout", "600") as server:
+        async with Bystander(server.port) as bystander:
+            await bystander.wait_answers(3)
+            rss_start = server.rss_bytes()
+            started = time.monotonic()
+            idle = await open_idle(server.port, IDLE[name], IDLE_CONNECTIONS)
+            opening = time.monotonic() - started
+            kib = (server.rss_bytes() - rss_start) / 1024 / len(idle)
+            answers = [await refused_at_accept(server.port) for _ in range(PAST_THE_CAP)]
+            clean = sum(answer == b"" for answer in answers)
+            await bystander.wait_answers(5)
+            kept = sum(still_open(sock) for sock in idle)
+            for sock in idle:
+                sock.close()
+            await bystander.wait_answers(3)
+        return (
+            f"{name:20} {len(idle)} idle in {opening:4.1f} s: {kib:5.1f} KiB RSS each; "
+            f"{kept} still open; past the cap {clean}/{PAST_THE_CAP} closed cleanly at accept; "
+            f"bystander p99={bystander.p99() * 1000:7.1f} ms n={len(bystander.latencies)} "
+            f"failures={len(bystander.failures)}"
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per attack (default 10)")
-    parser.add_argument("attacks", nargs="*", help=f"some of {', '.join(ATTACKS)} (default all)")
+    names = [*ATTACKS, *H3_ATTACKS, *IDLE]
+    parser.add_argument("attacks", nargs="*", help=f"some of {', '.join(names)} (default all)")
     args = parser.parse_args()
-    unknown = set(args.attacks) - set(ATTACKS)
+    unknown = set(args.attacks) - set(names)
     if unknown:
         parser.error(f"unknown attacks: {', '.join(sorted(unknown))}")
-    for name in args.attacks or ATTACKS:
-        print(await measure(name, args.seconds), flush=True)
+    for name in args.attacks or names:
+        if name in IDLE:
+            print(await measure_idle(name), flush=True)
+            continue
+        run = measure_h3 if name in H3_ATTACKS else measure
+        print(await run(name, args.seconds), flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lastcall.engines.http1 import Http1Limits
+from lastcall.engines.http2 import Http2Config
 from lastcall.errors import ConfigError
 from lastcall.lifecycle import ConnectionLifetime, DrainSettings
 from lastcall.lifecycle.drain import (
@@ -99,7 +100,7 @@ class ServerConfig:
     #: debug data ``idle_timeout``) and closed; clients then open a new one.
     #: 60 s (nginx keepalive_timeout 75 s applies to HTTP/2 too, h2o 10 s,
     #: Apache 5 s, Envoy 1 h, Go: none). 0 for none. HTTP/3 has
-    #: ``quic_idle_timeout``, HTTP/1.1 ``keep_alive_timeout``.
+    #: ``http3_idle_timeout``, HTTP/1.1 ``keep_alive_timeout``.
     http2_idle_timeout: float = 60.0
     #: A connection drains by itself this long after it was accepted, so that
     #: long-lived HTTP/2 and HTTP/3 connections (gRPC channels) rebalance onto
@@ -142,6 +143,29 @@ class ServerConfig:
     goaway_ping_timeout: float = 1.0
     #: HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS. 100 (h2; nginx 128, Go 250).
     max_concurrent_streams: int = 100
+    #: HTTP/2 abuse budgets, each ending the connection with GOAWAY
+    #: (ENHANCE_YOUR_CALM) and a ``budgets_tripped_total`` count; the engine's
+    #: ``Http2Config`` says where each default comes from. CONTINUATION frames
+    #: after one HEADERS (CVE-2024-27316 class; nghttp2 8, h2 64).
+    http2_max_continuation_frames: int = 32
+    #: Stream resets, the peer's and those it provokes (Rapid Reset,
+    #: CVE-2023-44487; MadeYouReset, CVE-2025-8671): a token bucket of this
+    #: burst, refilled at this rate (nghttp2 1000 and 33/s).
+    http2_reset_burst: int = 1000
+    http2_reset_refill_per_second: float = 33.0
+    #: PING and SETTINGS from the peer: burst and refill (gRPC keepalive pings
+    #: every 10 s at most).
+    http2_control_frame_burst: int = 200
+    http2_control_frame_refill_per_second: float = 20.0
+    #: Frames carrying nothing (empty DATA, empty header fragments; CVE-2019-9518):
+    #: burst and refill.
+    http2_empty_frame_burst: int = 1000
+    http2_empty_frame_refill_per_second: float = 100.0
+    #: Tiny DATA frames: one under this size (0: off) charges what it falls short
+    #: of it against ``http2_tiny_data_budget`` bytes, refunded as the app reads
+    #: (hyper's h2: 256, and half its connection window).
+    http2_tiny_data_frame_size: int = 256
+    http2_tiny_data_budget: int = 8_388_608
     #: HTTP/1.1 request line limit in bytes; over it: 414. 8 KiB like nginx.
     max_request_line_size: int = 8192
     #: Header fields limit in bytes (HTTP/1.1) and HTTP/2 header list size;
@@ -207,6 +231,26 @@ class ServerConfig:
     #: QUIC per-stream flow-control window in bytes (initial_max_stream_data_*,
     #: RFC 9000 §4.1). 1 MiB like aioquic; quic-go starts at 512 KiB.
     quic_max_stream_data: int = 1_048_576
+    # -- HTTP/3 abuse budgets (RFC 9114 §10.5; docs/http3.md "Budgets") ----------------
+    #: Request streams one HTTP/3 client may reset or stop (RESET_STREAM or
+    #: STOP_SENDING), or make us reset (malformed requests) or refuse, in a
+    #: burst; past it: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD). Rapid Reset
+    #: (CVE-2023-44487) and MadeYouReset (CVE-2025-8671): QUIC's MAX_STREAMS
+    #: bounds open streams, not their churn. 1000 like nghttp2.
+    quic_reset_burst: int = 1000
+    #: Tokens per second the reset budget gets back (nghttp2: 33).
+    quic_reset_refill_per_second: float = 33.0
+    #: What RFC 9114 §9 makes us ignore (unknown frame and stream types, empty
+    #: DATA; the first on each request is free), in a burst; past it:
+    #: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD). Like our HTTP/2 empty-frame budget.
+    quic_ignored_frame_burst: int = 1000
+    #: Tokens per second the ignored-frame budget gets back.
+    quic_ignored_frame_refill_per_second: float = 100.0
+    #: An HTTP/3 connection with no request this long is drained (GOAWAY, reason
+    #: ``idle``) and closed, as ``http2_idle_timeout`` does for HTTP/2; QUIC's
+    #: ``quic_idle_timeout`` only ends one that sends nothing (a client's PINGs
+    #: keep it). 60 s like ``http2_idle_timeout``. 0 for none.
+    http3_idle_timeout: float = 60.0
     #: With ``quic_bind``: HTTP/1.1 and HTTP/2 responses carry
     #: ``Alt-Svc: h3=":PORT"; ma=N`` (RFC 7838) so clients find HTTP/3. N in
     #: seconds; 86400 is RFC 7838's default freshness (Cloudflare sends the
@@ -338,6 +382,7 @@ class ServerConfig:
             "keep_alive_timeout",
             "request_head_timeout",
             "http2_idle_timeout",
+            "http3_idle_timeout",
             "goaway_ping_timeout",
             "graceful_timeout",
             "pre_stop_delay",
@@ -372,6 +417,7 @@ class ServerConfig:
         if self.readiness_path is not None and not self.readiness_path.startswith("/"):
             raise ConfigError("readiness_path must start with '/'")
         self.http1_limits()
+        self.http2_settings()
         self.drain_settings()
 
     def _validate_operations(self) -> None:
@@ -434,6 +480,12 @@ class ServerConfig:
         for name in ("quic_max_data", "quic_max_stream_data"):
             if not 0 <= getattr(self, name) <= 2**62 - 1:
                 raise ConfigError(f"{name} must be within 0..2^62-1 bytes (RFC 9000 §16)")
+        for name in ("quic_reset_burst", "quic_ignored_frame_burst"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        for name in ("quic_reset_refill_per_second", "quic_ignored_frame_refill_per_second"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 per second")
         if self.alt_svc_max_age < 0:
             raise ConfigError("alt_svc_max_age must be >= 0 seconds")
         if self.quic_bind and self.max_header_size < 1024:
@@ -466,6 +518,24 @@ class ServerConfig:
             max_header_count=self.max_header_count,
             max_chunk_extension_size=self.max_chunk_extension_size,
             max_body_size=self.max_body_size or None,
+        )
+
+    def http2_settings(self) -> Http2Config:
+        """The HTTP/2 engine's settings of this configuration (one per server:
+        the engine only reads them)."""
+        return Http2Config(
+            max_concurrent_streams=self.max_concurrent_streams,
+            max_header_list_size=self.max_header_size,
+            goaway_ping_timeout=self.goaway_ping_timeout,
+            max_continuation_frames=self.http2_max_continuation_frames,
+            reset_burst=self.http2_reset_burst,
+            reset_refill_per_second=self.http2_reset_refill_per_second,
+            control_frame_burst=self.http2_control_frame_burst,
+            control_frame_refill_per_second=self.http2_control_frame_refill_per_second,
+            empty_frame_burst=self.http2_empty_frame_burst,
+            empty_frame_refill_per_second=self.http2_empty_frame_refill_per_second,
+            tiny_data_frame_size=self.http2_tiny_data_frame_size,
+            tiny_data_budget=self.http2_tiny_data_budget,
         )
 
     @property

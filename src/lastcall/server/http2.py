@@ -26,12 +26,12 @@ import logging
 from typing import cast
 
 from lastcall.engines.http1 import RequestStarted, encode_head
-from lastcall.engines.http2 import ErrorCode, Http2Config, Http2Engine, Role
+from lastcall.engines.http2 import ErrorCode, Http2Engine, Role
 from lastcall.engines.http2 import events as h2e
 from lastcall.io.deadline import MovingDeadline
 from lastcall.io.driver import EngineDriver
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
-from lastcall.lifecycle.retire import MAX_AGE_REASON, MAX_REQUESTS_REASON
+from lastcall.lifecycle.retire import IDLE_REASON, MAX_AGE_REASON, MAX_REQUESTS_REASON
 from lastcall.observe import events as oe
 
 from .asgi import Scope
@@ -47,8 +47,6 @@ logger = logging.getLogger("lastcall.server")
 #: Bytes queued in the engine for one stream before ``send()`` waits for a
 #: WINDOW_UPDATE. 64 KiB = the default initial window (RFC 9113 §6.9.2).
 SEND_HIGH_WATER = 65_536
-#: ``lastcall.drain`` reason and GOAWAY debug data of an ``http2_idle_timeout`` drain.
-IDLE_REASON = "idle"
 #: A connection's own drain reasons that its GOAWAY debug data names as they are.
 _OWN_REASONS = frozenset({IDLE_REASON, MAX_AGE_REASON, MAX_REQUESTS_REASON})
 
@@ -61,15 +59,7 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
-        config = state.config
-        self.engine = Http2Engine(
-            Role.SERVER,
-            Http2Config(
-                max_concurrent_streams=config.max_concurrent_streams,
-                max_header_list_size=config.max_header_size,
-                goaway_ping_timeout=config.goaway_ping_timeout,
-            ),
-        )
+        self.engine = Http2Engine(Role.SERVER, state.http2_config)
         self._driver = EngineDriver(
             self.engine, transmit=self._transmit, handle=self._handle, loop=self.loop
         )
