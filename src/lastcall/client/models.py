@@ -65,6 +65,20 @@ class URL:
         #: Request target in origin-form (RFC 9112 §3.2.1).
         self.target = (path + "?" + parts.query if parts.query else path).encode("ascii")
 
+    def with_target(self, target: bytes) -> URL:
+        """This URL with another request target (origin-form, already checked --
+        a server's ``raw_path`` and query): what a proxy sends one backend, per
+        request, without splitting the same URL again."""
+        url = URL.__new__(URL)
+        url.scheme = self.scheme
+        url.host = self.host
+        url.port = self.port
+        url.origin = self.origin
+        url.authority = self.authority
+        url.target = target
+        url.raw = f"{self.scheme}://{self.authority.decode('ascii')}{target.decode('latin-1')}"
+        return url
+
     def __str__(self) -> str:
         return self.raw
 

@@ -366,7 +366,7 @@ async def _run(
                 fields = [(b"host", backend.authority), *forwarded[1:]]
             request = Request(
                 method,
-                backend.base + target.decode("latin-1"),
+                backend.base_url.with_target(target),
                 headers=Headers.from_raw(fields),
                 content=content,
                 stream=body.chunks() if body is not None else None,
