@@ -233,7 +233,15 @@ class Http2Engine(ControlFrames):
             raise PeerStreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
         stream.recv_window -= flow_length
         end_stream = flags & FLAG_END_STREAM
-        if not data and not end_stream and not self._empty_budget.spend(self._now):
+        if flow_length < self._tiny_data_size and not end_stream:
+            if not data:
+                if not self._empty_budget.spend(self._now):
+                    raise PeerConnectionError(
+                        ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames"
+                    )
+            else:
+                self._charge_tiny_data(stream, flow_length)
+        elif not data and not end_stream and not self._empty_budget.spend(self._now):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
         if stream.content_length >= 0 and not _body_fits(stream, len(data), end_stream):
             self._return_connection_window(flow_length)
@@ -436,7 +444,13 @@ class Http2Engine(ControlFrames):
             raise PeerStreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
         stream.recv_window -= flow_length
         end_stream = flags & FLAG_END_STREAM
-        if not size and not end_stream and not self._empty_budget.spend(self._now):
+        # Nothing here reaches the application, so nothing is ever consumed:
+        # tiny frames are paid, like empty ones, from the time-refilled bucket.
+        if (
+            not end_stream
+            and (not size or flow_length < self._tiny_data_size)
+            and not self._empty_budget.spend(self._now)
+        ):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
         if stream.content_length >= 0 and not _body_fits(stream, size, end_stream):
             raise PeerStreamError(
