@@ -1,7 +1,10 @@
 """Measure what one hostile connection costs ``lastcall serve``: issue #15's figures.
 
 HTTP/1.1 (items 1, 2, 8), WebSocket (items 3, 4, 5) and HTTP/2 streams at a
-zero window (item 6).
+zero window (item 6); HTTP/3 stream and reset floods (``h3_*``, #13 item 2:
+what cut each, after how many streams or frames); and #13's 10,000 idle
+connections (``idle_h1``, ``idle_h2``): RSS per idle connection, and what the
+default ``max_connections`` (10,000) does with the ones past it.
 
 For each attack: a fresh ``lastcall serve`` (demo app), a bystander making a
 request every 20 ms on its own connection, and the attacker for ``--seconds``
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import pathlib
 import sys
 import time
@@ -44,13 +48,29 @@ from attack_kit import (
     endless_chunk_extension,
     endless_header_line,
     endless_trailer,
+    open_idle,
     pipeline_never_read,
     push,
+    raise_own_file_limit,
+    refused_at_accept,
     repeat,
     served,
+    still_open,
     then_repeat,
     ws_frame,
     ws_handshake,
+)
+from h3_attack_kit import (
+    H3Bystander,
+    H3Outcome,
+    H3Peer,
+    beyond_the_limit,
+    control_noise,
+    incomplete_streams,
+    malformed_requests,
+    rapid_reset,
+    served_h3,
+    unknown_streams,
 )
 
 from lastcall.testing import RawH2Client
@@ -156,6 +176,55 @@ ATTACKS: dict[str, Attack] = {
 }
 
 
+H3Attack = Callable[[H3Peer], Awaitable[H3Outcome]]
+
+
+async def _h3_incomplete(peer: H3Peer) -> H3Outcome:
+    """100 streams each holding a HEADERS frame one byte short of the 64 KiB
+    limit, then one stream past MAX_STREAMS."""
+    held = await incomplete_streams(peer, held_bytes=65_535)
+    if held.closed_by_server:
+        return held
+    return await beyond_the_limit(peer, 1)
+
+
+H3_ATTACKS: dict[str, H3Attack] = {
+    "h3_rapid_reset": lambda peer: rapid_reset(peer, 1_000_000),
+    "h3_made_you_reset": lambda peer: malformed_requests(peer, 1_000_000),
+    "h3_incomplete_streams": _h3_incomplete,
+    "h3_unknown_streams": lambda peer: unknown_streams(peer, 10_000_000),
+    "h3_control_noise": lambda peer: control_noise(peer, 1_000_000_000),
+}
+
+
+async def measure_h3(name: str, seconds: float) -> str:
+    """One HTTP/3 attack for at most ``seconds`` (a cut usually comes first)."""
+    async with served_h3() as server:
+        proc = server.served
+        rss_start, cpu_start = proc.rss_bytes(), proc.cpu_seconds()
+        proc.reset_peak()
+        async with H3Bystander(server.port, server=server) as bystander:
+            await bystander.wait_answers(3)
+            started = time.monotonic()
+            async with server.connect() as peer:
+                try:
+                    async with asyncio.timeout(seconds):
+                        outcome = await H3_ATTACKS[name](peer)
+                except TimeoutError:
+                    outcome = H3Outcome(peer.sent, peer.closed_by)
+            attack_seconds = time.monotonic() - started
+            await bystander.wait_answers(5)
+            rss_end, peak = proc.rss_bytes(), proc.peak_rss_bytes()
+            cpu = proc.cpu_seconds() - cpu_start
+    load = os.getloadavg()[0]
+    return (
+        f"{name:22} {outcome.describe():58} after {attack_seconds:5.1f} s  "
+        f"rss+{(rss_end - rss_start) / MiB:5.1f} MiB (peak +{(peak - rss_start) / MiB:5.1f})  "
+        f"cpu={cpu:5.2f} s  bystander p99={bystander.p99() * 1000:6.1f} ms "
+        f"n={len(bystander.latencies)} failures={len(bystander.failures)}  load={load:.1f}"
+    )
+
+
 async def measure(name: str, seconds: float) -> str:
     async with served() as server:
         rss_start = server.rss_bytes()
@@ -192,16 +261,55 @@ async def measure(name: str, seconds: float) -> str:
         )
 
 
+#: Idle connections per protocol: the default cap (10,000) less the bystander's slot.
+IDLE_CONNECTIONS = 9_999
+PAST_THE_CAP = 100
+IDLE = {"idle_h1": "h1", "idle_h2": "h2"}
+
+
+async def measure_idle(name: str) -> str:
+    """Fill the default cap with idle connections of one protocol (the bystander
+    connected first holds the last slot), then try ``PAST_THE_CAP`` more."""
+    raise_own_file_limit(IDLE_CONNECTIONS + PAST_THE_CAP + 256)
+    # Keep-alive raised so the first idle HTTP/1.1 connections outlive the opening.
+    async with served("--keep-alive-timeout", "600") as server:
+        async with Bystander(server.port) as bystander:
+            await bystander.wait_answers(3)
+            rss_start = server.rss_bytes()
+            started = time.monotonic()
+            idle = await open_idle(server.port, IDLE[name], IDLE_CONNECTIONS)
+            opening = time.monotonic() - started
+            kib = (server.rss_bytes() - rss_start) / 1024 / len(idle)
+            answers = [await refused_at_accept(server.port) for _ in range(PAST_THE_CAP)]
+            clean = sum(answer == b"" for answer in answers)
+            await bystander.wait_answers(5)
+            kept = sum(still_open(sock) for sock in idle)
+            for sock in idle:
+                sock.close()
+            await bystander.wait_answers(3)
+        return (
+            f"{name:20} {len(idle)} idle in {opening:4.1f} s: {kib:5.1f} KiB RSS each; "
+            f"{kept} still open; past the cap {clean}/{PAST_THE_CAP} closed cleanly at accept; "
+            f"bystander p99={bystander.p99() * 1000:7.1f} ms n={len(bystander.latencies)} "
+            f"failures={len(bystander.failures)}"
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per attack (default 10)")
-    parser.add_argument("attacks", nargs="*", help=f"some of {', '.join(ATTACKS)} (default all)")
+    names = [*ATTACKS, *H3_ATTACKS, *IDLE]
+    parser.add_argument("attacks", nargs="*", help=f"some of {', '.join(names)} (default all)")
     args = parser.parse_args()
-    unknown = set(args.attacks) - set(ATTACKS)
+    unknown = set(args.attacks) - set(names)
     if unknown:
         parser.error(f"unknown attacks: {', '.join(sorted(unknown))}")
-    for name in args.attacks or ATTACKS:
-        print(await measure(name, args.seconds), flush=True)
+    for name in args.attacks or names:
+        if name in IDLE:
+            print(await measure_idle(name), flush=True)
+            continue
+        run = measure_h3 if name in H3_ATTACKS else measure
+        print(await run(name, args.seconds), flush=True)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,10 @@ CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 _REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
+#: RFC 9110 §9.1: a method is a token (case-sensitive, so both cases).
+_METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+#: RFC 3986 §3.1: ``scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )``.
+_SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 
 _VALID_FIELDS: set[tuple[bytes, bytes]] = set()
 #: Pseudo-header fields whose value passed (``:method GET``, ``:scheme https``,
@@ -107,6 +111,12 @@ def validate_request(headers: Headers, allow_extended_connect: bool) -> int:
             if (name, value) not in _VALID_PSEUDO:
                 if _BAD_VALUE.search(value) is not None:
                     raise MalformedMessage(f"invalid value for {name!r}")
+                # The server makes text of these two (the ASGI scope): bytes
+                # that are no method or scheme must not get that far.
+                if name == b":method" and _METHOD.match(value) is None:
+                    raise MalformedMessage(":method is not a token (RFC 9110 §9.1)")
+                if name == b":scheme" and _SCHEME.match(value) is None:
+                    raise MalformedMessage(":scheme is not a URI scheme (RFC 3986 §3.1)")
                 if len(value) <= _CACHED_VALUE_MAX:
                     if len(_VALID_PSEUDO) >= _VALID_FIELDS_MAX:
                         _VALID_PSEUDO.clear()

@@ -68,6 +68,7 @@ from abc import abstractmethod
 from collections.abc import Awaitable
 from typing import Any, ClassVar, Protocol
 
+from lastcall._mypyc import mypyc_attr
 from lastcall.io import WriteFlow
 from lastcall.io.deadline import MovingDeadline
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
@@ -137,6 +138,7 @@ class StreamHandler(Protocol):
         can (a WebSocket sends Close 1001); a request has nothing to send."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # MultiplexedConnection's base
 class StreamOwner(Protocol):
     """The connection as its stream handlers see it.
 
@@ -502,6 +504,7 @@ class MultiplexedStream:
             self.conn.task_done(self)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # Http3Connection is not compiled
 class MultiplexedConnection(ConnectionBase, StreamOwner):
     """The streams of one HTTP/2 or HTTP/3 connection and the surface they use.
 
@@ -559,7 +562,10 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
 
     def task_done(self, stream: StreamHandler) -> None:
         """A stream's task ended; the last one after the transport closed ends us."""
-        self.requests += 1
+        # Not ``+=``: ``requests`` is ConnectionBase's (not compiled), and mypyc
+        # 2.4 crashes on an augmented assignment to an attribute a compiled
+        # class inherits from an interpreted one.
+        self.requests = self.requests + 1
         if stream.task is not None:
             self.tasks.discard(stream.task)
         self.streams.pop(stream.stream_id, None)
@@ -572,6 +578,38 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
                 self.idle_deadline.set_after(self.idle_timeout)
 
     # -- used by streams ------------------------------------------------------------------
+
+    # The engine calls, each protocol's own (``StreamOwner`` says what they do).
+    # Declared here again, not only inherited from the Protocol, for the compiled
+    # build: mypyc dispatches a pure-Python subclass's overrides (Http3Connection's)
+    # only for methods this class defines; an inherited Protocol stub is called as is.
+
+    def send_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
+        raise NotImplementedError
+
+    def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        raise NotImplementedError
+
+    def send_trailers(self, stream_id: int, headers: Headers) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def is_send_backlogged(self, stream_id: int) -> bool:
+        raise NotImplementedError
+
+    def outbound_buffered(self, stream_id: int) -> int:
+        raise NotImplementedError
+
+    def is_stream_open(self, stream_id: int) -> bool:
+        raise NotImplementedError
+
+    def reset(self, stream_id: int, internal: bool) -> None:
+        raise NotImplementedError
+
+    def refuse(self, stream_id: int) -> None:
+        raise NotImplementedError
 
     def acknowledge(self, stream_id: int, n: int) -> None:
         """The app consumed ``n`` body bytes: give their flow-control credit back."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from lastcall.errors import HeaderListTooLarge, HpackError, LocalProtocolError
 
 from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
-from ..phases import Phase
+from ..phases import DrainInitiator, Phase
 from ..protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from ..role import Role
 from . import events as ev
@@ -98,6 +98,13 @@ class Http2Engine(ControlFrames):
             self._on_window_update,
             self._on_continuation,
         ]
+
+    @property
+    def drain_initiator(self) -> DrainInitiator | None:
+        """Whose GOAWAY started the drain: LOCAL (ours), PEER (theirs), or
+        ``None`` (no drain yet, or a close without one). Both end in the same
+        phases; this is what tells them apart."""
+        return self._drain.initiator
 
     def initiate_upgrade(self, http2_settings: bytes, request_end_stream: bool = True) -> int:
         """Server role, h2c via ``Upgrade`` (RFC 7540 §3.2): apply the client's
