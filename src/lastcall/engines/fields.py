@@ -8,36 +8,73 @@ it to the application.
 
 Validation runs for every request, so fields that passed once are
 remembered in bounded sets: a connection that repeats ``user-agent``,
-``accept`` or ``:authority`` pays one set lookup per field afterwards.
+``accept`` or ``:authority`` pays two lookups per field afterwards.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Final
 
 Headers = list[tuple[bytes, bytes]]
 
 #: RFC 9110 §5.6.2 token characters, lowercase only: RFC 9113 §8.2.1 makes an
 #: uppercase field name malformed.
-_BAD_NAME = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
+_BAD_NAME: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
 #: RFC 9113 §8.2.1: no NUL, CR or LF anywhere, no leading or trailing whitespace.
-_BAD_VALUE = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
+_BAD_VALUE: Final = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
 #: RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2 (and in
 #: HTTP/3, RFC 9114 §4.2). The server adapters drop them from what apps send.
-CONNECTION_SPECIFIC = frozenset(
+CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
-_REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
+#: The request pseudo-headers, each with its slot in ``validate_request``.
+_METHOD: Final = 0
+_SCHEME: Final = 1
+_PATH: Final = 2
+_AUTHORITY: Final = 3
+_PROTOCOL: Final = 4
+_REQUEST_PSEUDO: Final = {
+    b":method": _METHOD,
+    b":scheme": _SCHEME,
+    b":path": _PATH,
+    b":authority": _AUTHORITY,
+    b":protocol": _PROTOCOL,
+}
 
-_VALID_FIELDS: set[tuple[bytes, bytes]] = set()
-#: Pseudo-header fields whose value passed (``:method GET``, ``:scheme https``,
-#: ``:authority``): kept apart from ``_VALID_FIELDS``, whose hits count as
-#: regular fields for the "pseudo-headers first" rule.
-_VALID_PSEUDO: set[tuple[bytes, bytes]] = set()
-_VALID_FIELDS_MAX = 4096
-#: Only values this short are remembered, so the caches stay under ~2 MiB
+#: Values that passed, by field name: regular fields, and (apart, since a hit
+#: there counts as a regular field for the "pseudo-headers first" rule) the
+#: request pseudo-headers (``:method GET``, ``:scheme https``, ``:authority``).
+#: Keyed by name then value rather than by ``(name, value)``: two lookups of
+#: bytes whose hashes are cached are cheaper than building and hashing a tuple
+#: per field, which is what compiled code would do (it unboxes the tuples).
+_VALID_VALUES: Final[dict[bytes, set[bytes]]] = {}
+_VALID_PSEUDO_VALUES: Final[dict[bytes, set[bytes]]] = {}
+#: Bounds on those caches: names, and values per name (a full one is cleared).
+_VALID_NAMES_MAX: Final = 256
+_VALID_PER_NAME_MAX: Final = 64
+#: Only values this short are remembered, so the caches stay under ~4 MiB
 #: however long the fields a peer sends (up to the 64 KiB header limit).
-_CACHED_VALUE_MAX = 256
+_CACHED_VALUE_MAX: Final = 256
+
+
+def _remember(cache: dict[bytes, set[bytes]], name: bytes, value: bytes) -> None:
+    """Add a field that passed to ``cache``, within its bounds."""
+    if len(value) > _CACHED_VALUE_MAX:
+        return
+    values = cache.get(name)
+    if values is None:
+        if len(cache) >= _VALID_NAMES_MAX:
+            cache.clear()
+        values = cache[name] = set()
+    elif len(values) >= _VALID_PER_NAME_MAX:
+        values.clear()
+    values.add(value)
+
+
+def _is_valid(cache: dict[bytes, set[bytes]], name: bytes, value: bytes) -> bool:
+    values = cache.get(name)
+    return values is not None and value in values
 
 
 class MalformedMessage(Exception):
@@ -68,10 +105,7 @@ def _check_regular(name: bytes, value: bytes) -> None:
         raise MalformedMessage("te may only be 'trailers' (RFC 9113 §8.2.2)")
     if _BAD_VALUE.search(value) is not None:
         raise MalformedMessage(f"invalid value for field {name!r}")
-    if len(value) <= _CACHED_VALUE_MAX:
-        if len(_VALID_FIELDS) >= _VALID_FIELDS_MAX:
-            _VALID_FIELDS.clear()
-        _VALID_FIELDS.add((name, value))
+    _remember(_VALID_VALUES, name, value)
 
 
 def _parse_content_length(value: bytes, current: int) -> int:
@@ -94,49 +128,45 @@ def validate_request(headers: Headers, allow_extended_connect: bool) -> int:
     method = scheme = path = authority = protocol = None
     seen_regular = False
     content_length = -1
-    valid = _VALID_FIELDS
     for name, value in headers:
-        if (name, value) in valid:
+        slot = _REQUEST_PSEUDO.get(name, -1)
+        if slot < 0:
             seen_regular = True
-            continue
-        if name[:1] == b":":
-            if seen_regular:
-                raise MalformedMessage("pseudo-header after a regular field (RFC 9113 §8.3)")
-            if name not in _REQUEST_PSEUDO:
+            if _is_valid(_VALID_VALUES, name, value):
+                continue
+            if name[:1] == b":":
                 raise MalformedMessage(f"unknown request pseudo-header {name!r}")
-            if (name, value) not in _VALID_PSEUDO:
-                if _BAD_VALUE.search(value) is not None:
-                    raise MalformedMessage(f"invalid value for {name!r}")
-                if len(value) <= _CACHED_VALUE_MAX:
-                    if len(_VALID_PSEUDO) >= _VALID_FIELDS_MAX:
-                        _VALID_PSEUDO.clear()
-                    _VALID_PSEUDO.add((name, value))
-            if name == b":method":
-                if method is not None:
-                    raise MalformedMessage("duplicate :method")
-                method = value
-            elif name == b":path":
-                if path is not None:
-                    raise MalformedMessage("duplicate :path")
-                path = value
-            elif name == b":scheme":
-                if scheme is not None:
-                    raise MalformedMessage("duplicate :scheme")
-                scheme = value
-            elif name == b":authority":
-                if authority is not None:
-                    raise MalformedMessage("duplicate :authority")
-                authority = value
-            else:
-                if protocol is not None:
-                    raise MalformedMessage("duplicate :protocol")
-                protocol = value
+            if name == b"content-length":
+                content_length = _parse_content_length(value, content_length)
+                continue
+            _check_regular(name, value)
             continue
-        seen_regular = True
-        if name == b"content-length":
-            content_length = _parse_content_length(value, content_length)
-            continue
-        _check_regular(name, value)
+        if seen_regular:
+            raise MalformedMessage("pseudo-header after a regular field (RFC 9113 §8.3)")
+        if not _is_valid(_VALID_PSEUDO_VALUES, name, value):
+            if _BAD_VALUE.search(value) is not None:
+                raise MalformedMessage(f"invalid value for {name!r}")
+            _remember(_VALID_PSEUDO_VALUES, name, value)
+        if slot == _METHOD:
+            if method is not None:
+                raise MalformedMessage("duplicate :method")
+            method = value
+        elif slot == _PATH:
+            if path is not None:
+                raise MalformedMessage("duplicate :path")
+            path = value
+        elif slot == _SCHEME:
+            if scheme is not None:
+                raise MalformedMessage("duplicate :scheme")
+            scheme = value
+        elif slot == _AUTHORITY:
+            if authority is not None:
+                raise MalformedMessage("duplicate :authority")
+            authority = value
+        else:
+            if protocol is not None:
+                raise MalformedMessage("duplicate :protocol")
+            protocol = value
     if method is None:
         raise MalformedMessage("missing :method")
     if method == b"CONNECT" and protocol is None:
@@ -168,9 +198,8 @@ def validate_response(headers: Headers) -> tuple[int, int]:
     if len(raw) != 3 or not raw.isdigit():
         raise MalformedMessage("invalid :status")
     content_length = -1
-    valid = _VALID_FIELDS
     for name, value in headers[1:]:
-        if (name, value) in valid:
+        if _is_valid(_VALID_VALUES, name, value):
             continue
         if name[:1] == b":":
             raise MalformedMessage(f"unexpected pseudo-header {name!r} in a response")
@@ -183,9 +212,8 @@ def validate_response(headers: Headers) -> tuple[int, int]:
 
 def validate_trailers(headers: Headers) -> None:
     """Trailers carry no pseudo-headers (RFC 9113 §8.1)."""
-    valid = _VALID_FIELDS
     for name, value in headers:
-        if (name, value) in valid:
+        if _is_valid(_VALID_VALUES, name, value):
             continue
         if name[:1] == b":":
             raise MalformedMessage("pseudo-header in trailers")

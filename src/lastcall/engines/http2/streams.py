@@ -25,21 +25,25 @@ A stream no longer remembered gets the stream error: the cheaper mistake.
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 #: How a remembered stream closed (see the module docstring). Plain ints: the
 #: value is stored on every stream's close.
-RESET_BY_US = 1
-RESET_BY_PEER = 2
-ENDED = 3
+RESET_BY_US: Final = 1
+RESET_BY_PEER: Final = 2
+ENDED: Final = 3
 
 #: How many recently closed stream ids the engine remembers, with how each closed.
-RECENTLY_CLOSED_MAX = 256
+RECENTLY_CLOSED_MAX: Final = 256
+#: Past that bound this many of the oldest are forgotten at once, so between
+#: ``RECENTLY_CLOSED_MAX - CLOSED_EVICT_BATCH`` and ``RECENTLY_CLOSED_MAX`` are remembered.
+CLOSED_EVICT_BATCH: Final = 32
 
 #: Server: how many streams answered before their request ended it keeps
 #: checking (RFC 9113 §8.1, ``engine.py``'s ``_on_answered_*``). Past it the
 #: oldest is forgotten as reset by us, and what follows on it is ignored.
 #: Each holds one ``Stream`` (no buffers: our side is done), a few hundred bytes.
-ANSWERED_MAX = 64
+ANSWERED_MAX: Final = 64
 
 
 class Stream:
@@ -86,9 +90,10 @@ class Stream:
         #: Declared content-length (-1: none) and DATA received so far (§8.1.1).
         self.content_length = -1
         self.received_length = 0
-        #: DATA waiting for send window, then END_STREAM or trailers.
-        #: Queued DATA; chunks under ``COALESCE_BELOW`` share bytearrays (sending.py).
-        self.pending: deque[bytes | bytearray] = deque()
+        #: DATA waiting for send window, then END_STREAM or trailers; chunks
+        #: under ``COALESCE_BELOW`` share bytearrays (sending.py). Made on the
+        #: first DATA that has to wait: most responses never need one.
+        self.pending: deque[bytes | bytearray] | None = None
         self.pending_size = 0
         self.pending_end_stream = False
         self.pending_trailers: list[tuple[bytes, bytes]] | None = None
