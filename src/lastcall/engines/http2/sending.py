@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Final
 
 from lastcall.errors import ConnectionDraining, LocalProtocolError
 
@@ -71,21 +70,17 @@ from .frames import (
 from .hpack import HeaderDecoder, HeaderEncoder
 from .streams import (
     ANSWERED_MAX,
-    CLOSED_EVICT_BATCH,
+    COALESCE_BELOW,
+    COALESCED_MAX,
     ENDED,
     RECENTLY_CLOSED_MAX,
     RESET_BY_US,
     PendingHeaderBlock,
     Stream,
+    forget_oldest,
 )
 
 Headers = list[tuple[bytes, bytes]]
-
-#: DATA queued for a window and smaller than this is copied into a shared
-#: bytearray of at most ``COALESCED_MAX`` bytes (one object per 16 KiB instead
-#: of one per chunk); larger chunks are queued as they are, without a copy.
-COALESCE_BELOW: Final = 4096
-COALESCED_MAX: Final = 16_384
 
 
 class SendingSide:
@@ -412,9 +407,8 @@ class SendingSide:
             self._write_frame(DATA, FLAG_END_STREAM if last else 0, stream.id, chunk)
             if last:
                 stream.send_closed = True
-        blocked = self._blocked
-        if blocked and stream.id in blocked:
-            del blocked[stream.id]
+        if self._blocked:
+            self._blocked.pop(stream.id, None)
         if not stream.send_closed and stream.pending_end_stream:
             if stream.pending_trailers is not None:
                 self._emit_header_block(stream.id, stream.pending_trailers, True)
@@ -453,14 +447,11 @@ class SendingSide:
     def _forget(self, stream_id: int, how: int) -> None:
         """Drop a closed stream, remember its id briefly and how it closed
         (``streams.py``), and see whether the drain is done."""
-        # ``in`` then ``del`` rather than ``pop(id, None)``: compiled, both are
-        # direct dict calls, where ``pop`` is a method looked up by name.
         streams = self._streams
-        if stream_id in streams:
+        if stream_id in streams:  # compiled, ``pop`` would be looked up by name
             del streams[stream_id]
-        blocked = self._blocked
-        if blocked and stream_id in blocked:
-            del blocked[stream_id]
+        if self._blocked:
+            self._blocked.pop(stream_id, None)
         recent = self._recently_closed
         recent[stream_id] = how
         if len(recent) > RECENTLY_CLOSED_MAX:
@@ -469,24 +460,7 @@ class SendingSide:
             self._check_drained()
 
     def _evict_oldest_closed(self) -> None:
-        """Forget the oldest ``CLOSED_EVICT_BATCH`` remembered ids in one pass.
-
-        One at a time, every ``next(iter(...))`` walked the holes that earlier
-        deletions left at the front of the dict: a tenth of a request's
-        instructions in the engine benchmark.
-        """
-        recent = self._recently_closed
-        oldest: list[int] = []
-        for stream_id in recent:
-            oldest.append(stream_id)
-            if len(oldest) >= CLOSED_EVICT_BATCH:
-                break
-        forgotten = self._forgotten_max
-        for stream_id in oldest:
-            del recent[stream_id]
-            if stream_id > forgotten:
-                forgotten = stream_id
-        self._forgotten_max = forgotten
+        self._forgotten_max = forget_oldest(self._recently_closed, self._forgotten_max)
 
     def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
         """RST_STREAM: the stream is closed at once and its queued DATA dropped."""

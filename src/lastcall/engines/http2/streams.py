@@ -45,6 +45,32 @@ CLOSED_EVICT_BATCH: Final = 32
 #: Each holds one ``Stream`` (no buffers: our side is done), a few hundred bytes.
 ANSWERED_MAX: Final = 64
 
+#: DATA queued for a window and smaller than this is copied into a shared
+#: bytearray of at most ``COALESCED_MAX`` bytes (one object per 16 KiB instead
+#: of one per chunk); larger chunks are queued as they are, without a copy.
+COALESCE_BELOW: Final = 4096
+COALESCED_MAX: Final = 16_384
+
+
+def forget_oldest(recent: dict[int, int], forgotten_max: int) -> int:
+    """Drop the ``CLOSED_EVICT_BATCH`` oldest ids from ``recent`` (how recently
+    closed streams closed) in one pass; return the new highest id forgotten.
+
+    One at a time, every ``next(iter(recent))`` walked the holes that earlier
+    deletions left at the front of the dict: a tenth of a request's
+    instructions in the engine benchmark.
+    """
+    oldest: list[int] = []
+    for stream_id in recent:
+        oldest.append(stream_id)
+        if len(oldest) >= CLOSED_EVICT_BATCH:
+            break
+    for stream_id in oldest:
+        del recent[stream_id]
+        if stream_id > forgotten_max:
+            forgotten_max = stream_id
+    return forgotten_max
+
 
 class Stream:
     """One open (or half-closed) stream."""
