@@ -84,6 +84,13 @@ COMPILED_MODULES: tuple[str, ...] = (
     "lastcall.server.http1_cycle",
     "lastcall.server.response_fields",
     "lastcall.server.stream_scope",
+    # the multiplexed stream adapter (shared by HTTP/2 and HTTP/3, whose connection
+    # class stays pure Python and derives from the compiled one) and the HTTP/2
+    # connection that drives the engine
+    "lastcall.server.multiplexed",
+    "lastcall.server.http2",
+    "lastcall.server.http2_stream",
+    "lastcall.server.http3_stream",
 )
 
 #: Environment switch: ``1`` forces pure Python, at build and at import.

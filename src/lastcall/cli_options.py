@@ -171,6 +171,37 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help="QUIC stream window, default 1 MiB",
     )
+    # HTTP/3 abuse budgets (docs/http3.md "Budgets"); kept together, apart from HTTP/2's.
+    p.add_argument(
+        "--quic-reset-burst",
+        type=int,
+        metavar="N",
+        help="HTTP/3 stream resets (Rapid Reset, MadeYouReset) before H3_EXCESSIVE_LOAD, default 1000",
+    )
+    p.add_argument(
+        "--quic-reset-refill-per-second",
+        type=float,
+        metavar="N",
+        help="HTTP/3 reset budget refill, default 33",
+    )
+    p.add_argument(
+        "--quic-ignored-frame-burst",
+        type=int,
+        metavar="N",
+        help="HTTP/3 unknown/empty frames and unknown streams before H3_EXCESSIVE_LOAD, default 1000",
+    )
+    p.add_argument(
+        "--quic-ignored-frame-refill-per-second",
+        type=float,
+        metavar="N",
+        help="HTTP/3 ignored-frame budget refill, default 100",
+    )
+    p.add_argument(
+        "--http3-idle-timeout",
+        type=float,
+        metavar="S",
+        help="drain an HTTP/3 connection with no request this long (default 60; 0: never)",
+    )
     p.add_argument(
         "--alt-svc-max-age",
         type=int,

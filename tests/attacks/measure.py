@@ -1,7 +1,8 @@
 """Measure what one hostile connection costs ``lastcall serve``: issue #15's figures.
 
 HTTP/1.1 (items 1, 2, 8), WebSocket (items 3, 4, 5) and HTTP/2 streams at a
-zero window (item 6).
+zero window (item 6); HTTP/3 stream and reset floods (``h3_*``, #13 item 2:
+what cut each, after how many streams or frames).
 
 For each attack: a fresh ``lastcall serve`` (demo app), a bystander making a
 request every 20 ms on its own connection, and the attacker for ``--seconds``
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import pathlib
 import sys
 import time
@@ -51,6 +53,18 @@ from attack_kit import (
     then_repeat,
     ws_frame,
     ws_handshake,
+)
+from h3_attack_kit import (
+    H3Bystander,
+    H3Outcome,
+    H3Peer,
+    beyond_the_limit,
+    control_noise,
+    incomplete_streams,
+    malformed_requests,
+    rapid_reset,
+    served_h3,
+    unknown_streams,
 )
 
 from lastcall.testing import RawH2Client
@@ -156,6 +170,55 @@ ATTACKS: dict[str, Attack] = {
 }
 
 
+H3Attack = Callable[[H3Peer], Awaitable[H3Outcome]]
+
+
+async def _h3_incomplete(peer: H3Peer) -> H3Outcome:
+    """100 streams each holding a HEADERS frame one byte short of the 64 KiB
+    limit, then one stream past MAX_STREAMS."""
+    held = await incomplete_streams(peer, held_bytes=65_535)
+    if held.closed_by_server:
+        return held
+    return await beyond_the_limit(peer, 1)
+
+
+H3_ATTACKS: dict[str, H3Attack] = {
+    "h3_rapid_reset": lambda peer: rapid_reset(peer, 1_000_000),
+    "h3_made_you_reset": lambda peer: malformed_requests(peer, 1_000_000),
+    "h3_incomplete_streams": _h3_incomplete,
+    "h3_unknown_streams": lambda peer: unknown_streams(peer, 10_000_000),
+    "h3_control_noise": lambda peer: control_noise(peer, 1_000_000_000),
+}
+
+
+async def measure_h3(name: str, seconds: float) -> str:
+    """One HTTP/3 attack for at most ``seconds`` (a cut usually comes first)."""
+    async with served_h3() as server:
+        proc = server.served
+        rss_start, cpu_start = proc.rss_bytes(), proc.cpu_seconds()
+        proc.reset_peak()
+        async with H3Bystander(server.port, server=server) as bystander:
+            await bystander.wait_answers(3)
+            started = time.monotonic()
+            async with server.connect() as peer:
+                try:
+                    async with asyncio.timeout(seconds):
+                        outcome = await H3_ATTACKS[name](peer)
+                except TimeoutError:
+                    outcome = H3Outcome(peer.sent, peer.closed_by)
+            attack_seconds = time.monotonic() - started
+            await bystander.wait_answers(5)
+            rss_end, peak = proc.rss_bytes(), proc.peak_rss_bytes()
+            cpu = proc.cpu_seconds() - cpu_start
+    load = os.getloadavg()[0]
+    return (
+        f"{name:22} {outcome.describe():58} after {attack_seconds:5.1f} s  "
+        f"rss+{(rss_end - rss_start) / MiB:5.1f} MiB (peak +{(peak - rss_start) / MiB:5.1f})  "
+        f"cpu={cpu:5.2f} s  bystander p99={bystander.p99() * 1000:6.1f} ms "
+        f"n={len(bystander.latencies)} failures={len(bystander.failures)}  load={load:.1f}"
+    )
+
+
 async def measure(name: str, seconds: float) -> str:
     async with served() as server:
         rss_start = server.rss_bytes()
@@ -195,13 +258,15 @@ async def measure(name: str, seconds: float) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per attack (default 10)")
-    parser.add_argument("attacks", nargs="*", help=f"some of {', '.join(ATTACKS)} (default all)")
+    names = [*ATTACKS, *H3_ATTACKS]
+    parser.add_argument("attacks", nargs="*", help=f"some of {', '.join(names)} (default all)")
     args = parser.parse_args()
-    unknown = set(args.attacks) - set(ATTACKS)
+    unknown = set(args.attacks) - set(names)
     if unknown:
         parser.error(f"unknown attacks: {', '.join(sorted(unknown))}")
-    for name in args.attacks or ATTACKS:
-        print(await measure(name, args.seconds), flush=True)
+    for name in args.attacks or names:
+        run = measure_h3 if name in H3_ATTACKS else measure
+        print(await run(name, args.seconds), flush=True)
 
 
 if __name__ == "__main__":

@@ -232,11 +232,6 @@ async def test_empty_data_flood_is_cut() -> None:
     assert growth < MEMORY_BOUND, growth
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no budget for tiny DATA frames yet: 1 MiB of one-byte frames to an app that does "
-    "not read is taken whole (bystander p99 8.2 s in one run); see the closing note of #13",
-)
 async def test_tiny_data_flood_to_an_app_that_does_not_read_is_cut() -> None:
     """One-byte DATA frames, never consumed by the app: each is a frame to parse and a
     chunk to hold, so their number must be bounded like empty frames are; the budget is

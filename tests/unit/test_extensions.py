@@ -154,3 +154,33 @@ def test_every_module_to_compile_exists() -> None:
     root = Path(lastcall.__file__).parent.parent
     missing = [m for m in _extensions.COMPILED_MODULES if _extensions._module_path(root, m) is None]
     assert missing == []
+
+
+@pytest.mark.skipif(not lastcall.build_info()["compiled"], reason="no compiled build installed")
+def test_the_multiplexed_adapter_is_compiled_and_http3_derives_from_it() -> None:
+    """The HTTP/2 adapter and the stream adapter it shares with HTTP/3 run compiled;
+    HTTP/3's connection stays pure Python and derives from the compiled base."""
+    import lastcall.server.http2 as http2
+    import lastcall.server.http3 as http3
+    import lastcall.server.multiplexed as multiplexed
+
+    for module in (http2, multiplexed):
+        assert isinstance(module.__loader__, importlib.machinery.ExtensionFileLoader)
+    assert not isinstance(http3.__loader__, importlib.machinery.ExtensionFileLoader)
+    assert issubclass(http3.Http3Connection, multiplexed.MultiplexedConnection)
+
+
+def test_the_multiplexed_connection_defines_every_engine_call_itself() -> None:
+    """Compiled, a pure-Python subclass's override (Http3Connection's engine calls)
+    is reached only for methods that ``MultiplexedConnection`` itself defines: a
+    method it merely inherits from the ``StreamOwner`` Protocol would run the
+    Protocol's empty stub, whatever the subclass says (mypyc 2.4)."""
+    from lastcall.server.multiplexed import MultiplexedConnection, StreamOwner
+
+    declared = {
+        name
+        for name, value in vars(StreamOwner).items()
+        if callable(value) and not name.startswith("_")
+    }
+    assert declared  # the Protocol's methods were found
+    assert sorted(declared - set(vars(MultiplexedConnection))) == []

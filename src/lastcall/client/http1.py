@@ -125,6 +125,16 @@ class Http1Connection:
 
     async def handle(self, request: Request, timeouts: Timeouts) -> Response:
         """Write the request, read the response head; the body is read lazily."""
+        if request.protocol is not None:
+            # Nothing was written: the connection goes back to the pool as it was.
+            self._busy = False
+            self._idle_since = self._loop.time()
+            self._owner.exchange_finished()
+            self._owner.connection_changed(self)
+            raise LocalProtocolError(
+                "an extended CONNECT (RFC 8441) needs HTTP/2; over HTTP/1.1 a WebSocket "
+                "is an Upgrade; the request was not sent"
+            )
         reused = self._requests > 0
         self._requests += 1
         limits = self.limits

@@ -86,6 +86,10 @@ class Http2Connection(MultiplexedConnection):
         self._reader_task = self._loop.create_task(self._read_loop())
 
     @property
+    def accepts_extended_connect(self) -> bool:
+        return self._engine.remote_settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL, 0) == 1
+
+    @property
     def free_slots(self) -> int:
         if self._state is not ConnState.READY:
             return 0

@@ -46,7 +46,7 @@ from typing import cast
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import NetworkAddress
 
-from lastcall.engines.http3 import ErrorCode, Http3Config, Http3Engine, Phase, Role
+from lastcall.engines.http3 import DrainInitiator, ErrorCode, Http3Config, Http3Engine, Phase, Role
 from lastcall.engines.http3 import events as h3e
 from lastcall.errors import ConnectError, ConnectionLost, RemoteProtocolError
 from lastcall.io.driver import EngineDriver
@@ -110,7 +110,6 @@ class Http3Connection(MultiplexedConnection, asyncio.DatagramProtocol):
         self._last_free = 0
         self._handshake: asyncio.Future[None] = self._loop.create_future()
         self._close_timer: asyncio.TimerHandle | None = None
-        self._local_drain = False
         self._established = False
         #: ``engine.connect`` ran; before it, aioquic has no timers to ask about.
         self._engine_started = False
@@ -227,8 +226,9 @@ class Http3Connection(MultiplexedConnection, asyncio.DatagramProtocol):
 
     def _on_drain_completed(self) -> None:
         """Nothing of ours is left. Our drain: close now. The server's: let it close
-        (it waits for our ACKs of its last response), bounded."""
-        if self._local_drain:
+        (it waits for our ACKs of its last response), bounded. Both end in the
+        same drain phase; the engine records whose GOAWAY came first."""
+        if self._engine.drain_initiator is DrainInitiator.LOCAL:
             self._engine.close()
         elif self._close_timer is None:
             self._close_timer = self._loop.call_later(
@@ -269,7 +269,6 @@ class Http3Connection(MultiplexedConnection, asyncio.DatagramProtocol):
     def _engine_drain(self, reason: str) -> None:
         """GOAWAY(0) (RFC 9114 §5.2): we allow no pushes; CONNECTION_CLOSE(H3_NO_ERROR)
         follows once our requests are done."""
-        self._local_drain = True
         self._engine.start_drain(self._driver.now())
 
     def abort(self, exc: BaseException) -> None:

@@ -163,7 +163,16 @@ class Request:
     on another connection only when its body can be produced again.
     """
 
-    __slots__ = ("_stream_started", "content", "headers", "method", "stream", "trailers", "url")
+    __slots__ = (
+        "_stream_started",
+        "content",
+        "headers",
+        "method",
+        "protocol",
+        "stream",
+        "trailers",
+        "url",
+    )
 
     def __init__(
         self,
@@ -174,9 +183,12 @@ class Request:
         content: bytes | str | None = None,
         stream: RequestStream | None = None,
         trailers: HeaderTypes | Headers | None = None,
+        protocol: str | None = None,
     ) -> None:
         if content is not None and stream is not None:
             raise LocalProtocolError("give content= or stream=, not both")
+        if protocol is not None and method.upper() != "CONNECT":
+            raise LocalProtocolError("protocol= is for an extended CONNECT (RFC 8441)")
         self.method = method.upper()
         self.url = url if isinstance(url, URL) else URL(url)
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
@@ -185,6 +197,11 @@ class Request:
         #: Fields sent after the body (RFC 9110 §6.5): HTTP/2 and HTTP/3 send them
         #: as a trailing HEADERS frame, HTTP/1.1 after a chunked body.
         self.trailers = trailers if isinstance(trailers, Headers) else Headers(trailers)
+        #: An extended CONNECT's ``:protocol`` (RFC 8441 §4, RFC 9220), e.g.
+        #: ``websocket``: a tunnel over one HTTP/2 stream, its body sent while the
+        #: response is read (both ways at once), to a server that advertised
+        #: SETTINGS_ENABLE_CONNECT_PROTOCOL. None for every other request.
+        self.protocol = protocol
         self._stream_started = False
 
     @property

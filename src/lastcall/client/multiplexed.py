@@ -62,10 +62,15 @@ def request_headers(request: Request, scheme: bytes) -> list[tuple[bytes, bytes]
         (b":authority", url.authority),
         (b":path", url.target),
     ]
+    authority = 2
+    if request.protocol is not None:
+        # RFC 8441 §4: an extended CONNECT carries :protocol, :scheme and :path.
+        headers.insert(1, (b":protocol", request.protocol.encode("ascii")))
+        authority = 3
     for name, value in request.headers.raw:
         if name in _CONNECTION_HEADERS:
             if name == b"host":
-                headers[2] = (b":authority", value)
+                headers[authority] = (b":authority", value)
             continue
         if name == b"te" and value.lower() != b"trailers":
             continue
@@ -109,6 +114,7 @@ class ClientStream:
         "finished",
         "headers",
         "id",
+        "sender",
         "status",
         "trailers",
         "waiter",
@@ -127,6 +133,8 @@ class ClientStream:
         self.waiter: asyncio.Future[None] | None = None
         #: The exchange gave its slot back.
         self.finished = False
+        #: An extended CONNECT's body, sent while the response is read.
+        self.sender: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -212,6 +220,12 @@ class MultiplexedConnection(ABC):
     def has_served(self) -> bool:
         return self._served
 
+    @property
+    def accepts_extended_connect(self) -> bool:
+        """The server advertised extended CONNECT (RFC 8441 §3: HTTP/2
+        SETTINGS_ENABLE_CONNECT_PROTOCOL); not offered over HTTP/3 yet."""
+        return False
+
     def reserve(self) -> None:
         self._inflight += 1
         self._unopened += 1
@@ -225,6 +239,13 @@ class MultiplexedConnection(ABC):
         """Open a stream, send the request (body with backpressure), await the response head."""
         self._unopened -= 1
         has_body = request.has_body
+        tunnel = request.protocol is not None
+        if tunnel and not self.accepts_extended_connect:
+            self._release_slot()
+            raise LocalProtocolError(
+                f"{self.origin[1]}:{self.origin[2]} did not advertise extended CONNECT "
+                "(SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441 §3); the request was not sent"
+            )
         try:
             stream_id = self._engine.open_stream(
                 request_headers(request, self._scheme), end_stream=not has_body
@@ -244,7 +265,12 @@ class MultiplexedConnection(ABC):
         if max_requests is not None and self._opened >= max_requests:
             self.start_drain("max_requests")
         try:
-            if has_body:
+            if tunnel:
+                # Both ways at once: the tunnel's bytes flow before the 200 arrives.
+                stream.sender = self._loop.create_task(
+                    self._send_tunnel(stream, request, timeouts.write)
+                )
+            elif has_body:
                 await self._send_body(stream, request, timeouts.write)
             while stream.headers is None:
                 if stream.error is not None:
@@ -311,6 +337,18 @@ class MultiplexedConnection(ABC):
                 engine.end_stream(sid)
             self._driver.schedule()
 
+    async def _send_tunnel(
+        self, stream: ClientStream, request: Request, write_timeout: float | None
+    ) -> None:
+        """An extended CONNECT's outbound bytes, until the caller's stream ends
+        (then END_STREAM); a failure ends the exchange for the reading side."""
+        try:
+            await self._send_body(stream, request, write_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            stream.fail(self._translate(exc))
+
     async def _transport_backpressure(self, write_timeout: float | None) -> None:
         """Wait while the socket holds too much; a datagram transport has no such wait."""
         return
@@ -369,6 +407,9 @@ class MultiplexedConnection(ABC):
         if stream.finished:
             return
         stream.finished = True
+        sender = stream.sender
+        if sender is not None and not sender.done():
+            sender.cancel()
         engine = self._engine
         sid = stream.id
         self._streams.pop(sid, None)

@@ -132,7 +132,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--proxy",
         metavar="CMD",
         help='proxy command with {port} and {upstreams}, e.g. "lastcall proxy --bind '
-        '127.0.0.1:{port} {upstreams}"',
+        '127.0.0.1:{port} {upstreams} {metrics}" ({metrics}: --metrics-bind on a free port, '
+        "so the report adds the proxy's retries by reason)",
     )
     proxy.add_argument("--backends", type=int, default=2, help="backends behind it (default 2)")
     proxy.add_argument(

@@ -13,7 +13,10 @@ the proxy may have taken it), plus every 502, 503 and 504 -- the status a
 proxy answers when it lost a request to a backend. The proxy must absorb
 every backend drain: retry what a backend refused, finish what it promised.
 The report says how many were sent, succeeded and lost, and how each
-backend generation exited.
+backend generation exited. A proxy command with ``{metrics}`` (which becomes
+``--metrics-bind 127.0.0.1:PORT``, lastcall proxy's Prometheus endpoint) also
+gets the proxy's own retries by reason, read from its metrics once the load
+ends: how much of the backends' drains the proxy absorbed, and how.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+
+from lastcall.client import Client
 
 from .load import LoadStats, run_load
 from .process import ServerProcess, free_port, wait_port_answers, wait_port_closed
@@ -33,6 +39,10 @@ __all__ = ["PROXY_FAILURE_STATUSES", "ProxyDrillConfig", "ProxyDrillReport", "ru
 
 #: Statuses with which a proxy admits it lost a request.
 PROXY_FAILURE_STATUSES = frozenset({502, 503, 504})
+#: One sample of lastcall proxy's retry counter in Prometheus text format.
+_RETRY_SAMPLE = re.compile(
+    r'^\w*proxy_upstream_retries_total\{[^}]*reason="([^"]+)"[^}]*\} ([0-9.e+]+)$', re.M
+)
 
 
 @dataclass
@@ -41,7 +51,7 @@ class ProxyDrillConfig:
 
     #: Backend command with ``{port}``.
     backend: str
-    #: Proxy command with ``{port}`` and ``{upstreams}``.
+    #: Proxy command with ``{port}`` and ``{upstreams}``, and optionally ``{metrics}``.
     proxy: str = f"{sys.executable} -m lastcall proxy --bind 127.0.0.1:{{port}} {{upstreams}}"
     #: How many backends sit behind the proxy.
     backends: int = 2
@@ -85,6 +95,8 @@ class ProxyDrillReport:
     #: (backend index, exit code, seconds from SIGTERM to exit) per restart.
     backend_exits: list[tuple[int, int | None, float | None]] = field(default_factory=list)
     proxy_exit_code: int | None = None
+    #: The proxy's own retries by reason (``{metrics}`` in its command), else None.
+    proxy_retries: dict[str, int] | None = None
 
     @property
     def passed(self) -> bool:
@@ -102,6 +114,10 @@ class ProxyDrillReport:
             f"  sent {self.sent}, succeeded {self.succeeded}, lost {self.lost}, "
             f"safely retried by the load {self.safely_retried}",
         ]
+        if self.proxy_retries is not None:
+            by_reason = ", ".join(f"{k} {v}" for k, v in sorted(self.proxy_retries.items()))
+            total = sum(self.proxy_retries.values())
+            lines.append(f"  the proxy retried {total}" + (f" ({by_reason})" if by_reason else ""))
         for index, code, seconds in self.backend_exits:
             took = f"{seconds:.3f} s" if seconds is not None else "?"
             lines.append(f"  backend {index} restarted: exit {code} after {took}")
@@ -133,7 +149,10 @@ async def run_proxy_drill(config: ProxyDrillConfig) -> ProxyDrillReport:
     backends = [ServerProcess(config.backend, port) for port in ports]
     for i, backend in enumerate(backends):
         await backend.start(log(f"backend-{i}-0"))
-    proxy = ServerProcess(config.proxy.replace("{upstreams}", upstreams), proxy_port)
+    command = config.proxy.replace("{upstreams}", upstreams)
+    metrics_port = free_port(host) if "{metrics}" in command else None
+    command = command.replace("{metrics}", f"--metrics-bind {host}:{metrics_port}")
+    proxy = ServerProcess(command, proxy_port)
     await proxy.start(log("proxy"))
     try:
         for port in (*ports, proxy_port):
@@ -171,6 +190,9 @@ async def run_proxy_drill(config: ProxyDrillConfig) -> ProxyDrillReport:
             exits.append(asyncio.create_task(finish()))
         stats: LoadStats = await load
         await asyncio.gather(*exits)
+        if metrics_port is not None:
+            async with asyncio.timeout(config.start_timeout):
+                report.proxy_retries = await _proxy_retries(host, metrics_port)
     finally:
         proxy.terminate()
         await proxy.wait_exit(config.exit_timeout)
@@ -183,3 +205,13 @@ async def run_proxy_drill(config: ProxyDrillConfig) -> ProxyDrillReport:
     report.safely_retried = stats.safely_retried
     report.errors = dict(stats.errors)
     return report
+
+
+async def _proxy_retries(host: str, port: int) -> dict[str, int]:
+    """The proxy's ``proxy_upstream_retries_total`` by reason (summed over groups)."""
+    async with Client() as client:
+        text = (await client.get(f"http://{host}:{port}/metrics")).text
+    retries: dict[str, int] = {}
+    for reason, value in _RETRY_SAMPLE.findall(text):
+        retries[reason] = retries.get(reason, 0) + int(float(value))
+    return retries

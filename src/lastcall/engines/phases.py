@@ -12,6 +12,12 @@ adapter reports the transport gone.
 
 Every (phase, input) pair the engine can meet is in ``TRANSITIONS``; a missing
 pair is a bug and raises ``KeyError`` loudly.
+
+Both kinds of drain, ours and the peer's, end in the same phases, so each
+engine's drain part also records who started it (``DrainInitiator``): the
+first GOAWAY either way decides, once. An adapter asks the engine instead of
+keeping a flag of its own (a client closes at once after its own drain, but
+lets a draining server close first).
 """
 
 from __future__ import annotations
@@ -26,6 +32,15 @@ class Phase(enum.Enum):
     DRAINING = "draining"
     CLOSING = "closing"
     CLOSED = "closed"
+
+
+class DrainInitiator(enum.Enum):
+    """Which side's GOAWAY started a connection's drain."""
+
+    #: We sent the first GOAWAY (``start_drain``, or a server's grace expiry).
+    LOCAL = "local"
+    #: The peer's GOAWAY came before any of ours.
+    PEER = "peer"
 
 
 class PhaseInput(enum.Enum):

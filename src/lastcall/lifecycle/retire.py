@@ -41,6 +41,8 @@ __all__ = [
 MAX_AGE_REASON = "max_age"
 #: ... and of a drain after ``max_requests`` requests.
 MAX_REQUESTS_REASON = "max_requests"
+#: ... and of a drain after an idle period (``http2_idle_timeout``, ``http3_idle_timeout``).
+IDLE_REASON = "idle"
 #: The age of each connection is moved by up to this fraction either way (gRFC A9).
 DEFAULT_AGE_JITTER = 0.1
 #: ``immediate``: every connection is told to drain at once (the default, as

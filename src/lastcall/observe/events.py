@@ -406,7 +406,8 @@ class UpstreamRequest(DrainEvent):
 @dataclass(frozen=True, slots=True)
 class UpstreamRetry(DrainEvent):
     """A proxied request is sent again; ``reason`` is ``refused``,
-    ``connect_failed``, ``stale_connection`` or ``reset`` (``proxy/retry.py``)."""
+    ``connect_failed``, ``stale_connection`` or ``reset`` (``proxy/retry.py``),
+    or ``grpc_cancelled``, ``grpc_unavailable``, ... (``proxy/grpc_retry.py``)."""
 
     upstream: str
     backend: str

@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 
 from lastcall.errors import ConfigError
 
+from .grpc_retry import GRPC_RETRY_ON
+
 __all__ = [
     "BALANCERS",
     "FORWARDED_MODES",
@@ -215,6 +217,11 @@ class RouteConfig:
     retry_idempotent: bool = True
     #: Attempts after the first, for any reason. 5, like the client's ``max_replays``.
     max_retries: int = 5
+    #: gRPC statuses whose Trailers-Only answer is retried, in Envoy's names
+    #: (``cancelled``, ``deadline-exceeded``, ``internal``, ``resource-exhausted``,
+    #: ``unavailable``). Empty (off) by default: listing any says the route's
+    #: RPCs are idempotent, since such a call may have been processed (``grpc_retry.py``).
+    grpc_retry_on: tuple[str, ...] = ()
 
     def validate(self, key: str, groups: Mapping[str, UpstreamConfig]) -> None:
         if self.upstream not in groups:
@@ -234,6 +241,10 @@ class RouteConfig:
         _positive(f"{key}.idle_timeout", self.idle_timeout)
         if self.max_retries < 0:
             raise ConfigError(f"{key}.max_retries must be >= 0")
+        for name in self.grpc_retry_on:
+            if name not in GRPC_RETRY_ON:
+                known = ", ".join(GRPC_RETRY_ON)
+                raise ConfigError(f"{key}.grpc_retry_on: unknown status {name!r} (known: {known})")
 
 
 @dataclass(frozen=True, slots=True)

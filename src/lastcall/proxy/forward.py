@@ -23,9 +23,13 @@ the downstream ``http.disconnect``; a downstream reset (or a client that
 went away) cancels the exchange, and the client resets the upstream stream
 (HTTP/2 RST_STREAM(CANCEL), RFC 9113 §8.1; HTTP/1.1: the connection is
 closed, the only way to stop a request there). An upstream reset or a lost
-connection after the response began cuts the downstream response too (the
-server resets the stream, or closes an HTTP/1.1 connection before the last
-chunk) so a truncated body is never taken for a whole one.
+connection after the response began cuts the downstream response too
+(``ResponseCut``: the server resets the stream, or closes an HTTP/1.1
+connection before the last chunk) so a truncated body is never taken for a
+whole one. A backend's CANCEL (HTTP/3: H3_REQUEST_CANCELLED) goes on as a
+cancel; any other reset code, and a lost connection, as INTERNAL_ERROR: the
+downstream client did nothing wrong, so it never sees the backend's
+PROTOCOL_ERROR and the like.
 
 Errors before a response head: 502 (no backend could be reached, or it
 reset the request), 503 (retry budget used up), 504 (a deadline); a gRPC
@@ -42,10 +46,12 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from lastcall.client import Headers, Request, Response, Timeouts
-from lastcall.errors import LastcallError
+from lastcall.errors import LastcallError, StreamReset
 from lastcall.io.deadline import MovingDeadline
 from lastcall.observe import events as oe
+from lastcall.server.response_cut import ResponseCut
 
+from .grpc_retry import grpc_retry_reason
 from .headers import HOP_BY_HOP, response_headers, upstream_request_headers
 from .hooks import HookResponse, ProxyRequest, ProxyResponse
 from .retry import REFUSED, UNPROCESSED, failure_reason, should_retry
@@ -64,6 +70,9 @@ logger = logging.getLogger("lastcall.proxy")
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 #: Client ``http_version`` -> the protocol token of ``Via`` (RFC 9110 §7.6.3).
 _VIA_VERSION = {"HTTP/1.1": "1.1", "HTTP/2": "2", "HTTP/3": "3"}
+#: A backend's reset that is passed on as a cancel, not an internal error: HTTP/2
+#: CANCEL (RFC 9113 §7), HTTP/3 H3_REQUEST_CANCELLED (RFC 9114 §8.1).
+_CANCEL_CODES = frozenset({0x8, 0x10C})
 #: gRPC status codes (grpc/doc/statuscodes.md) for the proxy's own answers.
 _GRPC_UNAVAILABLE = b"14"
 _GRPC_DEADLINE_EXCEEDED = b"4"
@@ -317,16 +326,12 @@ async def forward_http(state: ProxyState, scope: Scope, receive: Receive, send: 
             state.emit_request(group.name, "", 504, 0)
             await _answer(send, 504, why + b"\n", grpc=grpc)
         elif exchange.reason == "timeout":
-            raise _Cut("the idle timeout ran out mid-response") from None
+            raise ResponseCut("the idle timeout ran out mid-response") from None
     except DownstreamGone:
         pass  # mid-body: the client already reset the upstream stream; nobody to answer
     finally:
         group.budget.active_requests -= 1
         exchange.close()
-
-
-class _Cut(Exception):
-    """Raised to the server so it cuts a response already under way (reset or close)."""
 
 
 async def _run(
@@ -411,6 +416,31 @@ async def _run(
                 state.emit_request(group.name, backend.url, 502, retries)
                 await _answer(send, 502, b"bad gateway\n", grpc=grpc)
                 return
+            # Opt-in (grpc_retry.py): the route declared its RPCs idempotent. Given up
+            # (no retries left, body gone, budget spent), the backend's answer goes on.
+            status_reason = (
+                grpc_retry_reason(
+                    response.headers.raw,
+                    route.grpc_retry_on,
+                    retries_done=retries,
+                    max_retries=route.max_retries,
+                    body_replayable=body is None or body.is_replayable,
+                )
+                if route.grpc_retry_on
+                else None
+            )
+            if status_reason is not None and (
+                holds_budget or (holds_budget := group.budget.try_acquire())
+            ):
+                backend.outstanding -= 1
+                await response.aclose()
+                response = None
+                retries += 1
+                tried.append(backend)
+                state.observer.emit(
+                    oe.UpstreamRetry(loop.time(), group.name, backend.url, status_reason)
+                )
+                continue
             break
         await _respond(
             state,
@@ -507,9 +537,11 @@ async def _respond(
             at = loop.time() + idle
             deadline.at = at if overall_at is None or at < overall_at else overall_at
     except LastcallError as exc:
-        logger.info("proxy: the response from %s was cut: %s", backend.url, exc)
         group.failed(backend, loop.time(), "reset")
-        raise _Cut(f"the backend's response was cut: {exc}") from None
+        cancelled = isinstance(exc, StreamReset) and exc.error_code in _CANCEL_CODES
+        raise ResponseCut(
+            f"the response from {backend.url} was cut: {exc}", cancelled=cancelled
+        ) from None
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     if with_trailers:
         trailers = moved + [(n, v) for n, v in response.trailers.raw if n not in HOP_BY_HOP]

@@ -99,7 +99,7 @@ class ServerConfig:
     #: debug data ``idle_timeout``) and closed; clients then open a new one.
     #: 60 s (nginx keepalive_timeout 75 s applies to HTTP/2 too, h2o 10 s,
     #: Apache 5 s, Envoy 1 h, Go: none). 0 for none. HTTP/3 has
-    #: ``quic_idle_timeout``, HTTP/1.1 ``keep_alive_timeout``.
+    #: ``http3_idle_timeout``, HTTP/1.1 ``keep_alive_timeout``.
     http2_idle_timeout: float = 60.0
     #: A connection drains by itself this long after it was accepted, so that
     #: long-lived HTTP/2 and HTTP/3 connections (gRPC channels) rebalance onto
@@ -207,6 +207,26 @@ class ServerConfig:
     #: QUIC per-stream flow-control window in bytes (initial_max_stream_data_*,
     #: RFC 9000 §4.1). 1 MiB like aioquic; quic-go starts at 512 KiB.
     quic_max_stream_data: int = 1_048_576
+    # -- HTTP/3 abuse budgets (RFC 9114 §10.5; docs/http3.md "Budgets") ----------------
+    #: Request streams one HTTP/3 client may reset or stop (RESET_STREAM or
+    #: STOP_SENDING), or make us reset (malformed requests) or refuse, in a
+    #: burst; past it: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD). Rapid Reset
+    #: (CVE-2023-44487) and MadeYouReset (CVE-2025-8671): QUIC's MAX_STREAMS
+    #: bounds open streams, not their churn. 1000 like nghttp2.
+    quic_reset_burst: int = 1000
+    #: Tokens per second the reset budget gets back (nghttp2: 33).
+    quic_reset_refill_per_second: float = 33.0
+    #: What RFC 9114 §9 makes us ignore (unknown frame and stream types, empty
+    #: DATA; the first on each request is free), in a burst; past it:
+    #: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD). Like our HTTP/2 empty-frame budget.
+    quic_ignored_frame_burst: int = 1000
+    #: Tokens per second the ignored-frame budget gets back.
+    quic_ignored_frame_refill_per_second: float = 100.0
+    #: An HTTP/3 connection with no request this long is drained (GOAWAY, reason
+    #: ``idle``) and closed, as ``http2_idle_timeout`` does for HTTP/2; QUIC's
+    #: ``quic_idle_timeout`` only ends one that sends nothing (a client's PINGs
+    #: keep it). 60 s like ``http2_idle_timeout``. 0 for none.
+    http3_idle_timeout: float = 60.0
     #: With ``quic_bind``: HTTP/1.1 and HTTP/2 responses carry
     #: ``Alt-Svc: h3=":PORT"; ma=N`` (RFC 7838) so clients find HTTP/3. N in
     #: seconds; 86400 is RFC 7838's default freshness (Cloudflare sends the
@@ -338,6 +358,7 @@ class ServerConfig:
             "keep_alive_timeout",
             "request_head_timeout",
             "http2_idle_timeout",
+            "http3_idle_timeout",
             "goaway_ping_timeout",
             "graceful_timeout",
             "pre_stop_delay",
@@ -434,6 +455,12 @@ class ServerConfig:
         for name in ("quic_max_data", "quic_max_stream_data"):
             if not 0 <= getattr(self, name) <= 2**62 - 1:
                 raise ConfigError(f"{name} must be within 0..2^62-1 bytes (RFC 9000 §16)")
+        for name in ("quic_reset_burst", "quic_ignored_frame_burst"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        for name in ("quic_reset_refill_per_second", "quic_ignored_frame_refill_per_second"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 per second")
         if self.alt_svc_max_age < 0:
             raise ConfigError("alt_svc_max_age must be >= 0 seconds")
         if self.quic_bind and self.max_header_size < 1024:

@@ -31,7 +31,7 @@ from lastcall.engines.http2 import events as h2e
 from lastcall.io.deadline import MovingDeadline
 from lastcall.io.driver import EngineDriver
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
-from lastcall.lifecycle.retire import MAX_AGE_REASON, MAX_REQUESTS_REASON
+from lastcall.lifecycle.retire import IDLE_REASON, MAX_AGE_REASON, MAX_REQUESTS_REASON
 from lastcall.observe import events as oe
 
 from .asgi import Scope
@@ -48,8 +48,6 @@ logger = logging.getLogger("lastcall.server")
 #: Bytes queued in the engine for one stream before ``send()`` waits for a
 #: WINDOW_UPDATE. 64 KiB = the default initial window (RFC 9113 §6.9.2).
 SEND_HIGH_WATER = 65_536
-#: ``lastcall.drain`` reason and GOAWAY debug data of an ``http2_idle_timeout`` drain.
-IDLE_REASON = "idle"
 #: A connection's own drain reasons that its GOAWAY debug data names as they are.
 _OWN_REASONS = frozenset({IDLE_REASON, MAX_AGE_REASON, MAX_REQUESTS_REASON})
 

@@ -46,8 +46,10 @@ from aioquic.quic.configuration import QuicConfiguration
 from lastcall.engines.http3 import H3_ALPN, ErrorCode, Http3Config
 from lastcall.engines.http3 import events as ev
 from lastcall.errors import ConfigError, LocalProtocolError
+from lastcall.io.deadline import MovingDeadline
 from lastcall.io.quic_endpoint import EndpointConnection, QuicEndpoint, open_quic_endpoint
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
+from lastcall.lifecycle.retire import IDLE_REASON
 from lastcall.observe import events as oe
 
 from .config import ServerConfig
@@ -96,6 +98,10 @@ def http3_config(config: ServerConfig) -> Http3Config:
         max_field_section_size=config.max_header_size,
         goaway_settle_timeout=config.goaway_ping_timeout,
         close_flush_timeout=config.lingering_close_timeout,
+        reset_burst=config.quic_reset_burst,
+        reset_refill_per_second=config.quic_reset_refill_per_second,
+        ignored_frame_burst=config.quic_ignored_frame_burst,
+        ignored_frame_refill_per_second=config.quic_ignored_frame_refill_per_second,
     )
 
 
@@ -174,6 +180,14 @@ class Http3Connection(MultiplexedConnection):
         self.label = f"{self.protocol_name}#{state.next_connection_id()} {shown}"
         self._waiting_writers: set[StreamHandler] = set()
         self._is_quic_closed = False
+        # The idle drain, as HTTP/2's: QUIC's idle timeout only ends a *silent*
+        # connection, so one kept alive (PINGs) but never used again would stay.
+        self._idle = MovingDeadline(state.clock, self._idle_expired)
+        if state.config.http3_idle_timeout > 0.0:
+            # Moved by the base class each time the last stream ends.
+            self.idle_deadline = self._idle
+            self.idle_timeout = state.config.http3_idle_timeout
+            self._idle.set_after(self.idle_timeout)  # idle from its first packet
         # Registered when the client's first Initial arrives. Unlike a TCP accept
         # there is no kernel backlog to race with: once the endpoint stops
         # accepting, no Http3Connection is made, so none is born draining.
@@ -228,6 +242,7 @@ class Http3Connection(MultiplexedConnection):
             self._wake_writers()
 
     def _on_terminated(self, event: ev.ConnectionTerminated) -> None:
+        self._idle.stop()
         self.state.observer.emit(
             oe.QuicConnectionTerminated(
                 self.loop.time(),
@@ -249,6 +264,7 @@ class Http3Connection(MultiplexedConnection):
     def quic_closed(self) -> None:
         """QUIC is over (closing period ended) or the endpoint gave up on us."""
         self._is_quic_closed = True
+        self._idle.stop()
         self._transport_closed()
 
     def _wake_writers(self) -> None:
@@ -262,12 +278,15 @@ class Http3Connection(MultiplexedConnection):
 
     def _on_request(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         """RFC 9114 §4.3.1: the engine validated the pseudo-header fields."""
+        self._idle.at = None  # busy until its last stream ends (task_done)
         if self.max_requests:  # the last one allowed starts the drain (GOAWAY)
             self.count_request()
         request = build_stream_scope(self, headers, http_version="3", default_scheme="https")
         if self.body_limit >= 0 and self.refuses_body(
             stream_id, headers, end_stream, request.scope
         ):
+            if not self.tasks and self.idle_deadline is not None:  # answered 413: idle again
+                self._idle.set_after(self.idle_timeout)
             return
         self.run_stream(Http3Stream(self, stream_id, request.scope, end_stream), request.app)
 
@@ -353,6 +372,14 @@ class Http3Connection(MultiplexedConnection):
             self._report_draining()
         self.engine.start_drain(self.loop.time())
         self.quic.flush()
+
+    def _idle_expired(self) -> None:
+        """No request for ``http3_idle_timeout``: GOAWAY(2^62-4), then the final id
+        after a round trip, then CONNECTION_CLOSE(H3_NO_ERROR) -- a request racing
+        it is still served, and the client knows to open a new connection."""
+        if self.phase is not ConnectionPhase.OPEN or self.streams or self._is_quic_closed:
+            return  # busy or going: the next idle period arms it again
+        self.drain_alone(IDLE_REASON, self.state.config.graceful_timeout)
 
     def _cancel_remaining(self, why: str) -> None:
         """H3_REQUEST_CANCELLED on what is left, a last GOAWAY, then CONNECTION_CLOSE."""

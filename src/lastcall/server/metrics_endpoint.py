@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from lastcall.errors import ConfigError
 
@@ -79,10 +79,11 @@ class _MetricsConnection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's TCP transports are not
+        # subclasses of asyncio.Transport, and the check refused every scrape.
+        self.transport = tcp = cast(asyncio.Transport, transport)
         self.endpoint.connections.add(self)
-        self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, transport.abort)
+        self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, tcp.abort)
 
     def data_received(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():

@@ -68,6 +68,7 @@ from abc import abstractmethod
 from collections.abc import Awaitable
 from typing import Any, ClassVar, Protocol
 
+from lastcall._mypyc import mypyc_attr
 from lastcall.io import WriteFlow
 from lastcall.io.deadline import MovingDeadline
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
@@ -76,6 +77,7 @@ from lastcall.observe import events as oe
 from .asgi import ASGIApp, Message, Scope
 from .connection import ConnectionBase
 from .date import date_header
+from .response_cut import ResponseCut
 from .response_fields import CONTENT_LENGTH, app_fields
 from .state import ServerState
 
@@ -136,6 +138,7 @@ class StreamHandler(Protocol):
         can (a WebSocket sends Close 1001); a request has nothing to send."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # MultiplexedConnection's base
 class StreamOwner(Protocol):
     """The connection as its stream handlers see it.
 
@@ -196,6 +199,9 @@ class StreamOwner(Protocol):
 
     def stream_failed(self, stream: MultiplexedStream) -> None:
         """The app failed its response: a 500, or a reset."""
+
+    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool) -> None:
+        """The app cut its response (``ResponseCut``): a 502, or a reset."""
 
     def body_too_large(self, stream: MultiplexedStream) -> None:
         """The request body passed ``max_body_size`` while the app read it."""
@@ -466,6 +472,14 @@ class MultiplexedStream:
         except asyncio.CancelledError:
             self.conn.stream_failed(self)
             raise
+        except ResponseCut as cut:
+            logger.info(
+                "response cut by the application (%s stream %d): %s",
+                self.conn.label,
+                self.stream_id,
+                cut,
+            )
+            self.conn.stream_cut(self, cancelled=cut.cancelled)
         except Exception:
             logger.exception(
                 "exception in ASGI application (%s stream %d)", self.conn.label, self.stream_id
@@ -486,6 +500,7 @@ class MultiplexedStream:
             self.conn.task_done(self)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # Http3Connection is not compiled
 class MultiplexedConnection(ConnectionBase, StreamOwner):
     """The streams of one HTTP/2 or HTTP/3 connection and the surface they use.
 
@@ -543,7 +558,10 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
 
     def task_done(self, stream: StreamHandler) -> None:
         """A stream's task ended; the last one after the transport closed ends us."""
-        self.requests += 1
+        # Not ``+=``: ``requests`` is ConnectionBase's (not compiled), and mypyc
+        # 2.4 crashes on an augmented assignment to an attribute a compiled
+        # class inherits from an interpreted one.
+        self.requests = self.requests + 1
         if stream.task is not None:
             self.tasks.discard(stream.task)
         self.streams.pop(stream.stream_id, None)
@@ -556,6 +574,35 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
                 self.idle_deadline.set_after(self.idle_timeout)
 
     # -- used by streams ------------------------------------------------------------------
+
+    # The engine calls, each protocol's own (``StreamOwner`` says what they do).
+    # Declared here again, not only inherited from the Protocol, for the compiled
+    # build: mypyc dispatches a pure-Python subclass's overrides (Http3Connection's)
+    # only for methods this class defines; an inherited Protocol stub is called as is.
+
+    def send_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
+        raise NotImplementedError
+
+    def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        raise NotImplementedError
+
+    def send_trailers(self, stream_id: int, headers: Headers) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def is_send_backlogged(self, stream_id: int) -> bool:
+        raise NotImplementedError
+
+    def outbound_buffered(self, stream_id: int) -> int:
+        raise NotImplementedError
+
+    def is_stream_open(self, stream_id: int) -> bool:
+        raise NotImplementedError
+
+    def reset(self, stream_id: int, internal: bool) -> None:
+        raise NotImplementedError
 
     def acknowledge(self, stream_id: int, n: int) -> None:
         """The app consumed ``n`` body bytes: give their flow-control credit back."""
@@ -651,6 +698,12 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
         §8.1.1, RFC 9114 §4.1.2)."""
         self._end_early(stream, 500)
 
+    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool) -> None:
+        """The app cut its response (``ResponseCut``): a 502 if nothing was sent
+        yet, else a reset: CANCEL (H3_REQUEST_CANCELLED) when ``cancelled``,
+        else INTERNAL_ERROR (H3_INTERNAL_ERROR)."""
+        self._end_early(stream, 502, cancelled=cancelled)
+
     def body_too_large(self, stream: MultiplexedStream) -> None:
         """The request body passed ``max_body_size`` while the app read it.
 
@@ -689,7 +742,9 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
                 return True
         return False
 
-    def _end_early(self, stream: MultiplexedStream, status: int) -> None:
+    def _end_early(
+        self, stream: MultiplexedStream, status: int, *, cancelled: bool = False
+    ) -> None:
         """End a response the app will not finish: ``status`` if nothing was sent, else a reset."""
         if stream.response_complete or stream.disconnected:
             return
@@ -703,7 +758,7 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
             if self.state.is_request_observed:
                 self.state.request_done(stream.scope, status, stream.started_at)
         else:
-            self.reset(sid, internal=status >= 500)
+            self.reset(sid, internal=status >= 500 and not cancelled)
         self.flush()
 
     # -- grace expiry -----------------------------------------------------------------------

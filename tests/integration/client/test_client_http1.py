@@ -240,3 +240,43 @@ async def test_pool_waiters_are_served_in_order_not_starved() -> None:
 
         await asyncio.gather(looping(), waiting())
         assert order.index("waiter") <= 2, order
+
+
+async def _burst(client: lc.Client, url: str, n: int) -> None:
+    """``n`` requests at once: with a server that answers at once, ``n`` connections."""
+    responses = await asyncio.gather(*(client.get(f"{url}/burst{i}") for i in range(n)))
+    assert all(r.status_code == 200 for r in responses)
+
+
+async def test_idle_connections_are_reused_newest_first() -> None:
+    # Rule 3 of pool.decide, also on the pool's fast path for HTTP/1.1 origins:
+    # the most recently used idle connection, so the others age out.
+    async with ScriptedH1Server([echo_forever]) as server, lc.Client() as client:
+        await _burst(client, server.url, 3)
+        assert client.stats.connections_opened == 3
+        served = set()
+        for i in range(6):
+            r = await client.get(f"{server.url}/seq{i}")
+            served.add(r.content.split(b":")[0])
+        assert len(served) == 1
+        assert client.stats.connections_opened == 3
+
+
+async def test_expired_idle_connections_are_closed_not_reused() -> None:
+    limits = lc.Limits(keepalive_expiry=0.0)
+    async with ScriptedH1Server([echo_forever]) as server, lc.Client(limits=limits) as client:
+        for i in range(3):
+            r = await client.get(f"{server.url}/{i}")
+            assert r.content.startswith(b"%d:" % i)
+        assert client.stats.connections_opened == 3
+        assert len(client.pool.connections()) == 1
+
+
+async def test_idle_connections_beyond_max_keepalive_are_closed() -> None:
+    limits = lc.Limits(max_connections=3, max_keepalive_connections=1)
+    async with ScriptedH1Server([echo_forever]) as server, lc.Client(limits=limits) as client:
+        await _burst(client, server.url, 3)
+        r = await client.get(f"{server.url}/after")
+        assert r.status_code == 200
+        assert client.stats.connections_opened == 3
+        assert len(client.pool.connections()) == 1

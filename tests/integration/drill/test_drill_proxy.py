@@ -44,6 +44,18 @@ async def test_lastcall_backends_lose_nothing() -> None:
     assert [code for _, code, _ in report.backend_exits] == [0, 0]
 
 
+async def test_the_report_has_the_proxys_retries_with_metrics() -> None:
+    """``{metrics}``: the proxy serves Prometheus metrics (under its default event
+    loop, uvloop where installed) and the report reads its retries by reason.
+    While a backend restarts nothing listens on its port: what the balancer
+    sends there is refused and retried on the other one (``connect_failed``)."""
+    proxy = PROXY.replace("{upstreams}", "{upstreams} {metrics}")
+    report = await run_proxy_drill(_config(LASTCALL_BACKEND, "h2c", "h2", proxy))
+    assert report.passed, report.render()
+    assert report.proxy_retries is not None and report.proxy_retries["connect_failed"] > 0
+    assert "the proxy retried" in report.render()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("hypercorn") is None, reason="needs hypercorn")
 async def test_hypercorn_backends_lose_nothing() -> None:
     """HTTP/1.1 downstream and upstream; hypercorn cuts what is in flight when

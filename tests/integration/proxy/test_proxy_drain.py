@@ -21,10 +21,12 @@ class Gate:
         self.started = asyncio.Event()
         self.go = asyncio.Event()
         self.ws_closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.ws_version: str | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
             await receive()
+            self.ws_version = scope["http_version"]
             await send({"type": "websocket.accept"})
             while True:
                 message = await receive()
@@ -67,11 +69,17 @@ async def test_in_flight_stream_finishes_then_pools_close(stack: Stack) -> None:
     assert not proxy.recorder.of_type(oe.GraceExpired)
 
 
-async def test_websocket_gets_the_drain_notice_both_ways(stack: Stack) -> None:
+@pytest.mark.parametrize(("scheme", "upstream_version"), [("http", "1.1"), ("h2c", "2")])
+async def test_websocket_gets_the_drain_notice_both_ways(
+    stack: Stack, scheme: str, upstream_version: str
+) -> None:
+    """Over an HTTP/1.1 Upgrade upstream and over an RFC 8441 CONNECT stream alike;
+    the upstream pool closes after."""
     gate = Gate()
     backend = await stack.backend(gate)
-    proxy, _ = await stack.proxy(
-        simple_proxy_config([f"http://127.0.0.1:{backend.port}"]), graceful_timeout=TEST_DEADLINE
+    proxy, app = await stack.proxy(
+        simple_proxy_config([f"{scheme}://127.0.0.1:{backend.port}"]),
+        graceful_timeout=TEST_DEADLINE,
     )
     async with websockets.connect(f"ws://127.0.0.1:{proxy.port}/ws") as ws:
         await ws.send("hi")
@@ -84,6 +92,8 @@ async def test_websocket_gets_the_drain_notice_both_ways(stack: Stack) -> None:
     async with asyncio.timeout(TEST_DEADLINE):
         assert await gate.ws_closed == 1001  # the backend got the notice from us
     assert await proxy.exit_code() == 0
+    assert gate.ws_version == upstream_version
+    assert app.state.groups["default"].backends[0].client.is_closed
 
 
 async def test_backend_close_codes_reach_the_client(stack: Stack) -> None:

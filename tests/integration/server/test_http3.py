@@ -578,3 +578,47 @@ async def test_cli_quic_bind_without_certificate_is_a_usage_error() -> None:
         _, err = await proc.communicate()
     assert proc.returncode == 2
     assert b"--quic-bind needs --certfile and --keyfile" in err
+
+
+async def test_an_idle_http3_connection_is_drained_with_goaway(
+    h3_server: Callable[..., Any], cert_files: tuple[Path, Path]
+) -> None:
+    """``http3_idle_timeout``: no request for that long, on virtual time, and the
+    connection drains as HTTP/2's does -- both GOAWAYs, then H3_NO_ERROR."""
+    clock = FakeClock()
+    run, watch = await h3_server(SlowApp(), http3_idle_timeout=30, clock=clock)
+    async with h3_connect(run, cert_files[0]) as client:
+        assert isinstance(client, H3Client)
+        ok = client.request(b"/")
+        # Idle from here: the stream's task ended (and armed the idle deadline)
+        # in the loop turn that queued its last DATA, before the flush sent it.
+        await client.wait_for(lambda: client.is_complete(ok))
+        clock.advance(29)
+        assert not watch.of(oe.ConnectionDraining)
+        clock.advance(1)  # no request for 30 s: drained politely
+        await client.wait_for(lambda: client.close_code() is not None)
+        assert client.close_code() == H3_NO_ERROR
+        assert client.goaway_ids() == [MAX_CLIENT_BIDI_STREAM_ID, ok + 4]
+    (draining,) = watch.of(oe.ConnectionDraining)
+    assert (draining.protocol, draining.reason) == ("h3", "idle")
+    assert client.body(ok)[1]
+
+
+async def test_a_busy_http3_connection_outlives_its_idle_timeout(
+    h3_server: Callable[..., Any], cert_files: tuple[Path, Path]
+) -> None:
+    """Requests a third of the idle timeout apart, across three idle periods of
+    virtual time: a connection in use is never idle; once unused, it goes."""
+    clock = FakeClock()
+    run, watch = await h3_server(SlowApp(), http3_idle_timeout=30, clock=clock)
+    async with h3_connect(run, cert_files[0]) as client:
+        assert isinstance(client, H3Client)
+        for _ in range(9):
+            stream_id = client.request(b"/")
+            await client.wait_for(lambda sid=stream_id: client.is_complete(sid))
+            clock.advance(10)
+        assert not watch.of(oe.ConnectionDraining)
+        clock.advance(30)
+        await client.wait_for(lambda: client.close_code() is not None)
+    (draining,) = watch.of(oe.ConnectionDraining)
+    assert draining.reason == "idle"

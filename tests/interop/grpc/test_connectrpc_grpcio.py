@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pathlib
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -36,11 +35,10 @@ from countdown_gen.countdown_pb2 import (  # noqa: E402 - after the skips
     GreetRequest,
     GreetResponse,
 )
+from grpc_harness import HERE, SERVICE  # noqa: E402
 
 from lastcall.drill.process import free_port, wait_port_answers  # noqa: E402
 
-HERE = pathlib.Path(__file__).parent
-SERVICE = "/lastcall.interop.v1.Countdown"
 #: Bound on every wait of this module (start-up, calls, the drain).
 DEADLINE = 30.0
 

@@ -20,10 +20,11 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lastcall.engines.http2 import ErrorCode, Http2Engine, Phase, Role
+from lastcall.engines.http2 import DrainInitiator, ErrorCode, Http2Engine, Phase, Role
 from lastcall.engines.http2 import events as ev
 from lastcall.engines.http2.drain import (
     IMPOSSIBLE,
+    INITIATED_BY,
     TRANSITIONS,
     DrainInput,
     DrainPhase,
@@ -78,9 +79,15 @@ def test_any_possible_sequence_moves_forward_only(inputs: list[DrainInput], peer
         if (drain.phase, event) in IMPOSSIBLE:
             continue
         before = drain.phase
+        initiator = drain.initiator
         if event is DrainInput.GOAWAY_RECEIVED:
             drain.goaway_received(max(peer_id, 0))
         after = drain.advance(event)
+        # Who started it is decided by the step out of NOT_STARTED, and only then.
+        if before is DrainPhase.NOT_STARTED:
+            assert drain.initiator is INITIATED_BY.get(event)
+        else:
+            assert drain.initiator is initiator
         assert ORDER.index(after) >= ORDER.index(before)
         assert drain.deadline is None or after is DrainPhase.AWAITING_PING_ACK
         assert drain.refuses_new_streams == (
@@ -164,6 +171,7 @@ def test_the_engine_follows_its_drain_table(
     pair = _Pair(ping_timeout)
     reachable = {(before, after) for (before, _), after in TRANSITIONS.items()}
     seen = {side: [DrainPhase.NOT_STARTED] for side in pair.engines}
+    initiators: dict[str, DrainInitiator | None] = dict.fromkeys(pair.engines)
     for side, action, n in actions:
         pair.act(side, action, n)
         for who, engine in pair.engines.items():
@@ -182,6 +190,12 @@ def test_the_engine_follows_its_drain_table(
                 ), (who, before, phase)
                 seen[who].append(phase)
             assert engine.phase in CONNECTION_PHASES[phase], (who, engine.phase, phase)
+            # Set once, by the first GOAWAY either way, and kept.
+            if initiators[who] is None:
+                initiators[who] = engine.drain_initiator
+            assert engine.drain_initiator is initiators[who], who
+            if phase in (DrainPhase.PEER_GOAWAY_RECEIVED, DrainPhase.AWAITING_PING_ACK):
+                assert engine.drain_initiator is not None
             assert (engine.get_timer() is not None) == (phase is DrainPhase.AWAITING_PING_ACK)
             assert pair.completed[who] <= 1
             if pair.completed[who]:

@@ -16,6 +16,7 @@ from lastcall.testing.frames import DEFAULT_REQUEST, ScriptedPeer, ping_frame
 def test_exported_members() -> None:
     assert sorted(http2.__all__) == [
         "DRAIN_PING_PAYLOAD",
+        "DrainInitiator",
         "DrainPhase",
         "ErrorCode",
         "FrameType",

@@ -17,7 +17,14 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from lastcall.engines.http2 import DRAIN_PING_PAYLOAD, ErrorCode, Http2Config, Phase
+from lastcall.engines.http2 import (
+    DRAIN_PING_PAYLOAD,
+    DrainInitiator,
+    DrainPhase,
+    ErrorCode,
+    Http2Config,
+    Phase,
+)
 from lastcall.engines.http2 import events as ev
 from lastcall.errors import ConnectionDraining
 from lastcall.testing.frames import (
@@ -815,3 +822,51 @@ def test_a_drain_at_any_moment_loses_nothing(
         assert all(sid <= wire.server_final_ids[0] for sid in wire.accepted)
         assert wire.drained == {"server", "client"}
         assert wire.server.phase is Phase.CLOSING and wire.client.phase is Phase.CLOSING
+
+
+# -- who started the drain (drain_initiator) -----------------------------------------------
+
+
+def test_our_goaway_first_makes_the_drain_local(either: ScriptedPeer) -> None:
+    engine = either.engine
+    assert engine.drain_initiator is None
+    engine.start_drain(100.0)
+    assert either.frames()[0].summary().startswith("GOAWAY")
+    assert engine.drain_initiator is DrainInitiator.LOCAL
+    # The peer's GOAWAY that follows changes nothing: ours came first.
+    either.send(goaway_frame(0))
+    assert engine.drain_initiator is DrainInitiator.LOCAL
+
+
+def test_the_peers_goaway_first_makes_the_drain_the_peers(either: ScriptedPeer) -> None:
+    engine = either.engine
+    either.send(goaway_frame(0))
+    assert engine.drain_initiator is DrainInitiator.PEER
+    # Our own GOAWAY after it (a server answering with its drain) keeps that.
+    engine.start_drain(100.0)
+    assert engine.drain_initiator is DrainInitiator.PEER
+
+
+def test_both_kinds_end_complete_and_only_the_initiator_tells_them_apart() -> None:
+    ours, theirs = make_client(), make_client()
+    ours.engine.start_drain(100.0)
+    theirs.send(goaway_frame(0))
+    for peer in (ours, theirs):
+        assert peer.engine.drain_phase is DrainPhase.COMPLETE
+        assert peer.engine.phase is Phase.CLOSING
+    assert ours.engine.drain_initiator is DrainInitiator.LOCAL
+    assert theirs.engine.drain_initiator is DrainInitiator.PEER
+
+
+def test_a_close_or_an_error_is_no_drain(either: ScriptedPeer) -> None:
+    either.engine.close(ErrorCode.INTERNAL_ERROR)
+    assert either.engine.drain_initiator is None
+    other = make_server()
+    other.send(goaway_frame(0, ErrorCode.PROTOCOL_ERROR))
+    assert other.engine.drain_initiator is None
+
+
+def test_grace_expiry_before_any_goaway_is_a_local_drain(server: ScriptedPeer) -> None:
+    server.send(server.request(1))
+    server.engine.cancel_remaining()
+    assert server.engine.drain_initiator is DrainInitiator.LOCAL

@@ -31,6 +31,7 @@ def test_exported_members() -> None:
             "H3_ALPN",
             "MAX_CLIENT_BIDI_STREAM_ID",
             "TESTED_AIOQUIC_VERSION",
+            "DrainInitiator",
             "DrainPhase",
             "ErrorCode",
             "FrameType",
@@ -72,6 +73,7 @@ def test_exported_members() -> None:
         "first_rejected_id",
         "peer_first_rejected_id",
         "drain_phase",
+        "drain_initiator",
         "host_cid",
         "peer_address",
     ]:

@@ -19,10 +19,11 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lastcall.engines.http3 import Http3Config, Phase
+from lastcall.engines.http3 import DrainInitiator, Http3Config, Phase
 from lastcall.engines.http3 import events as ev
 from lastcall.engines.http3.drain import (
     IMPOSSIBLE,
+    INITIATED_BY,
     TRANSITIONS,
     DrainInput,
     DrainPhase,
@@ -70,7 +71,13 @@ def test_any_possible_sequence_moves_forward_only(inputs: list[DrainInput]) -> N
             continue
         before = drain.phase
         drain.settle_at = 1.0 if before in (_D.AWAITING_PING_ACK, _D.PING_ACKNOWLEDGED) else None
+        initiator = drain.initiator
         after = drain.advance(event)
+        # Who started it is decided by the step out of NOT_STARTED, and only then.
+        if before is _D.NOT_STARTED:
+            assert drain.initiator is INITIATED_BY.get(event)
+        else:
+            assert drain.initiator is initiator
         assert ORDER.index(after) >= ORDER.index(before)
         assert drain.is_terminated == (after in TERMINATED)
         assert drain.settle_at is None or after in (_D.AWAITING_PING_ACK, _D.PING_ACKNOWLEDGED)
@@ -88,10 +95,17 @@ def _connected(config: Http3Config) -> tuple[EngineSide, EngineSide, Wire]:
     return client, wire.server, wire
 
 
-def _check(side: EngineSide) -> None:
+def _check(side: EngineSide, initiators: dict[int, DrainInitiator | None]) -> None:
     engine = side.engine
     side.events += engine.pop_events()
     phase = engine.drain_phase
+    # Set once, by the first GOAWAY either way, and kept.
+    key = id(side)
+    if initiators.get(key) is None:
+        initiators[key] = engine.drain_initiator
+    assert engine.drain_initiator is initiators[key]
+    if phase in (_D.PEER_GOAWAY_RECEIVED, _D.AWAITING_PING_ACK, _D.PING_ACKNOWLEDGED):
+        assert engine.drain_initiator is not None
     assert engine.phase in CONNECTION_PHASES[phase], (engine.phase, phase)
     assert (engine._drain.settle_at is not None) == engine._drain.is_settling
     completed = side.of(ev.DrainCompleted)
@@ -121,6 +135,7 @@ def test_the_engines_follow_their_drain_table(
 ) -> None:
     client, server, wire = _connected(Http3Config(goaway_settle_timeout=settle_timeout))
     sides = {"client": client, "server": server}
+    initiators: dict[int, DrainInitiator | None] = {}
     for who, action in actions:
         side = sides[who]
         engine = side.engine
@@ -144,11 +159,11 @@ def test_the_engines_follow_their_drain_table(
         elif action == "close":
             engine.close()
         for checked in sides.values():
-            _check(checked)
+            _check(checked, initiators)
     # Whatever happened, pumping and the clock bring both ends to rest.
     for _ in range(50):
         wire.pump()
         for checked in sides.values():
-            _check(checked)
+            _check(checked, initiators)
         if not wire.advance():
             break

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from lastcall.engines.http3 import MAX_CLIENT_BIDI_STREAM_ID, ErrorCode, Http3Config, Phase
+from lastcall.engines.http3 import (
+    MAX_CLIENT_BIDI_STREAM_ID,
+    DrainInitiator,
+    DrainPhase,
+    ErrorCode,
+    Http3Config,
+    Phase,
+)
 from lastcall.engines.http3 import events as ev
 from lastcall.errors import ConnectionDraining
 from lastcall.testing.quic_certs import SelfSignedCertificate
@@ -123,9 +130,33 @@ def test_client_drain(cert: SelfSignedCertificate) -> None:
         MAX_CLIENT_BIDI_STREAM_ID,
         4,
     ]
+    # Both drains are complete; only the initiator says whose GOAWAY came first.
+    assert client.engine.drain_phase is server.engine.drain_phase is DrainPhase.COMPLETE
+    assert client.engine.drain_initiator is DrainInitiator.LOCAL
+    assert server.engine.drain_initiator is DrainInitiator.PEER
     client.engine.close()
     wire.run_until(lambda: bool(server.of(ev.ConnectionTerminated)))
     assert server.of(ev.ConnectionTerminated)[0].error_code == ErrorCode.H3_NO_ERROR
+    assert client.engine.drain_initiator is DrainInitiator.LOCAL
+
+
+def test_the_server_drain_is_the_peers_for_the_client(cert: SelfSignedCertificate) -> None:
+    client, server, wire = connected(cert)
+    assert client.engine.drain_initiator is server.engine.drain_initiator is None
+    server.engine.start_drain(wire.now)
+    assert server.engine.drain_initiator is DrainInitiator.LOCAL
+    wire.run_until(lambda: bool(client.of(ev.DrainCompleted)))
+    assert client.engine.drain_initiator is DrainInitiator.PEER
+    # The client's own GOAWAY now (it has none to send: the drain is over) changes nothing.
+    client.engine.start_drain(wire.now)
+    assert client.engine.drain_initiator is DrainInitiator.PEER
+
+
+def test_a_close_before_any_goaway_is_no_drain(cert: SelfSignedCertificate) -> None:
+    client, server, wire = connected(cert)
+    client.engine.cancel_remaining()
+    wire.run_until(lambda: bool(server.of(ev.ConnectionTerminated)))
+    assert client.engine.drain_initiator is server.engine.drain_initiator is None
 
 
 def test_client_cancel_remaining(cert: SelfSignedCertificate) -> None:

@@ -36,7 +36,12 @@ GOOD = {
             "upstream": "api",
             "headers": {"X-Canary": "1"},
         },
-        {"upstream": "web", "first_byte_timeout": 10, "retry_idempotent": False},
+        {
+            "upstream": "web",
+            "first_byte_timeout": 10,
+            "retry_idempotent": False,
+            "grpc_retry_on": ["cancelled", "unavailable"],
+        },
     ],
 }
 
@@ -51,6 +56,8 @@ def test_a_full_document_loads() -> None:
     assert config.upstreams["web"].verify is False
     assert config.routes[0].headers == (("x-canary", "1"),)
     assert config.routes[1].first_byte_timeout == 10.0
+    assert config.routes[1].grpc_retry_on == ("cancelled", "unavailable")
+    assert config.routes[0].grpc_retry_on == ()  # off unless a route lists statuses
     assert config.forwarded == "both" and config.via is False
 
 
@@ -66,6 +73,14 @@ def test_a_full_document_loads() -> None:
             "routes[0].path_prefix must start with '/'",
         ),
         (lambda d: d["routes"][0].update(timeout=3), "routes[0].timeout: unknown key"),
+        (
+            lambda d: d["routes"][1].update(grpc_retry_on=["canceled"]),
+            "routes[1].grpc_retry_on: unknown status 'canceled' (known: cancelled, ",
+        ),
+        (
+            lambda d: d["routes"][1].update(grpc_retry_on="cancelled"),
+            "routes[1].grpc_retry_on must be a list of strings",
+        ),
         (lambda d: d["routes"][1].update(idle_timeout=-1), "routes[1].idle_timeout must be > 0"),
         (
             lambda d: d["routes"][1].update(idle_timeout="5"),

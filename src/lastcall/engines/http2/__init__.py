@@ -4,7 +4,7 @@ See ``sending.py`` for the theory of operation and docs/dev/engine-api.md
 for how adapters drive it.
 """
 
-from ..phases import Phase
+from ..phases import DrainInitiator, Phase
 from ..role import Role
 from . import events
 from .config import Http2Config
@@ -14,6 +14,7 @@ from .frames import ErrorCode, FrameType, SettingCode
 
 __all__ = [
     "DRAIN_PING_PAYLOAD",
+    "DrainInitiator",
     "DrainPhase",
     "ErrorCode",
     "FrameType",

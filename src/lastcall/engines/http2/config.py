@@ -93,6 +93,21 @@ class Http2Config:
     empty_frame_burst: int = 1000
     empty_frame_refill_per_second: float = 100.0
 
+    #: A non-final DATA frame carrying fewer flow-controlled bytes than this
+    #: (padding included) is "tiny": flow control bounds its bytes but not
+    #: the number of such frames. 256 like hyper's h2 (0.4.16, RUSTSEC-2026-0258):
+    #: about what one buffered frame costs us beyond its payload. 0 turns the
+    #: tiny-DATA budget off.
+    tiny_data_frame_size: int = 256
+    #: Each tiny frame charges this connection budget ``tiny_data_frame_size``
+    #: minus its length, refunded as the application consumes the data or the
+    #: stream ends (``budgets.TinyDataLedger``). Past it: ENHANCE_YOUR_CALM. 8 MiB
+    #: is half the default connection window, h2's own default since 0.4.19: a
+    #: peer whose frames carry 128 bytes or more can fill that window while the
+    #: application reads nothing and is never cut; one-byte frames are cut after
+    #: 32,896 unconsumed. A reading application's peer is never cut.
+    tiny_data_budget: int = 8_388_608
+
     def __post_init__(self) -> None:
         self.goaway_ping_timeout = min(max(self.goaway_ping_timeout, 0.0), 5.0)
         if not 16_384 <= self.max_frame_size <= 16_777_215:
@@ -107,3 +122,5 @@ class Http2Config:
             raise ConfigError("max_header_list_size must be >= 1024")
         if self.max_continuation_frames < 1:
             raise ConfigError("max_continuation_frames must be >= 1")
+        if not 0 <= self.tiny_data_frame_size <= self.tiny_data_budget:
+            raise ConfigError("tiny_data_frame_size must be within 0..tiny_data_budget")

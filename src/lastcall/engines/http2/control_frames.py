@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from ..phases import Phase, PhaseInput
 from ..protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
+from ..role import Role
 from . import events as ev
-from .config import MAX_WINDOW_SIZE
+from .budgets import TinyDataLedger
+from .config import MAX_WINDOW_SIZE, Http2Config
 from .drain import DRAIN_PING_PAYLOAD, DrainInput, DrainPhase
 from .frames import (
     FLAG_ACK,
@@ -25,29 +27,66 @@ from .frames import (
     SettingCode,
 )
 from .sending import SendingSide
-from .streams import RESET_BY_PEER, RESET_BY_US
+from .streams import RESET_BY_PEER, RESET_BY_US, Stream
 
 
 class ControlFrames(SendingSide):
     """``SendingSide`` plus the handlers of connection-level frames, and the
     receive side of flow control and SETTINGS that they drive."""
 
+    def __init__(self, role: Role, config: Http2Config | None = None) -> None:
+        super().__init__(role, config)
+        # The tiny-DATA budget (budgets.TinyDataLedger): what is left of it.
+        self._tiny_data_size = self.config.tiny_data_frame_size
+        self._tiny_data_left = self.config.tiny_data_budget
+
     # -- flow control, receive side ----------------------------------------------
 
     def acknowledge_received_data(self, stream_id: int, n: int) -> None:
         """The application consumed ``n`` flow-controlled bytes of ``stream_id``:
-        give window back, batching WINDOW_UPDATEs to half a window."""
+        give window back, batching WINDOW_UPDATEs to half a window, and refund
+        the tiny DATA frames that covered."""
         if n <= 0:
             return
         self._return_connection_window(n)
         stream = self._streams.get(stream_id)
-        if stream is None or stream.recv_closed:
+        if stream is None:
+            return
+        ledger = stream.tiny_data
+        if ledger is not None:
+            self._tiny_data_left += ledger.consume(n)
+        if stream.recv_closed:
             return
         stream.recv_unacked += n
         if stream.recv_unacked >= self._local_initial_window >> 1:
             self._write_frame(WINDOW_UPDATE, 0, stream_id, UINT32.pack(stream.recv_unacked))
             stream.recv_window += stream.recv_unacked
             stream.recv_unacked = 0
+
+    def _charge_tiny_data(self, stream: Stream, flow_length: int) -> None:
+        """A non-final DATA frame of ``flow_length`` (> 0) bytes, under the tiny
+        size, was accepted on ``stream``: charge what it falls short of that size."""
+        cost = self._tiny_data_size - flow_length
+        if cost > self._tiny_data_left:
+            # Charges of streams closed since are not refunded one by one (that
+            # would cost every stream's close a check); they are taken back here,
+            # when the budget seems spent, by recounting the open streams'.
+            held = 0
+            for open_stream in self._streams.values():
+                if open_stream.tiny_data is not None:
+                    held += open_stream.tiny_data.outstanding
+            self._tiny_data_left = self.config.tiny_data_budget - held
+            if cost > self._tiny_data_left:
+                raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of tiny DATA frames")
+        self._tiny_data_left -= cost
+        ledger = stream.tiny_data
+        if ledger is None:
+            ledger = stream.tiny_data = TinyDataLedger()
+        # Bytes received and not consumed, this frame's included (streams.py:
+        # recv_window shrinks as DATA comes, recv_unacked holds what was
+        # consumed but not yet returned in a WINDOW_UPDATE).
+        unconsumed = self._local_initial_window - stream.recv_window - stream.recv_unacked
+        ledger.charge(ledger.consumed + unconsumed, flow_length, cost)
 
     def _return_connection_window(self, n: int) -> None:
         self._conn_recv_unacked += n

@@ -26,6 +26,11 @@ CLOSED) says what a connection may still do; the drain phase here says how far
     A connection error, ours or the peer's (§5.4.1): a GOAWAY with an error
     code went one way, and nothing more is read.
 
+Who started the drain is data too (``initiator``, ``lastcall.engines.phases.
+DrainInitiator``): the input that leaves ``NOT_STARTED`` sets it once, from
+``INITIATED_BY`` (a GOAWAY of ours: LOCAL, the peer's: PEER). A ``close()``
+or a connection error before any GOAWAY is no drain and leaves it ``None``.
+
 The peer's GOAWAY is data as well as an input: ``peer_last_processed_id``
 only ever decreases (§6.8), and whichever phase we are in, a GOAWAY from the
 peer means no new streams. ``refuses_new_streams`` folds both into the one
@@ -41,6 +46,8 @@ from __future__ import annotations
 
 import enum
 from typing import Final
+
+from ..phases import DrainInitiator
 
 #: Payload of the PING that follows the first GOAWAY; its ACK triggers the final one.
 DRAIN_PING_PAYLOAD: Final = b"lc\x00drain"
@@ -127,6 +134,13 @@ IMPOSSIBLE: frozenset[tuple[DrainPhase, DrainInput]] = frozenset(
     }
 )
 
+#: The inputs that start a drain from NOT_STARTED, and whose side they are.
+INITIATED_BY: dict[DrainInput, DrainInitiator] = {
+    _I.GOAWAY_RECEIVED: DrainInitiator.PEER,
+    _I.FIRST_GOAWAY_SENT: DrainInitiator.LOCAL,
+    _I.FINAL_GOAWAY_SENT: DrainInitiator.LOCAL,
+}
+
 #: Our own steps that end the acceptance of new streams.
 _REFUSING = frozenset({_F, _C, _X})
 
@@ -138,10 +152,19 @@ class Http2Drain:
     does the I/O (frames, events) and tells the part what it did.
     """
 
-    __slots__ = ("deadline", "debug", "peer_last_processed_id", "phase", "refuses_new_streams")
+    __slots__ = (
+        "deadline",
+        "debug",
+        "initiator",
+        "peer_last_processed_id",
+        "phase",
+        "refuses_new_streams",
+    )
 
     def __init__(self) -> None:
         self.phase = DrainPhase.NOT_STARTED
+        #: Whose GOAWAY started the drain; ``None`` until one did (see the module docstring).
+        self.initiator: DrainInitiator | None = None
         #: Server, AWAITING_PING_ACK: when the final GOAWAY goes out without an ACK.
         self.deadline: float | None = None
         #: Debug data of our GOAWAYs (why we drain: ``shutdown``, ``max_age``...).
@@ -153,7 +176,10 @@ class Http2Drain:
 
     def advance(self, event: DrainInput) -> DrainPhase:
         """Take one step; a pair not in the table raises ``KeyError``."""
-        phase = self.phase = TRANSITIONS[(self.phase, event)]
+        before = self.phase
+        phase = self.phase = TRANSITIONS[(before, event)]
+        if before is _N:
+            self.initiator = INITIATED_BY.get(event)
         if phase is not _A:
             self.deadline = None
         self.refuses_new_streams = phase in _REFUSING or self.peer_last_processed_id >= 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 from lastcall.errors import HeaderListTooLarge, HpackError, LocalProtocolError
 
 from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
-from ..phases import Phase
+from ..phases import DrainInitiator, Phase
 from ..protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
 from . import events as ev
 from .control_frames import ControlFrames
@@ -85,6 +85,13 @@ class Http2Engine(ControlFrames):
 
     See the module docstrings of ``sending.py`` and this one, and docs/dev/engine-api.md.
     """
+
+    @property
+    def drain_initiator(self) -> DrainInitiator | None:
+        """Whose GOAWAY started the drain: LOCAL (ours), PEER (theirs), or
+        ``None`` (no drain yet, or a close without one). Both end in the same
+        phases; this is what tells them apart."""
+        return self._drain.initiator
 
     def initiate_upgrade(self, http2_settings: bytes, request_end_stream: bool = True) -> int:
         """Server role, h2c via ``Upgrade`` (RFC 7540 §3.2): apply the client's
@@ -252,7 +259,15 @@ class Http2Engine(ControlFrames):
             raise PeerStreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
         stream.recv_window -= flow_length
         end_stream = flags & FLAG_END_STREAM
-        if not data and not end_stream and not self._empty_budget.spend(self._now):
+        if flow_length < self._tiny_data_size and not end_stream:
+            if not data:
+                if not self._empty_budget.spend(self._now):
+                    raise PeerConnectionError(
+                        ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames"
+                    )
+            else:
+                self._charge_tiny_data(stream, flow_length)
+        elif not data and not end_stream and not self._empty_budget.spend(self._now):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
         if stream.content_length >= 0 and not _body_fits(stream, len(data), end_stream):
             self._return_connection_window(flow_length)
@@ -455,7 +470,13 @@ class Http2Engine(ControlFrames):
             raise PeerStreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "stream window exceeded")
         stream.recv_window -= flow_length
         end_stream = flags & FLAG_END_STREAM
-        if not size and not end_stream and not self._empty_budget.spend(self._now):
+        # Nothing here reaches the application, so nothing is ever consumed:
+        # tiny frames are paid, like empty ones, from the time-refilled bucket.
+        if (
+            not end_stream
+            and (not size or flow_length < self._tiny_data_size)
+            and not self._empty_budget.spend(self._now)
+        ):
             raise PeerConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of empty DATA frames")
         if stream.content_length >= 0 and not _body_fits(stream, size, end_stream):
             raise PeerStreamError(

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
+from .budgets import TinyDataLedger
+
 #: How a remembered stream closed (see the module docstring). Plain ints: the
 #: value is stored on every stream's close.
 RESET_BY_US: Final = 1
@@ -92,6 +94,7 @@ class Stream:
         "response_final",
         "send_closed",
         "send_window",
+        "tiny_data",
     )
 
     def __init__(self, stream_id: int, send_window: int, recv_window: int) -> None:
@@ -123,6 +126,9 @@ class Stream:
         self.pending_size = 0
         self.pending_end_stream = False
         self.pending_trailers: list[tuple[bytes, bytes]] | None = None
+        #: Tiny DATA frames received and not yet consumed (budgets.py); made
+        #: on the first one, so a stream of ordinary frames never has one.
+        self.tiny_data: TinyDataLedger | None = None
 
 
 class PendingHeaderBlock:

@@ -6,7 +6,7 @@ adapters drive it. The connection phases and roles are shared by every engine
 treats HTTP/2 and HTTP/3 alike.
 """
 
-from ..phases import Phase
+from ..phases import DrainInitiator, Phase
 from ..role import Role
 from . import events
 from ._aioquic import TESTED_AIOQUIC_VERSION
@@ -19,6 +19,7 @@ __all__ = [
     "H3_ALPN",
     "MAX_CLIENT_BIDI_STREAM_ID",
     "TESTED_AIOQUIC_VERSION",
+    "DrainInitiator",
     "DrainPhase",
     "ErrorCode",
     "FrameType",

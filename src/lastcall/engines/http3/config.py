@@ -97,6 +97,27 @@ class Http3Config:
     #: lingering close; 0 closes at once.
     close_flush_timeout: float = 1.0
 
+    #: Stream resets budget (RFC 9114 §10.5; the Rapid Reset attack,
+    #: CVE-2023-44487, and resets we are provoked into, CVE-2025-8671): a token
+    #: bucket of this burst, spent by every request stream the peer resets or
+    #: stops (RESET_STREAM or STOP_SENDING, once per stream), every stream we
+    #: reset for the peer's mistake and every stream refused while draining.
+    #: QUIC's MAX_STREAMS bounds how many streams are open at once, not how
+    #: fast they churn. Empty: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD). 1000 like
+    #: our HTTP/2 engine and nghttp2.
+    reset_burst: int = 1000
+    #: ... refilled at this many tokens per second (nghttp2 and our HTTP/2: 33/s).
+    reset_refill_per_second: float = 33.0
+
+    #: What RFC 9114 §9 makes us ignore, and so costs the peer nothing: frames
+    #: of unknown or reserved types (control and request streams), empty DATA
+    #: frames, and unidirectional streams of unknown types. The first such
+    #: frame on each request stream is free (a GREASE frame per request, as
+    #: browsers send, never spends). Empty: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD)
+    #: (§10.5). Burst and refill like our HTTP/2 empty-frame budget.
+    ignored_frame_burst: int = 1000
+    ignored_frame_refill_per_second: float = 100.0
+
     def __post_init__(self) -> None:
         self.goaway_settle_timeout = min(max(self.goaway_settle_timeout, 0.0), 5.0)
         self.close_flush_timeout = min(max(self.close_flush_timeout, 0.0), 5.0)
@@ -114,6 +135,12 @@ class Http3Config:
             raise ConfigError("qpack_max_table_capacity must be within 0..2^30")
         if not 0 <= self.qpack_blocked_streams <= 65_535:
             raise ConfigError("qpack_blocked_streams must be within 0..65535")
+        for name in ("reset_burst", "ignored_frame_burst"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        for name in ("reset_refill_per_second", "ignored_frame_refill_per_second"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
 
     def quic_configuration(
         self, role: Role, base: QuicConfiguration | None = None

@@ -120,11 +120,20 @@ class ControlStreams(SendingSide):
             raise PeerConnectionError(ErrorCode.H3_ID_ERROR, "push without our MAX_PUSH_ID (§4.6)")
         else:
             # §6.2: unknown (e.g. reserved) stream types are not read; aborting
-            # reading with H3_STREAM_CREATION_ERROR frees the peer's credit.
+            # reading with H3_STREAM_CREATION_ERROR frees the peer's credit --
+            # so a peer could churn them forever: each is paid for (§10.5).
+            self._spend_ignored("flood of unknown streams")
             try:
                 self._quic.stop_stream(stream_id, ErrorCode.H3_STREAM_CREATION_ERROR)
             except ValueError:  # aioquic already discarded the stream
                 pass
+
+    def _spend_ignored(self, reason: str) -> None:
+        """Pay for something RFC 9114 §9 makes us ignore; when the budget is
+        spent, CONNECTION_CLOSE(H3_EXCESSIVE_LOAD) as §10.5 allows. ``reason``
+        is the close's reason phrase, and the metric's label."""
+        if not self._ignored_budget.spend(self._now):
+            raise PeerConnectionError(ErrorCode.H3_EXCESSIVE_LOAD, reason)
 
     def _parse_control(self, uni: UniStream) -> None:
         buf = uni.buffer
@@ -137,6 +146,8 @@ class ControlStreams(SendingSide):
                     break
                 frame_type, length, pos = header
                 self._check_control_frame(frame_type, length)
+                if frame_type not in CONTROL_FRAME_TYPES:  # unknown: ignored (§9), paid for
+                    self._spend_ignored("flood of ignored frames")
                 uni.frame_type = frame_type
                 uni.frame_remaining = length
             remaining = uni.frame_remaining

@@ -36,6 +36,12 @@ CONNECTION_CLOSE would overtake it.
     QUIC ended without our close: the peer's CONNECTION_CLOSE, a transport
     error, or the idle timeout. ``ConnectionTerminated`` was reported.
 
+Who started the drain is recorded once, by the input that leaves
+``NOT_STARTED`` (``initiator``, from ``INITIATED_BY``: our GOAWAY is LOCAL,
+the peer's PEER); a close or a lost connection before any GOAWAY leaves it
+``None``. The client reads it when its drain completes: after its own drain it
+closes at once, after the server's it lets the server close first.
+
 A (phase, input) pair missing from ``TRANSITIONS`` cannot happen (the engine
 guards every action by phase); ``advance`` raises ``KeyError`` if one does.
 ``IMPOSSIBLE`` lists those pairs so the table test can check every pair is
@@ -45,6 +51,8 @@ one or the other.
 from __future__ import annotations
 
 import enum
+
+from ..phases import DrainInitiator
 
 #: uid of the QUIC PING sent with the first GOAWAY; its ACK triggers the final one.
 DRAIN_PING_UID = 0x6C63_6472
@@ -138,6 +146,13 @@ IMPOSSIBLE: frozenset[tuple[DrainPhase, DrainInput]] = frozenset(
     if (phase, event) not in TRANSITIONS
 )
 
+#: The inputs that start a drain from NOT_STARTED, and whose side they are.
+INITIATED_BY: dict[DrainInput, DrainInitiator] = {
+    _I.GOAWAY_RECEIVED: DrainInitiator.PEER,
+    _I.FIRST_GOAWAY_SENT: DrainInitiator.LOCAL,
+    _I.FINAL_GOAWAY_SENT: DrainInitiator.LOCAL,
+}
+
 #: Phases in which ``ConnectionTerminated`` was reported: nothing more is read.
 _TERMINATED = frozenset({_CP, _CS, _L})
 #: Phases in which the settle allowance runs.
@@ -157,6 +172,7 @@ class Http3Drain:
         "close_flush_streams",
         "close_reason",
         "goaway_sent_id",
+        "initiator",
         "is_terminated",
         "peer_first_rejected_id",
         "phase",
@@ -165,6 +181,8 @@ class Http3Drain:
 
     def __init__(self) -> None:
         self.phase = DrainPhase.NOT_STARTED
+        #: Whose GOAWAY started the drain; ``None`` until one did (module docstring).
+        self.initiator: DrainInitiator | None = None
         #: The lowest GOAWAY id we sent (server: first rejected request stream).
         self.goaway_sent_id: int | None = None
         #: The lowest GOAWAY id the peer sent.
@@ -184,7 +202,10 @@ class Http3Drain:
 
     def advance(self, event: DrainInput) -> DrainPhase:
         """Take one step; a pair not in the table raises ``KeyError``."""
-        phase = self.phase = TRANSITIONS[(self.phase, event)]
+        before = self.phase
+        phase = self.phase = TRANSITIONS[(before, event)]
+        if before is _N:
+            self.initiator = INITIATED_BY.get(event)
         if phase not in _SETTLING:
             self.settle_at = None
         self.is_terminated = phase in _TERMINATED

@@ -21,7 +21,7 @@ from aioquic.quic.connection import NetworkAddress, QuicConnectionState
 from lastcall.errors import LocalProtocolError
 
 from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
-from ..phases import Phase, PhaseInput
+from ..phases import DrainInitiator, Phase, PhaseInput
 from ..protocol_errors import PeerConnectionError, PeerStreamError
 from . import _aioquic as seam
 from . import events as ev
@@ -43,6 +43,13 @@ class Http3Engine(ControlStreams):
 
     See the module docstrings of ``sending.py`` and this one, and docs/http3.md.
     """
+
+    @property
+    def drain_initiator(self) -> DrainInitiator | None:
+        """Whose GOAWAY started the drain: LOCAL (ours), PEER (theirs), or
+        ``None`` (no drain yet, or a close without one). Both end in the same
+        phases; this is what tells them apart."""
+        return self._drain.initiator
 
     def connect(self, addr: NetworkAddress, now: float) -> None:
         """Client role: start the QUIC handshake towards ``addr`` (RFC 9000 §7)."""
@@ -161,6 +168,12 @@ class Http3Engine(ControlStreams):
                 return
         if data:
             stream.buffer += data
+            if stream.blocked and len(stream.buffer) > self.config.max_stream_data:
+                # aioquic widens the stream window as it delivers, so what waits
+                # behind a blocked header section would grow without bound.
+                raise PeerStreamError(
+                    stream_id, ErrorCode.H3_EXCESSIVE_LOAD, "too much data behind a blocked section"
+                )
         if fin:
             stream.fin_received = True
         self._parse_request_stream(stream)
@@ -193,6 +206,7 @@ class Http3Engine(ControlStreams):
             return None
         reason = self._rejection_reason(stream_id)
         if reason is not None:
+            self._spend_reset("too many refused streams")
             self._reject(stream_id, reason)
             return None
         self._note_seen(stream_id)
@@ -227,6 +241,8 @@ class Http3Engine(ControlStreams):
                     break
                 frame_type, length, pos = header
                 self._check_request_frame(stream, frame_type, length)
+                if frame_type != FrameType.HEADERS and (frame_type != FrameType.DATA or not length):
+                    self._on_ignored_frame(stream)
                 stream.frame_type = frame_type
                 stream.frame_remaining = length
             remaining = stream.frame_remaining
@@ -254,6 +270,14 @@ class Http3Engine(ControlStreams):
                     ErrorCode.H3_FRAME_ERROR, "frame truncated by the end of the stream (§7.1)"
                 )
             self._on_request_stream_end(stream)
+
+    def _on_ignored_frame(self, stream: RequestStream) -> None:
+        """An unknown frame type (ignored, RFC 9114 §9) or an empty DATA frame:
+        the first on a stream is free (a GREASE frame per request), the others
+        are paid from the ignored-frame budget."""
+        if stream.has_ignored_frame:
+            self._spend_ignored("flood of ignored frames")
+        stream.has_ignored_frame = True
 
     def _check_request_frame(self, stream: RequestStream, frame_type: int, length: int) -> None:
         if frame_type in CONTROL_FRAME_TYPES or frame_type in RESERVED_FRAME_TYPES:
@@ -384,9 +408,20 @@ class Http3Engine(ControlStreams):
         except PeerStreamError as exc:
             self._stream_error(exc)
 
+    def _spend_reset(self, reason: str) -> None:
+        """Pay for one stream reset (RFC 9114 §10.5): past the budget the peer is
+        cut off with CONNECTION_CLOSE(H3_EXCESSIVE_LOAD); ``reason`` is the
+        close's reason phrase and the metric's label, as in HTTP/2."""
+        if not self._reset_budget.spend(self._now):
+            raise PeerConnectionError(ErrorCode.H3_EXCESSIVE_LOAD, reason)
+
     def _stream_error(self, exc: PeerStreamError) -> None:
         stream = self._streams.get(exc.stream_id)
         if stream is None:
+            return
+        # MadeYouReset (CVE-2025-8671): resets the peer provokes cost it like its own.
+        if not self._reset_budget.spend(self._now):
+            self._close_now(ErrorCode.H3_EXCESSIVE_LOAD, "too many stream errors")
             return
         self._abort_stream(stream, exc.code)
         self._events.append(ev.StreamReset(exc.stream_id, exc.code, False))
@@ -404,8 +439,11 @@ class Http3Engine(ControlStreams):
         stream = self._streams.get(stream_id)
         if stream is None:
             if self._is_server and self._is_new_request_id(stream_id):
+                self._spend_reset("too many stream resets")
                 self._abandoned_unseen(stream_id, ErrorCode.H3_REQUEST_INCOMPLETE, False)
             return
+        if self._is_server:
+            self._spend_reset("too many stream resets")
         stream.fin_received = True  # nothing more will arrive
         self._abort_stream(stream, ErrorCode.H3_REQUEST_CANCELLED)
         self._events.append(ev.StreamReset(stream_id, code, True))
@@ -424,6 +462,7 @@ class Http3Engine(ControlStreams):
                 # STOP_SENDING can come before the stream's first bytes (aioquic
                 # reports frames in packet order): aioquic has reset our side
                 # already, so the request must never reach the application.
+                self._spend_reset("too many stream resets")
                 self._abandoned_unseen(stream_id, code, True)
             return
         stream.send_closed = True
@@ -431,6 +470,8 @@ class Http3Engine(ControlStreams):
             # RFC 9114 §4.1: the server answers without the rest of the request.
             self._maybe_finish(stream)
             return
+        if self._is_server:
+            self._spend_reset("too many stream resets")
         self._abort_stream(stream, code)
         self._events.append(ev.StreamReset(stream_id, code, True))
         self._forget(stream_id)

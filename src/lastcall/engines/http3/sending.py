@@ -44,6 +44,7 @@ from lastcall.errors import ConfigError, ConnectionDraining, LocalProtocolError
 from ..fields import is_head_request
 from ..phases import Phase, PhaseInput, next_phase
 from ..role import Role
+from ..token_bucket import TokenBucket
 from . import _aioquic as seam
 from . import events as ev
 from .config import MAX_CLIENT_BIDI_STREAM_ID, Http3Config
@@ -125,6 +126,11 @@ class SendingSide:
             config.qpack_max_table_capacity, config.qpack_blocked_streams
         )
         self._local_enable_connect = self._is_server and config.enable_connect_protocol
+        # Abuse budgets (RFC 9114 §10.5): Rapid Reset and MadeYouReset, ignored frames.
+        self._reset_budget = TokenBucket(config.reset_burst, config.reset_refill_per_second)
+        self._ignored_budget = TokenBucket(
+            config.ignored_frame_burst, config.ignored_frame_refill_per_second
+        )
         # Drain and close sub-phases and their data (drain.py).
         self._drain = Http3Drain()
         # Our three unidirectional streams (RFC 9114 §6.2.1, RFC 9204 §4.2).

@@ -32,6 +32,7 @@ class RequestStream:
         "fin_received",
         "frame_remaining",
         "frame_type",
+        "has_ignored_frame",
         "id",
         "is_head",
         "last_event",
@@ -66,6 +67,9 @@ class RequestStream:
         self.received_length = 0
         #: Client role: the request was HEAD, so the response has no content (RFC 9110 §9.3.2).
         self.is_head = False
+        #: An ignored frame (unknown type, empty DATA) came on this stream: the
+        #: next one is paid from the ignored-frame budget (the first is free).
+        self.has_ignored_frame = False
         #: The last event this stream put in the engine's pending list, so a
         #: FIN that follows in the same batch can mark it ``end_stream``
         #: instead of adding an empty DataReceived.
