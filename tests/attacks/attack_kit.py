@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 SERVING = re.compile(r"serving on 127\.0\.0\.1:(\d+)")
@@ -448,3 +448,126 @@ def count_frames(data: bytes, opcode: int) -> int:
 async def pieces(*chunks: bytes) -> AsyncIterator[bytes]:
     for chunk in chunks:
         yield chunk
+
+
+# -- idle connections ------------------------------------------------------------------
+
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_SETTINGS_ACK = b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"
+#: Connections being set up at once by ``open_idle`` (below the listen backlog).
+_OPENING_AT_ONCE = 256
+
+
+def raise_own_file_limit(wanted: int) -> None:
+    """Let this (test) process hold ``wanted`` descriptors: raise the soft
+    RLIMIT_NOFILE towards the hard one; skip the test if the hard one is lower."""
+    import resource
+
+    import pytest
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the hard open-file limit {hard} is below the {wanted} this test needs")
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+async def _recv_until(sock: socket.socket, done: Callable[[bytes], bool]) -> bytes:
+    loop = asyncio.get_running_loop()
+    data = b""
+    while not done(data):
+        chunk = await loop.sock_recv(sock, 65_536)
+        if not chunk:
+            raise ConnectionResetError(f"closed by the server after {data[:80]!r}")
+        data += chunk
+    return data
+
+
+def _h1_answered(data: bytes) -> bool:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    return length is not None and len(body) >= int(length.group(1))
+
+
+def _h2_settings_acked(data: bytes) -> bool:
+    """The server's SETTINGS and its ACK of ours both arrived (whole frames only)."""
+    pos, seen_settings, seen_ack = 0, False, False
+    while len(data) - pos >= 9:
+        length = int.from_bytes(data[pos : pos + 3], "big")
+        if data[pos + 3] == 0x4:
+            if data[pos + 4] & 0x1:
+                seen_ack = True
+            else:
+                seen_settings = True
+        pos += 9 + length
+    return seen_settings and seen_ack and pos <= len(data)
+
+
+async def idle_connection(port: int, protocol: str) -> socket.socket:
+    """A connection brought to idle: ``h1``, one keep-alive ``GET /`` answered;
+    ``h2``, the preface and SETTINGS exchanged both ways (prior knowledge, h2c).
+    On a refused (closed) connection, ``ConnectionError``."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", port))
+        if protocol == "h1":
+            await loop.sock_sendall(sock, b"GET / HTTP/1.1\r\nHost: idle\r\n\r\n")
+            await _recv_until(sock, _h1_answered)
+        else:
+            await loop.sock_sendall(sock, _H2_PREFACE + _EMPTY_SETTINGS)
+            await _recv_until(sock, _h2_settings_acked)
+            await loop.sock_sendall(sock, _SETTINGS_ACK)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def open_idle(port: int, protocol: str, count: int) -> list[socket.socket]:
+    """``count`` idle connections (see ``idle_connection``), ``_OPENING_AT_ONCE``
+    at a time; each failure to reach idle raises."""
+    opened: list[socket.socket] = []
+    try:
+        async with asyncio.timeout(WAIT_TIMEOUT * 4):
+            for start in range(0, count, _OPENING_AT_ONCE):
+                batch = min(_OPENING_AT_ONCE, count - start)
+                results = await asyncio.gather(
+                    *(idle_connection(port, protocol) for _ in range(batch)),
+                    return_exceptions=True,
+                )
+                opened.extend(r for r in results if isinstance(r, socket.socket))
+                errors = [r for r in results if isinstance(r, BaseException)]
+                if errors:
+                    raise errors[0]
+    except BaseException:
+        for sock in opened:
+            sock.close()
+        raise
+    return opened
+
+
+def still_open(sock: socket.socket) -> bool:
+    """Whether the server kept this idle connection: nothing to read and no EOF/reset."""
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False  # EOF, or bytes (a GOAWAY) on a connection that should be quiet
+
+
+async def refused_at_accept(port: int) -> bytes:
+    """Connect past the cap and send nothing: return what the server sent
+    before its close (b"" for the clean close at accept); a reset raises."""
+    loop = asyncio.get_running_loop()
+    async with attacker(port) as sock, asyncio.timeout(WAIT_TIMEOUT):
+        data = b""
+        while chunk := await loop.sock_recv(sock, 4096):
+            data += chunk
+        return data

@@ -2,7 +2,9 @@
 
 HTTP/1.1 (items 1, 2, 8), WebSocket (items 3, 4, 5) and HTTP/2 streams at a
 zero window (item 6); HTTP/3 stream and reset floods (``h3_*``, #13 item 2:
-what cut each, after how many streams or frames).
+what cut each, after how many streams or frames); and #13's 10,000 idle
+connections (``idle_h1``, ``idle_h2``): RSS per idle connection, and what the
+default ``max_connections`` (10,000) does with the ones past it.
 
 For each attack: a fresh ``lastcall serve`` (demo app), a bystander making a
 request every 20 ms on its own connection, and the attacker for ``--seconds``
@@ -46,10 +48,14 @@ from attack_kit import (
     endless_chunk_extension,
     endless_header_line,
     endless_trailer,
+    open_idle,
     pipeline_never_read,
     push,
+    raise_own_file_limit,
+    refused_at_accept,
     repeat,
     served,
+    still_open,
     then_repeat,
     ws_frame,
     ws_handshake,
@@ -255,16 +261,53 @@ async def measure(name: str, seconds: float) -> str:
         )
 
 
+#: Idle connections per protocol: the default cap (10,000) less the bystander's slot.
+IDLE_CONNECTIONS = 9_999
+PAST_THE_CAP = 100
+IDLE = {"idle_h1": "h1", "idle_h2": "h2"}
+
+
+async def measure_idle(name: str) -> str:
+    """Fill the default cap with idle connections of one protocol (the bystander
+    connected first holds the last slot), then try ``PAST_THE_CAP`` more."""
+    raise_own_file_limit(IDLE_CONNECTIONS + PAST_THE_CAP + 256)
+    # Keep-alive raised so the first idle HTTP/1.1 connections outlive the opening.
+    async with served("--keep-alive-timeout", "600") as server:
+        async with Bystander(server.port) as bystander:
+            await bystander.wait_answers(3)
+            rss_start = server.rss_bytes()
+            started = time.monotonic()
+            idle = await open_idle(server.port, IDLE[name], IDLE_CONNECTIONS)
+            opening = time.monotonic() - started
+            kib = (server.rss_bytes() - rss_start) / 1024 / len(idle)
+            answers = [await refused_at_accept(server.port) for _ in range(PAST_THE_CAP)]
+            clean = sum(answer == b"" for answer in answers)
+            await bystander.wait_answers(5)
+            kept = sum(still_open(sock) for sock in idle)
+            for sock in idle:
+                sock.close()
+            await bystander.wait_answers(3)
+        return (
+            f"{name:20} {len(idle)} idle in {opening:4.1f} s: {kib:5.1f} KiB RSS each; "
+            f"{kept} still open; past the cap {clean}/{PAST_THE_CAP} closed cleanly at accept; "
+            f"bystander p99={bystander.p99() * 1000:7.1f} ms n={len(bystander.latencies)} "
+            f"failures={len(bystander.failures)}"
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per attack (default 10)")
-    names = [*ATTACKS, *H3_ATTACKS]
+    names = [*ATTACKS, *H3_ATTACKS, *IDLE]
     parser.add_argument("attacks", nargs="*", help=f"some of {', '.join(names)} (default all)")
     args = parser.parse_args()
     unknown = set(args.attacks) - set(names)
     if unknown:
         parser.error(f"unknown attacks: {', '.join(sorted(unknown))}")
     for name in args.attacks or names:
+        if name in IDLE:
+            print(await measure_idle(name), flush=True)
+            continue
         run = measure_h3 if name in H3_ATTACKS else measure
         print(await run(name, args.seconds), flush=True)
 

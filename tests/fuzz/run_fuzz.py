@@ -27,12 +27,12 @@ import atheris
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 #: The harnesses of ``fast``, cheap enough for thousands of inputs a second.
-FAST = ["h2_server", "h2_client", "h2_preface", "hpack", "h1_parser"]
+FAST = ["h2_server", "h2_client", "h2_preface", "hpack", "h1_parser", "proxy"]
 
 #: What each run instruments for coverage: the code under test, not the rest
 #: of lastcall (instrumenting costs seconds at start-up).
 INSTRUMENT = {
-    "fast": ["lastcall.engines.http1", "lastcall.engines.http2"],
+    "fast": ["lastcall.engines.http1", "lastcall.engines.http2", "lastcall.proxy"],
     "h2_server": ["lastcall.engines.http2"],
     "h2_client": ["lastcall.engines.http2"],
     "h2_preface": ["lastcall.engines.http2"],
@@ -40,6 +40,17 @@ INSTRUMENT = {
     "h1_parser": ["lastcall.engines.http1"],
     "h1_server": ["lastcall.engines.http1", "lastcall.server", "lastcall.io"],
     "h3_server": ["lastcall.engines"],
+    "proxy": [
+        "lastcall.proxy.forward",
+        "lastcall.proxy.headers",
+        "lastcall.client.http1",
+        "lastcall.client.models",
+        "lastcall.client.multiplexed",
+        "lastcall.engines.http1",
+        "lastcall.engines.http2",
+        "lastcall.server.http1",
+        "lastcall.server.stream_scope",
+    ],
 }
 
 

@@ -129,6 +129,51 @@ def h1_seeds() -> dict[str, bytes]:
     }
 
 
+def proxy_seeds() -> dict[str, bytes]:
+    """Requests a proxy must clean: hop-by-hop fields (listed, nominated, and
+    ``TE: trailers``), forwarding fields to append to, an absolute-form target,
+    gRPC; HTTP/2 blocks as plain literals, so mutated bytes land in names and
+    values. The first byte: bit 0 HTTP/2, bit 1 the other policy, bit 2 whole body."""
+    h1 = {
+        "hop-by-hop": b"POST /a?b=1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\n"
+        b"X-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers, deflate\r\nUpgrade: h2c\r\n"
+        b"Proxy-Connection: x\r\nContent-Length: 5\r\n\r\nhello",
+        "forwarded": b"GET /f HTTP/1.1\r\nHost: a:81\r\nX-Forwarded-For: 10.0.0.1\r\n"
+        b"X-Forwarded-Proto: gopher\r\nForwarded: for=10.0.0.1\r\nVia: 1.0 b\r\n\r\n",
+        "absolute-form": b"GET http://other/p?q HTTP/1.1\r\nHost: a\r\n\r\n",
+        "chunked": b"PUT /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n",
+        "http10": b"GET /old HTTP/1.0\r\n\r\n",
+        "pipelined": b"GET / HTTP/1.1\r\nHost: a\r\n\r\nDELETE /d HTTP/1.1\r\nHost: a\r\n\r\n",
+    }
+    grpc = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":authority", "a"),
+        (":path", "/pkg.Svc/Call"),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+        ("grpc-timeout", "1S"),
+    ]
+    h2 = {
+        "get": REQUEST,
+        "post": [*POST, ("content-length", "5"), ("x-forwarded-for", "10.0.0.1")],
+        "grpc": grpc,
+        "host-and-authority": [*REQUEST, ("host", "b"), ("via", "2 x"), ("cookie", "a=1")],
+        "query": [(":method", "GET"), (":scheme", "https"), (":authority", "a:1"),
+                  (":path", "/p?x=1&y=%20")],
+    }  # fmt: skip
+    seeds = {}
+    for name, data in h1.items():
+        seeds[f"h1-{name}"] = b"\x00" + data
+        seeds[f"h1-{name}-rfc7239-whole"] = b"\x06" + data
+    for name, fields in h2.items():
+        block = bytes(hpack.Encoder().encode(fields, huffman=False))
+        seeds[f"h2-{name}"] = b"\x01" + block
+        seeds[f"h2-{name}-rfc7239-whole"] = b"\x07" + block
+    return seeds
+
+
 def h3_seeds() -> dict[str, bytes]:
     import pylsqpack
 
@@ -167,6 +212,7 @@ SEEDS = {
         **{f"split-{k}": b"\x01" + v for k, v in list(h1_seeds().items())[:4]},
     },
     "h3_server": h3_seeds,
+    "proxy": proxy_seeds,
 }
 
 

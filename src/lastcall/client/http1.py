@@ -19,6 +19,7 @@ close`` on the last request (RFC 9112 §9.6) so the server closes in step.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import h11
@@ -44,6 +45,46 @@ from .pool import ConnState
 MAX_RESPONSE_HEAD = 65_536
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: RFC 9110 §5.5: no control character in a field value but HTAB. h11 refuses
+#: only NUL and the whitespace ones; the rest would reach the server as they are.
+_CONTROL_CHARACTER = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def request_head(request: Request, *, close: bool) -> h11.Request:
+    """The request line and header section to send for ``request``: its own
+    ``Host`` or the URL's, and framing of our own when it gave none (chunked for
+    a stream or trailers, else a length). A pure function, so the proxy's fuzz
+    harness regenerates exactly what goes on the wire; h11 validates the fields
+    (``h11.LocalProtocolError``, translated into ours by the connection), and
+    we refuse the control characters it lets through: HTTP/2 allows them in
+    values (RFC 9113 §8.2.1), so a proxied request can carry one.
+    """
+    url = request.url
+    headers: list[tuple[bytes, bytes]] = [(b"host", url.authority)]
+    has_length = False
+    for name, value in request.headers.raw:
+        if _CONTROL_CHARACTER.search(value) is not None:
+            raise LocalProtocolError(f"control character in the value of {name!r}")
+        if name == b"host":
+            headers[0] = (b"host", value)
+            continue
+        if name == b"content-length" or name == b"transfer-encoding":
+            has_length = True
+        headers.append((name, value))
+    if request.trailers.raw:
+        # RFC 9112 §7.1.2: a trailer section exists only after a chunked body.
+        headers = [h for h in headers if h[0] not in (b"content-length", b"transfer-encoding")]
+        headers.append((b"transfer-encoding", b"chunked"))
+    elif not has_length:
+        if request.stream is not None:
+            headers.append((b"transfer-encoding", b"chunked"))
+        elif request.content:
+            headers.append((b"content-length", str(len(request.content)).encode()))
+        elif request.method in _BODY_METHODS:
+            headers.append((b"content-length", b"0"))
+    if close:
+        headers.append((b"connection", b"close"))
+    return h11.Request(method=request.method, target=url.target, headers=headers)
 
 
 class StaleConnection(ConnectionLost):
@@ -154,37 +195,12 @@ class Http1Connection:
         return response
 
     async def _send_request(self, request: Request, timeouts: Timeouts, *, close: bool) -> None:
-        url = request.url
-        headers: list[tuple[bytes, bytes]] = [(b"host", url.authority)]
-        user = request.headers.raw
-        has_length = False
-        for name, value in user:
-            if name == b"host":
-                headers[0] = (b"host", value)
-                continue
-            if name == b"content-length" or name == b"transfer-encoding":
-                has_length = True
-            headers.append((name, value))
         trailers = request.trailers.raw
-        if trailers:
-            # RFC 9112 §7.1.2: a trailer section exists only after a chunked body.
-            headers = [h for h in headers if h[0] not in (b"content-length", b"transfer-encoding")]
-            headers.append((b"transfer-encoding", b"chunked"))
-        elif not has_length:
-            if request.stream is not None:
-                headers.append((b"transfer-encoding", b"chunked"))
-            elif request.content:
-                headers.append((b"content-length", str(len(request.content)).encode()))
-            elif request.method in _BODY_METHODS:
-                headers.append((b"content-length", b"0"))
-        if close:
-            headers.append((b"connection", b"close"))
-        conn = self._h11
-        data = conn.send(h11.Request(method=request.method, target=url.target, headers=headers))
+        data = self._h11.send(request_head(request, close=close))
         await self._write(data, timeouts.write)
         async for chunk in request.iter_body():
-            await self._write(conn.send(h11.Data(data=chunk)), timeouts.write)
-        await self._write(conn.send(h11.EndOfMessage(headers=trailers)), timeouts.write)
+            await self._write(self._h11.send(h11.Data(data=chunk)), timeouts.write)
+        await self._write(self._h11.send(h11.EndOfMessage(headers=trailers)), timeouts.write)
 
     async def _write(self, data: bytes | None, write_timeout: float | None) -> None:
         if not data:

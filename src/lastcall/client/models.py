@@ -9,6 +9,7 @@ when its connection is closing (``response.closing``; see ``notices.py``).
 from __future__ import annotations
 
 import json as _json
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -25,6 +26,9 @@ HeaderTypes = Mapping[str, str] | Sequence[tuple[str, str]] | Sequence[tuple[byt
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: An origin-form target (RFC 9112 §3.2.1) of visible ASCII, no fragment: what
+#: ``URL.with_target`` forwards byte for byte.
+_ORIGIN_FORM = re.compile(rb"/[\x21\x22\x24-\x7e]*")
 
 
 def _b(value: str | bytes) -> bytes:
@@ -63,7 +67,25 @@ class URL:
         self.authority = hostport.encode("ascii")
         path = parts.path or "/"
         #: Request target in origin-form (RFC 9112 §3.2.1).
-        self.target = (path + "?" + parts.query if parts.query else path).encode("ascii")
+        try:
+            self.target = (path + "?" + parts.query if parts.query else path).encode("ascii")
+        except UnicodeEncodeError:
+            # No request line carries it (RFC 9112 §3.2); a caller with text
+            # percent-encodes it first (RFC 3986 §2.1).
+            raise LocalProtocolError(f"non-ASCII character in URL {url!r}") from None
+
+    @classmethod
+    def with_target(cls, origin: str, target: bytes) -> URL:
+        """``origin`` (``scheme://host[:port]``) and ``target`` exactly as given:
+        a proxy forwards a request target byte for byte. Never re-parsed
+        (``urlsplit`` would drop a fragment, tabs and newlines); one that no
+        request line carries as it is raises ``LocalProtocolError``."""
+        if _ORIGIN_FORM.fullmatch(target) is None:
+            raise LocalProtocolError(f"request target {target!r} cannot be forwarded as it is")
+        url = cls(origin)
+        url.target = target
+        url.raw = origin + target.decode("ascii")
+        return url
 
     def __str__(self) -> str:
         return self.raw

@@ -28,18 +28,22 @@ _BAD_VALUE: Final = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
 CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
+#: RFC 9110 §9.1: a method is a token (case-sensitive, so both cases).
+_METHOD: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+#: RFC 3986 §3.1: ``scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )``.
+_SCHEME: Final = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 #: The request pseudo-headers, each with its slot in ``validate_request``.
-_METHOD: Final = 0
-_SCHEME: Final = 1
-_PATH: Final = 2
-_AUTHORITY: Final = 3
-_PROTOCOL: Final = 4
+_METHOD_SLOT: Final = 0
+_SCHEME_SLOT: Final = 1
+_PATH_SLOT: Final = 2
+_AUTHORITY_SLOT: Final = 3
+_PROTOCOL_SLOT: Final = 4
 _REQUEST_PSEUDO: Final = {
-    b":method": _METHOD,
-    b":scheme": _SCHEME,
-    b":path": _PATH,
-    b":authority": _AUTHORITY,
-    b":protocol": _PROTOCOL,
+    b":method": _METHOD_SLOT,
+    b":scheme": _SCHEME_SLOT,
+    b":path": _PATH_SLOT,
+    b":authority": _AUTHORITY_SLOT,
+    b":protocol": _PROTOCOL_SLOT,
 }
 
 #: Values that passed, by field name: regular fields, and (apart, since a hit
@@ -146,20 +150,26 @@ def validate_request(headers: Headers, allow_extended_connect: bool) -> int:
         if not _is_valid(_VALID_PSEUDO_VALUES, name, value):
             if _BAD_VALUE.search(value) is not None:
                 raise MalformedMessage(f"invalid value for {name!r}")
+            # The server makes text of these two (the ASGI scope): bytes
+            # that are no method or scheme must not get that far.
+            if slot == _METHOD_SLOT and _METHOD.match(value) is None:
+                raise MalformedMessage(":method is not a token (RFC 9110 §9.1)")
+            if slot == _SCHEME_SLOT and _SCHEME.match(value) is None:
+                raise MalformedMessage(":scheme is not a URI scheme (RFC 3986 §3.1)")
             _remember(_VALID_PSEUDO_VALUES, name, value)
-        if slot == _METHOD:
+        if slot == _METHOD_SLOT:
             if method is not None:
                 raise MalformedMessage("duplicate :method")
             method = value
-        elif slot == _PATH:
+        elif slot == _PATH_SLOT:
             if path is not None:
                 raise MalformedMessage("duplicate :path")
             path = value
-        elif slot == _SCHEME:
+        elif slot == _SCHEME_SLOT:
             if scheme is not None:
                 raise MalformedMessage("duplicate :scheme")
             scheme = value
-        elif slot == _AUTHORITY:
+        elif slot == _AUTHORITY_SLOT:
             if authority is not None:
                 raise MalformedMessage("duplicate :authority")
             authority = value

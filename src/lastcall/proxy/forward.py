@@ -45,14 +45,14 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from lastcall.client import Headers, Request, Response, Timeouts
-from lastcall.errors import LastcallError, StreamReset
+from lastcall.client import URL, Headers, Request, Response, Timeouts
+from lastcall.errors import LastcallError, LocalProtocolError, StreamReset
 from lastcall.io.deadline import MovingDeadline
 from lastcall.observe import events as oe
 from lastcall.server.response_cut import ResponseCut
 
 from .grpc_retry import grpc_retry_reason
-from .headers import HOP_BY_HOP, response_headers, upstream_request_headers
+from .headers import HOP_BY_HOP, ForwardingPolicy, response_headers, upstream_request_headers
 from .hooks import HookResponse, ProxyRequest, ProxyResponse
 from .retry import REFUSED, UNPROCESSED, failure_reason, should_retry
 
@@ -63,7 +63,14 @@ if TYPE_CHECKING:
     from .state import ProxyState
     from .upstream import Backend, UpstreamGroup
 
-__all__ = ["DownstreamGone", "forward_http", "parse_grpc_timeout"]
+__all__ = [
+    "DownstreamGone",
+    "backend_fields",
+    "backend_request",
+    "forward_http",
+    "parse_grpc_timeout",
+    "request_target",
+]
 
 logger = logging.getLogger("lastcall.proxy")
 
@@ -219,13 +226,70 @@ def _is_grpc(headers: Any) -> bool:
     return False
 
 
+def request_target(scope: Scope) -> bytes:
+    """The target to send a backend: the path as it arrived, and its query."""
+    target: bytes = scope["raw_path"]
+    query: bytes = scope["query_string"]
+    return target + b"?" + query if query else target
+
+
+def backend_fields(
+    scope: Scope,
+    headers: list[tuple[bytes, bytes]],
+    policy: ForwardingPolicy,
+    *,
+    backend_authority: bytes,
+    body_is_whole: bool,
+) -> list[tuple[bytes, bytes]]:
+    """The header section to send any backend of the group (``headers.py``)."""
+    client = scope.get("client")
+    forwarded = upstream_request_headers(
+        headers,
+        policy,
+        client_host=client[0] if client else None,
+        scheme=scope["scheme"],
+        http_version=scope["http_version"],
+        backend_authority=backend_authority,
+    )
+    if body_is_whole:
+        # The client frames a body it has whole (RFC 9112 §6.3, RFC 9113 §8.1.1).
+        forwarded = [f for f in forwarded if f[0] != b"content-length"]
+    return forwarded
+
+
+def backend_request(
+    method: str,
+    target: bytes,
+    forwarded: list[tuple[bytes, bytes]],
+    policy: ForwardingPolicy,
+    backend_base: str,
+    backend_authority: bytes,
+    *,
+    content: bytes | None,
+    stream: AsyncIterator[bytes] | None,
+) -> Request:
+    """The client request for one attempt on one backend (``Host`` its own
+    unless the client's is preserved). Method and target go as they came:
+    a method is case-sensitive (RFC 9110 §9.1), and a target the backend
+    would not receive byte for byte raises ``LocalProtocolError`` (400)."""
+    fields = forwarded
+    if not policy.preserve_host:
+        fields = [(b"host", backend_authority), *forwarded[1:]]
+    request = Request(
+        method,
+        URL.with_target(backend_base, target),
+        headers=Headers.from_raw(fields),
+        content=content,
+        stream=stream,
+    )
+    request.method = method  # Request() upper-cases it, as a convenience for callers
+    return request
+
+
 async def forward_http(state: ProxyState, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one ``http`` scope by forwarding it; see the module docstring."""
     headers: list[tuple[bytes, bytes]] = scope["headers"]
-    target: bytes = scope["raw_path"]
-    query = scope["query_string"]
-    if query:
-        target = target + b"?" + query
+    target = request_target(scope)
     authority = b""
     grpc_timeout: bytes | None = None
     for name, value in headers:
@@ -271,18 +335,13 @@ async def forward_http(state: ProxyState, scope: Scope, receive: Receive, send: 
         body = RequestBody(receive, first, state.retry_buffer_size)
     else:
         content = first
-    client = scope.get("client")
-    forwarded = upstream_request_headers(
+    forwarded = backend_fields(
+        scope,
         headers,
         state.policy,
-        client_host=client[0] if client else None,
-        scheme=scope["scheme"],
-        http_version=scope["http_version"],
         backend_authority=group.backends[0].authority,
+        body_is_whole=content is not None,
     )
-    if content is not None:
-        # The client frames a body it has whole (RFC 9112 §6.3, RFC 9113 §8.1.1).
-        forwarded = [f for f in forwarded if f[0] != b"content-length"]
     task = asyncio.current_task()
     assert task is not None
     exchange = Exchange(task)
@@ -361,16 +420,24 @@ async def _run(
             now = loop.time()
             backend = group.choose(now, tried)
             assert backend is not None  # a group has at least one backend
-            fields = forwarded
-            if not state.policy.preserve_host:
-                fields = [(b"host", backend.authority), *forwarded[1:]]
-            request = Request(
-                method,
-                backend.base + target.decode("latin-1"),
-                headers=Headers.from_raw(fields),
-                content=content,
-                stream=body.chunks() if body is not None else None,
-            )
+            try:
+                request = backend_request(
+                    method,
+                    target,
+                    forwarded,
+                    state.policy,
+                    backend.base,
+                    backend.authority,
+                    content=content,
+                    stream=body.chunks() if body is not None else None,
+                )
+            except LocalProtocolError as exc:
+                # The request itself cannot be forwarded (a target no request
+                # line can carry): the client's fault, not a backend's.
+                logger.info("proxy: cannot forward %s: %s", method, exc)
+                state.emit_request(group.name, "", 400, retries)
+                await _answer(send, 400, b"request cannot be forwarded\n", grpc=grpc)
+                return
             backend.outstanding += 1
             try:
                 response = await backend.client.send(request, stream=True, timeout=timeouts)

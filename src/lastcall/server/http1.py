@@ -65,7 +65,7 @@ from .http1_cycle import BODY_HIGH_WATER, RequestCycle
 from .readiness import readiness_app
 from .state import ServerState
 
-__all__ = ["H2_PREFACE", "Http1Connection"]
+__all__ = ["H2_PREFACE", "Http1Connection", "split_target"]
 
 logger = logging.getLogger("lastcall.server")
 
@@ -94,6 +94,22 @@ _METHODS = {
     m.encode("ascii"): m
     for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 }
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """``scope["raw_path"]`` and ``scope["query_string"]`` of a request target
+    (origin-form, or absolute-form whose authority is dropped; a fragment too).
+    llhttp lets through targets its URL parser then refuses (``ttp://pr@?e/``):
+    those are a ``RemoteProtocolError`` (400), like any other bad request line."""
+    if target[:1] == b"/" and b"?" not in target and b"#" not in target:
+        # Origin-form without a query (RFC 9112 §3.2.1): the common case
+        # needs no URL parser.
+        return target, b""
+    try:
+        url = httptools.parse_url(target)
+    except httptools.HttpParserInvalidURLError:
+        raise RemoteProtocolError("invalid request target", status_hint=400) from None
+    return url.path or b"/", url.query or b""
 
 
 class Http1Connection(ConnectionBase, asyncio.Protocol):
@@ -226,7 +242,11 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
                 self.reading.feed_body(event.data)
             elif kind is RequestStarted:
                 assert isinstance(event, RequestStarted)
-                self._on_request(event)
+                try:
+                    self._on_request(event)
+                except RemoteProtocolError as exc:  # its target (split_target)
+                    self._protocol_error(exc)
+                    return False
             elif kind is RequestEnded:
                 if self._deadline_kind == _TRAILERS:
                     self._deadline_kind = _REQUEST_BODY
@@ -302,16 +322,7 @@ class Http1Connection(ConnectionBase, asyncio.Protocol):
     def _on_request(self, event: RequestStarted) -> None:
         if self._deadline_kind == _REQUEST_HEAD:
             self._deadline.at = None  # the head is complete
-        target = event.target
-        if target[:1] == b"/" and b"?" not in target and b"#" not in target:
-            # Origin-form without a query (RFC 9112 §3.2.1): the common case
-            # needs no URL parser.
-            raw_path = target
-            query = b""
-        else:
-            url = httptools.parse_url(target)
-            raw_path = url.path or b"/"
-            query = url.query or b""
+        raw_path, query = split_target(event.target)
         path = raw_path.decode("ascii", "surrogateescape")
         if "%" in path:
             path = urllib.parse.unquote(path)

@@ -220,3 +220,24 @@ async def test_body_going_bad_after_the_response_started_closes(
     client.send(b"zz\r\nnot a chunk size\r\n")
     data = await asyncio.wait_for(client.reader.read(), 5)  # to EOF: closed, not stuck
     assert data.startswith(b"HTTP/1.1 200") and b"0\r\n\r\n" not in data  # visibly cut short
+
+
+async def test_a_target_the_url_parser_refuses_gets_400(start_server: StartServer) -> None:
+    """llhttp takes ``ttp://pr@?e/otq`` as a request target and httptools'
+    URL parser then refuses it: the ``HttpParserInvalidURLError`` escaped
+    ``data_received``, so the loop logged a fatal error and reset the
+    connection, answering nothing (found by the proxy fuzz harness, which
+    shares ``split_target``). Now it is bad input like any other: a 400 when
+    it comes first, after the good requests before it otherwise."""
+    run = await start_server(hello)
+    client = await run.open()
+    client.send(b"GET ttp://pr@?e/otq HTTP/1.1\r\nHost: a\r\n\r\n")
+    status, headers, _ = await client.response()
+    assert status == b"HTTP/1.1 400 Bad Request"
+    assert headers[b"connection"] == b"close"
+    assert await client.eof()
+    client = await run.open()
+    client.send(GET + b"GET ttp://pr@?e/otq HTTP/1.1\r\nHost: a\r\n\r\n")
+    status, headers, _ = await client.response()
+    assert status == b"HTTP/1.1 200 OK" and headers[b"connection"] == b"close"
+    assert await client.eof()

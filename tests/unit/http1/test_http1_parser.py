@@ -182,3 +182,24 @@ def test_http_versions(version: bytes, status: int | None, one_at_a_time: bool) 
     started = events[0]
     assert isinstance(started, RequestStarted)
     assert started.http_version == "1.1" and started.keep_alive
+
+
+@pytest.mark.parametrize("one_at_a_time", [False, True])
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [(b"a\t", b"a"), (b"a ", b"a"), (b"a \t ", b"a"), (b" a b ", b"a b"), (b"a\tb", b"a\tb")],
+)
+def test_whitespace_around_a_value_is_not_part_of_it(
+    raw: bytes, value: bytes, one_at_a_time: bool
+) -> None:
+    """RFC 9112 §5: ``field-line = field-name ":" OWS field-value OWS``. llhttp
+    drops the leading OWS only; the trailing one reached the application, and
+    through the proxy an HTTP/2 backend, where a value that ends in whitespace
+    is malformed (RFC 9113 §8.2.1) and the stream was reset (``Host: a\\t`` made
+    ``x-forwarded-host: a\\t``; found by the proxy fuzz harness)."""
+    data = b"GET / HTTP/1.1\r\nHost: x\r\nX-V: " + raw + b"\r\n\r\n"
+    parser = Http1Parser()
+    pieces = [data[i : i + 1] for i in range(len(data))] if one_at_a_time else [data]
+    events = [event for piece in pieces for event in parser.feed(piece)]
+    started = [e for e in events if isinstance(e, RequestStarted)]
+    assert started[0].headers == [(b"host", b"x"), (b"x-v", value)]

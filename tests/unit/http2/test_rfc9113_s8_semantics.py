@@ -410,6 +410,23 @@ MALFORMED_REQUESTS: dict[str, Headers] = {
         (b":path", b"/chat"),
         (b":authority", b"h"),
     ],
+    # RFC 3986 §3.1 and RFC 9110 §9.1: a scheme and a method are ASCII tokens.
+    # Before, the server's scope build raised UnicodeDecodeError on these and
+    # the connection died with every stream on it (found by the proxy fuzz
+    # harness, docs/dev/fuzzing.md).
+    ":scheme not ASCII": [
+        (b":method", b"GET"),
+        (b":scheme", b"\x82\x07"),
+        (b":path", b"/"),
+        (b":authority", b"h"),
+    ],
+    ":scheme not a scheme": [
+        (b":method", b"GET"),
+        (b":scheme", b"ht tp"),
+        (b":path", b"/"),
+    ],
+    ":method not ASCII": [(b":method", b"G\xc3\x89T"), *GET[1:]],
+    ":method not a token": [(b":method", b"GET /x HTTP/1.1"), *GET[1:]],
 }
 
 

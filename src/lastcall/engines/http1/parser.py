@@ -345,6 +345,11 @@ class Http1Parser:
         if self._header_count > self.limits.max_header_count:
             self._defer(RemoteProtocolError("request header fields too many", status_hint=431))
             return  # not kept: the head is refused once complete
+        if value and (value[-1] == 0x20 or value[-1] == 0x09):
+            # RFC 9112 §5: the OWS after a value is not part of it (llhttp
+            # drops only the OWS before it); an HTTP/2 peer the proxy forwards
+            # it to would find the value malformed (RFC 9113 §8.2.1).
+            value = value.rstrip(b" \t")
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self._expect = True
