@@ -124,3 +124,13 @@ class Http2Config:
             raise ConfigError("max_continuation_frames must be >= 1")
         if not 0 <= self.tiny_data_frame_size <= self.tiny_data_budget:
             raise ConfigError("tiny_data_frame_size must be within 0..tiny_data_budget")
+        for name in ("reset_burst", "control_frame_burst", "empty_frame_burst"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        for name in (
+            "reset_refill_per_second",
+            "control_frame_refill_per_second",
+            "empty_frame_refill_per_second",
+        ):
+            if not getattr(self, name) >= 0.0:
+                raise ConfigError(f"{name} must be >= 0 per second")
