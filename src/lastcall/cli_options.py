@@ -134,6 +134,7 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     _add_retire_options(p)
     p.add_argument("--goaway-ping-timeout", type=float, metavar="S", help="HTTP/2, default 1")
     p.add_argument("--max-concurrent-streams", type=int, metavar="N", help="HTTP/2, default 100")
+    _add_http2_budget_options(p)
     p.add_argument("--max-body-size", type=int, metavar="BYTES", help="default 0 (no limit)")
     p.add_argument("--certfile", help="TLS certificate (PEM); enables TLS with ALPN h2, http/1.1")
     p.add_argument("--keyfile", help="TLS private key (PEM)")
@@ -312,6 +313,49 @@ def _add_operations_options(p: argparse.ArgumentParser) -> None:
         type=float,
         metavar="N",
         help="... refilled at N per second; close 1008 past it (default 20)",
+    )
+
+
+def _add_http2_budget_options(p: argparse.ArgumentParser) -> None:
+    """HTTP/2 abuse budgets: past one, GOAWAY(ENHANCE_YOUR_CALM) and close."""
+    group = p.add_argument_group(
+        "HTTP/2 abuse budgets", "past one: GOAWAY(ENHANCE_YOUR_CALM) and close"
+    )
+    group.add_argument(
+        "--http2-max-continuation-frames",
+        type=int,
+        metavar="N",
+        help="CONTINUATION frames after one HEADERS (default 32)",
+    )
+    for name, what, burst, refill in (
+        ("reset", "stream resets sent or provoked (Rapid Reset, MadeYouReset)", 1000, 33),
+        ("control-frame", "PING and SETTINGS frames", 200, 20),
+        ("empty-frame", "frames carrying nothing (empty DATA, header fragments)", 1000, 100),
+    ):
+        group.add_argument(
+            f"--http2-{name}-burst",
+            type=int,
+            metavar="N",
+            help=f"{what} a peer may send at once (default {burst}) ...",
+        )
+        group.add_argument(
+            f"--http2-{name}-refill-per-second",
+            type=float,
+            metavar="N",
+            help=f"... refilled at N per second (default {refill})",
+        )
+    group.add_argument(
+        "--http2-tiny-data-frame-size",
+        type=int,
+        metavar="BYTES",
+        help="a non-final DATA frame under BYTES charges what it falls short of BYTES ..."
+        " (default 256; 0: off)",
+    )
+    group.add_argument(
+        "--http2-tiny-data-budget",
+        type=int,
+        metavar="BYTES",
+        help="... to this budget, refunded as the app reads (default 8388608)",
     )
 
 

@@ -460,9 +460,71 @@ async def pieces(*chunks: bytes) -> AsyncIterator[bytes]:
         yield chunk
 
 
+# -- Slowloris: many connections, each trickling a request head that never ends --------
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+@dataclass
+class Trickled:
+    """How one trickling connection ended."""
+
+    #: Seconds from its first byte until the server closed it; None: still open at the end.
+    cut_after: float | None
+    #: Everything the server sent it.
+    answer: bytes
+
+
+def header_lines(i: int) -> bytes:
+    """Slowloris's drip: one more header line, for ever."""
+    return b"X-A: b\r\n"
+
+
+def byte_by_byte(data: bytes) -> Callable[[int], bytes]:
+    """A drip of ``data`` one byte at a time, then nothing."""
+    return lambda i: data[i : i + 1]
+
+
+async def trickle(
+    port: int, first: bytes, drip: Callable[[int], bytes], *, pace: float, within: float
+) -> Trickled:
+    """Send ``first``, then ``drip(0)``, ``drip(1)``... one every ``pace`` seconds,
+    until the server closes the connection or ``within`` seconds passed."""
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answer = bytearray()
+
+    async def until_closed() -> None:
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(65_536):
+                answer.extend(chunk)
+
+    started = loop.time()
+    writer.write(first)
+    closed = asyncio.ensure_future(until_closed())
+    sent = 0
+    try:
+        async with asyncio.timeout(within):
+            # The attacker's pace between drips, not a wait for the server's state:
+            # the server closing the connection ends the wait at once.
+            while not (await asyncio.wait({closed}, timeout=pace))[0]:
+                piece = drip(sent)
+                sent += 1
+                if piece and not writer.is_closing():
+                    writer.write(piece)
+        cut_after: float | None = loop.time() - started
+    except TimeoutError:
+        cut_after = None
+    finally:
+        closed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await closed
+        writer.close()
+    return Trickled(cut_after, bytes(answer))
+
+
 # -- idle connections ------------------------------------------------------------------
 
-_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 _SETTINGS_ACK = b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"
 #: Connections being set up at once by ``open_idle`` (below the listen backlog).
@@ -529,7 +591,7 @@ async def idle_connection(port: int, protocol: str) -> socket.socket:
             await loop.sock_sendall(sock, b"GET / HTTP/1.1\r\nHost: idle\r\n\r\n")
             await _recv_until(sock, _h1_answered)
         else:
-            await loop.sock_sendall(sock, _H2_PREFACE + _EMPTY_SETTINGS)
+            await loop.sock_sendall(sock, H2_PREFACE + _EMPTY_SETTINGS)
             await _recv_until(sock, _h2_settings_acked)
             await loop.sock_sendall(sock, _SETTINGS_ACK)
     except BaseException:

@@ -1,9 +1,11 @@
 """Measure what one hostile connection costs ``lastcall serve``: issue #15's figures.
 
 HTTP/1.1 (items 1, 2, 8), WebSocket (items 3, 4, 5) and HTTP/2 streams at a
-zero window (item 6); HTTP/3 stream and reset floods (``h3_*``, #13 item 2:
-what cut each, after how many streams or frames); and #13's 10,000 idle
-connections (``idle_h1``, ``idle_h2``): RSS per idle connection, and what the
+zero window (item 6); #13's Slowloris on the HTTP/1.1 request head and on the
+HTTP/2 preface and SETTINGS (``slowloris_*``: many connections, a byte or a
+header line at a time, against ``--request-head-timeout SLOWLORIS_TIMEOUT``);
+HTTP/3 stream and reset floods (``h3_*``, #13 item 2: what cut each, after how
+many streams or frames); and #13's 10,000 idle connections (``idle_h1``, ``idle_h2``): RSS per idle connection, and what the
 default ``max_connections`` (10,000) does with the ones past it.
 
 For each attack: a fresh ``lastcall serve`` (demo app), a bystander making a
@@ -36,6 +38,7 @@ from collections.abc import Awaitable, Callable
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from attack_kit import (
+    H2_PREFACE,
     OP_BINARY,
     OP_CONTINUATION,
     OP_PING,
@@ -44,10 +47,12 @@ from attack_kit import (
     MiB,
     Outcome,
     attacker,
+    byte_by_byte,
     close_codes,
     endless_chunk_extension,
     endless_header_line,
     endless_trailer,
+    header_lines,
     open_idle,
     pipeline_never_read,
     push,
@@ -57,6 +62,7 @@ from attack_kit import (
     served,
     still_open,
     then_repeat,
+    trickle,
     ws_frame,
     ws_handshake,
 )
@@ -162,6 +168,47 @@ async def _h2_stall(port: int, seconds: float) -> Outcome:
     return Outcome(0, f"{resets}/200 reset")
 
 
+#: The server's ``request_head_timeout`` for the Slowloris attacks, and theirs:
+#: connections, and the pace of each (a header line or a byte every PACE s).
+SLOWLORIS_TIMEOUT = 2.0
+SLOWLORIS_CONNECTIONS = 200
+SLOWLORIS_PACE = 0.2
+#: A client's first SETTINGS: ENABLE_PUSH 0, MAX_CONCURRENT_STREAMS 100, INITIAL_WINDOW_SIZE 65535.
+_SETTINGS = (
+    b"\x00\x00\x12\x04\x00\x00\x00\x00\x00"
+    b"\x00\x02\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64\x00\x04\x00\x00\xff\xff"
+)
+
+
+def _slowloris(kind: str) -> Attack:
+    """SLOWLORIS_CONNECTIONS trickling connections; ``ended`` says how many the
+    server cut and after how long (min / median / max seconds from the first byte)."""
+
+    async def run(port: int, seconds: float) -> Outcome:
+        if kind == "h1":
+            first, drip = b"GET / HTTP/1.1\r\nHost: a\r\n", header_lines
+        elif kind == "h2_preface":
+            first, drip = b"P", byte_by_byte(H2_PREFACE[1:] + _SETTINGS)
+        else:  # the preface whole, then SETTINGS a byte at a time
+            first, drip = H2_PREFACE, byte_by_byte(_SETTINGS)
+        results = await asyncio.gather(
+            *(
+                trickle(port, first, drip, pace=SLOWLORIS_PACE, within=seconds - 1.0)
+                for _ in range(SLOWLORIS_CONNECTIONS)
+            )
+        )
+        cuts = sorted(r.cut_after for r in results if r.cut_after is not None)
+        answer = results[0].answer.split(b"\r\n", 1)[0][:24]
+        if results[0].answer[3:4] == b"\x04":  # a frame, not a status line
+            answer = b"our SETTINGS, then close"
+        if not cuts:
+            return Outcome(0, f"0/{len(results)} cut", answer)
+        spread = f"{cuts[0]:.2f}/{cuts[len(cuts) // 2]:.2f}/{cuts[-1]:.2f}s"
+        return Outcome(0, f"{len(cuts)}/{len(results)} cut {spread}", answer)
+
+    return run
+
+
 ATTACKS: dict[str, Attack] = {
     "pipeline_never_read": _pipeline,  # item 1
     "header_value": _line("header_value"),  # item 2
@@ -173,6 +220,16 @@ ATTACKS: dict[str, Attack] = {
     "ws_fragments": _ws_fragments,  # item 5
     # item 6; resets come after send_timeout (60 s): LASTCALL_SEND_TIMEOUT=5 to see them
     "h2_stall": _h2_stall,
+    # #13: run with --request-head-timeout SLOWLORIS_TIMEOUT (see SERVE_ARGS)
+    "slowloris_h1": _slowloris("h1"),
+    "slowloris_h2_preface": _slowloris("h2_preface"),
+    "slowloris_h2_settings": _slowloris("h2_settings"),
+}
+#: ``lastcall serve`` options an attack needs (the default server otherwise).
+SERVE_ARGS: dict[str, list[str]] = {
+    name: ["--request-head-timeout", str(SLOWLORIS_TIMEOUT)]
+    for name in ATTACKS
+    if name.startswith("slowloris")
 }
 
 
@@ -226,7 +283,7 @@ async def measure_h3(name: str, seconds: float) -> str:
 
 
 async def measure(name: str, seconds: float) -> str:
-    async with served() as server:
+    async with served(*SERVE_ARGS.get(name, [])) as server:
         rss_start = server.rss_bytes()
         cpu_start = server.cpu_seconds()
         peak = rss_start

@@ -103,10 +103,13 @@ async def _flood(
 
 
 async def _attack(
-    make_pieces: Callable[[], AsyncIterator[bytes]], *, rcvbuf: int | None = None
+    make_pieces: Callable[[], AsyncIterator[bytes]],
+    *,
+    rcvbuf: int | None = None,
+    serve_args: tuple[str, ...] = (),
 ) -> tuple[str, bytes, int]:
     """Serve, run the bystander and the flood; (ended, server bytes, RSS growth)."""
-    async with served() as server:
+    async with served(*serve_args) as server:
         before = server.rss_bytes()
         async with Bystander(server.port) as bystander:
             ended, answer = await _flood(server.port, make_pieces(), rcvbuf=rcvbuf)
@@ -245,6 +248,47 @@ async def test_tiny_data_flood_to_an_app_that_does_not_read_is_cut() -> None:
     )
     goaways = _goaways(answer)
     assert goaways and goaways[-1][1] == ErrorCode.ENHANCE_YOUR_CALM, (ended, goaways)
+
+
+async def test_the_reset_budget_flags_move_the_cut() -> None:
+    """``--http2-reset-burst 100`` without refill: the 101st reset, on stream
+    201, is the one cut (the default cuts at the 1,001st, stream 2001)."""
+    encoder = PeerEncoder()
+
+    def pair(i: int) -> bytes:
+        sid = 2 * i + 1
+        return _request(encoder, sid, end=True) + rst_stream_frame(sid)
+
+    flags = ("--http2-reset-burst", "100", "--http2-reset-refill-per-second", "0")
+    _ended, answer, _growth = await _attack(
+        lambda: _pieces(_handshake(), pair, 10_000), serve_args=flags
+    )
+    assert _goaways(answer)[-1:] == [(201, ErrorCode.ENHANCE_YOUR_CALM)], _goaways(answer)
+
+
+async def test_the_tiny_data_budget_flag_moves_the_cut() -> None:
+    """``--http2-tiny-data-budget 2550``: ten unread one-byte frames (255 each)
+    are taken, as a PING answered after them shows; the eleventh is cut."""
+    encoder = PeerEncoder()
+    async with served("--http2-tiny-data-budget", "2550") as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(_handshake() + _request(encoder, 1, b"/slow?ms=5000", end=False))
+        writer.write(data_frame(1, b"x") * 10 + ping_frame(b"tenfirst"))
+        received = bytearray()
+        async with asyncio.timeout(30):
+            while not any(
+                f.type_name == "PING" and f.payload == b"tenfirst"
+                for f in _whole_frames(bytes(received))
+            ):
+                chunk = await reader.read(65_536)
+                assert chunk, "closed before the eleventh frame"
+                received += chunk
+            assert not _goaways(bytes(received))
+            writer.write(data_frame(1, b"x"))
+            while chunk := await reader.read(65_536):
+                received += chunk
+        writer.close()
+    assert _goaways(bytes(received)) == [(1, ErrorCode.ENHANCE_YOUR_CALM)]
 
 
 async def test_a_grpc_stream_of_many_small_messages_is_never_cut() -> None:

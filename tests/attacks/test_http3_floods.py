@@ -133,11 +133,11 @@ async def test_made_you_reset_counts_resets_the_server_is_provoked_into() -> Non
 
 async def test_streams_left_incomplete_are_held_up_to_the_limit_then_cut() -> None:
     """Request streams whose header section never ends, up to MAX_STREAMS (100),
-    each holding 32 KiB of a HEADERS frame; the bystander is still served; a
+    each holding 16 KiB of a HEADERS frame; the bystander is still served; a
     stream past the limit is aioquic's STREAM_LIMIT_ERROR (no budget of ours)."""
 
     async def flood(peer: H3Peer) -> H3Outcome:
-        held = await incomplete_streams(peer, held_bytes=32_768)
+        held = await incomplete_streams(peer, held_bytes=16_384)
         assert held.close is None and held.sent == 100, held.describe()
         return await beyond_the_limit(peer, 10)
 

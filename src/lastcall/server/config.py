@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lastcall.engines.http1 import Http1Limits
+from lastcall.engines.http2 import Http2Config
 from lastcall.errors import ConfigError
 from lastcall.lifecycle import ConnectionLifetime, DrainSettings
 from lastcall.lifecycle.drain import (
@@ -144,6 +145,29 @@ class ServerConfig:
     goaway_ping_timeout: float = 1.0
     #: HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS. 100 (h2; nginx 128, Go 250).
     max_concurrent_streams: int = 100
+    #: HTTP/2 abuse budgets, each ending the connection with GOAWAY
+    #: (ENHANCE_YOUR_CALM) and a ``budgets_tripped_total`` count; the engine's
+    #: ``Http2Config`` says where each default comes from. CONTINUATION frames
+    #: after one HEADERS (CVE-2024-27316 class; nghttp2 8, h2 64).
+    http2_max_continuation_frames: int = 32
+    #: Stream resets, the peer's and those it provokes (Rapid Reset,
+    #: CVE-2023-44487; MadeYouReset, CVE-2025-8671): a token bucket of this
+    #: burst, refilled at this rate (nghttp2 1000 and 33/s).
+    http2_reset_burst: int = 1000
+    http2_reset_refill_per_second: float = 33.0
+    #: PING and SETTINGS from the peer: burst and refill (gRPC keepalive pings
+    #: every 10 s at most).
+    http2_control_frame_burst: int = 200
+    http2_control_frame_refill_per_second: float = 20.0
+    #: Frames carrying nothing (empty DATA, empty header fragments; CVE-2019-9518):
+    #: burst and refill.
+    http2_empty_frame_burst: int = 1000
+    http2_empty_frame_refill_per_second: float = 100.0
+    #: Tiny DATA frames: one under this size (0: off) charges what it falls short
+    #: of it against ``http2_tiny_data_budget`` bytes, refunded as the app reads
+    #: (hyper's h2: 256, and half its connection window).
+    http2_tiny_data_frame_size: int = 256
+    http2_tiny_data_budget: int = 8_388_608
     #: HTTP/1.1 request line limit in bytes; over it: 414. 8 KiB like nginx.
     max_request_line_size: int = 8192
     #: Header fields limit in bytes (HTTP/1.1) and HTTP/2 header list size;
@@ -395,6 +419,7 @@ class ServerConfig:
         if self.readiness_path is not None and not self.readiness_path.startswith("/"):
             raise ConfigError("readiness_path must start with '/'")
         self.http1_limits()
+        self.http2_settings()
         self.drain_settings()
 
     def _validate_operations(self) -> None:
@@ -495,6 +520,24 @@ class ServerConfig:
             max_header_count=self.max_header_count,
             max_chunk_extension_size=self.max_chunk_extension_size,
             max_body_size=self.max_body_size or None,
+        )
+
+    def http2_settings(self) -> Http2Config:
+        """The HTTP/2 engine's settings of this configuration (one per server:
+        the engine only reads them)."""
+        return Http2Config(
+            max_concurrent_streams=self.max_concurrent_streams,
+            max_header_list_size=self.max_header_size,
+            goaway_ping_timeout=self.goaway_ping_timeout,
+            max_continuation_frames=self.http2_max_continuation_frames,
+            reset_burst=self.http2_reset_burst,
+            reset_refill_per_second=self.http2_reset_refill_per_second,
+            control_frame_burst=self.http2_control_frame_burst,
+            control_frame_refill_per_second=self.http2_control_frame_refill_per_second,
+            empty_frame_burst=self.http2_empty_frame_burst,
+            empty_frame_refill_per_second=self.http2_empty_frame_refill_per_second,
+            tiny_data_frame_size=self.http2_tiny_data_frame_size,
+            tiny_data_budget=self.http2_tiny_data_budget,
         )
 
     @property

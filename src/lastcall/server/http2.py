@@ -26,7 +26,7 @@ import logging
 from typing import cast
 
 from lastcall.engines.http1 import RequestStarted, encode_head
-from lastcall.engines.http2 import ErrorCode, Http2Config, Http2Engine, Role
+from lastcall.engines.http2 import ErrorCode, Http2Engine, Role
 from lastcall.engines.http2 import events as h2e
 from lastcall.io.deadline import MovingDeadline
 from lastcall.io.driver import EngineDriver
@@ -60,15 +60,7 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
-        config = state.config
-        self.engine = Http2Engine(
-            Role.SERVER,
-            Http2Config(
-                max_concurrent_streams=config.max_concurrent_streams,
-                max_header_list_size=config.max_header_size,
-                goaway_ping_timeout=config.goaway_ping_timeout,
-            ),
-        )
+        self.engine = Http2Engine(Role.SERVER, state.http2_config)
         self._driver = EngineDriver(
             self.engine, transmit=self._transmit, handle=self._handle, loop=self.loop
         )
@@ -270,6 +262,10 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
         self.engine.reset_stream(
             stream_id, ErrorCode.INTERNAL_ERROR if internal else ErrorCode.CANCEL
         )
+
+    def refuse(self, stream_id: int) -> None:
+        """RST_STREAM(REFUSED_STREAM): not processed, safe to retry (RFC 9113 §8.7)."""
+        self.engine.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
 
     def write(self, data: bytes) -> None:
         transport = self.transport

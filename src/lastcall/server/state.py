@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lastcall.engines.http1 import Http1Limits
+from lastcall.engines.http2 import Http2Config
 from lastcall.io.driver import Clock
 from lastcall.lifecycle import ConnectionRegistry
 from lastcall.observe import Observer
@@ -53,6 +54,7 @@ class ServerState:
         self.drain_notice_deadline_at: float | None = None
         self._notice_waiters: set[asyncio.Future[str]] = set()
         self.http1_limits: Http1Limits = config.http1_limits()
+        self.http2_config: Http2Config = config.http2_settings()
         self.readiness_path: str | None = config.readiness_path
         self.root_path = config.root_path
         #: Whether each answered request is reported (``RequestCompleted``):

@@ -622,3 +622,29 @@ async def test_a_busy_http3_connection_outlives_its_idle_timeout(
         await client.wait_for(lambda: client.close_code() is not None)
     (draining,) = watch.of(oe.ConnectionDraining)
     assert draining.reason == "idle"
+
+
+async def test_the_idle_drain_ends_streams_whose_headers_never_finish(
+    h3_server: Callable[..., Any], cert_files: tuple[Path, Path]
+) -> None:
+    """A request stream whose HEADERS frame never ends starts no handler, so the
+    connection is idle: ``http3_idle_timeout`` drains it, and the grace cancels
+    the stream -- what such streams hold is bounded in time, not only in size."""
+    clock = FakeClock()
+    run, watch = await h3_server(SlowApp(), http3_idle_timeout=30, graceful_timeout=10, clock=clock)
+    async with h3_connect(run, cert_files[0]) as client:
+        assert isinstance(client, H3Client)
+        quic = client._quic
+        stuck = quic.get_next_available_stream_id()
+        quic.send_stream_data(stuck, b"\x01\x40\x64" + b"x" * 10)  # HEADERS of 100 bytes: 10 come
+        ok = client.request(b"/")  # the same datagram: answered once both arrived
+        await client.wait_for(lambda: client.is_complete(ok))
+        clock.advance(30)  # no handler for 30 s: idle, although a stream is open
+        await client.wait_for(lambda: len(client.goaway_ids()) == 2)
+        assert client.goaway_ids()[1] == ok + 4  # the stuck stream was accepted
+        clock.advance(10)  # the connection's own grace ends: the stuck stream is cancelled
+        await client.wait_for(lambda: client.close_code() is not None)
+        assert client.reset_code(stuck) == H3_REQUEST_CANCELLED
+    (draining,) = watch.of(oe.ConnectionDraining)
+    assert draining.reason == "idle"
+    assert watch.of(oe.ConnectionGraceExpired)
