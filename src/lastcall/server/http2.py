@@ -262,6 +262,10 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
             stream_id, ErrorCode.INTERNAL_ERROR if internal else ErrorCode.CANCEL
         )
 
+    def refuse(self, stream_id: int) -> None:
+        """RST_STREAM(REFUSED_STREAM): not processed, safe to retry (RFC 9113 §8.7)."""
+        self.engine.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
+
     def write(self, data: bytes) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing():

@@ -349,6 +349,14 @@ class Http3Connection(MultiplexedConnection):
         except LocalProtocolError:
             pass  # the peer's STOP_SENDING closed our side already
 
+    def refuse(self, stream_id: int) -> None:
+        """RESET_STREAM + STOP_SENDING with H3_REQUEST_REJECTED: not processed,
+        safe to retry (RFC 9114 §4.1.1)."""
+        try:
+            self.engine.reset_stream(stream_id, ErrorCode.H3_REQUEST_REJECTED)
+        except LocalProtocolError:
+            pass  # the peer's STOP_SENDING closed our side already
+
     def task_done(self, stream: StreamHandler) -> None:
         self._waiting_writers.discard(stream)
         super().task_done(stream)

@@ -185,6 +185,10 @@ class StreamOwner(Protocol):
         (INTERNAL_ERROR / H3_INTERNAL_ERROR); else we stopped it (CANCEL /
         H3_REQUEST_CANCELLED)."""
 
+    def refuse(self, stream_id: int) -> None:
+        """Reset the stream both ways as never processed (REFUSED_STREAM /
+        H3_REQUEST_REJECTED): the client may send it again."""
+
     def acknowledge(self, stream_id: int, n: int) -> None:
         """``n`` bytes of input were consumed: give their flow-control credit back."""
 
@@ -201,8 +205,8 @@ class StreamOwner(Protocol):
     def stream_failed(self, stream: MultiplexedStream) -> None:
         """The app failed its response: a 500, or a reset."""
 
-    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool) -> None:
-        """The app cut its response (``ResponseCut``): a 502, or a reset."""
+    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool, refused: bool) -> None:
+        """The app cut its response (``ResponseCut``): a 502 or a refusal, or a reset."""
 
     def body_too_large(self, stream: MultiplexedStream) -> None:
         """The request body passed ``max_body_size`` while the app read it."""
@@ -483,7 +487,7 @@ class MultiplexedStream:
                 self.stream_id,
                 cut,
             )
-            self.conn.stream_cut(self, cancelled=cut.cancelled)
+            self.conn.stream_cut(self, cancelled=cut.cancelled, refused=cut.refused)
         except Exception:
             logger.exception(
                 "exception in ASGI application (%s stream %d)", self.conn.label, self.stream_id
@@ -617,6 +621,9 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
     def reset(self, stream_id: int, internal: bool) -> None:
         raise NotImplementedError
 
+    def refuse(self, stream_id: int) -> None:
+        raise NotImplementedError
+
     def acknowledge(self, stream_id: int, n: int) -> None:
         """The app consumed ``n`` body bytes: give their flow-control credit back."""
 
@@ -711,10 +718,20 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
         §8.1.1, RFC 9114 §4.1.2)."""
         self._end_early(stream, 500)
 
-    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool) -> None:
-        """The app cut its response (``ResponseCut``): a 502 if nothing was sent
-        yet, else a reset: CANCEL (H3_REQUEST_CANCELLED) when ``cancelled``,
-        else INTERNAL_ERROR (H3_INTERNAL_ERROR)."""
+    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool, refused: bool) -> None:
+        """The app cut its response (``ResponseCut``): if nothing was sent yet,
+        a refused stream (``refused``) or a 502; else a reset: CANCEL
+        (H3_REQUEST_CANCELLED) when ``cancelled``, else INTERNAL_ERROR
+        (H3_INTERNAL_ERROR)."""
+        if refused and not stream.headers_sent and not stream.response_complete:
+            if stream.disconnected:
+                return
+            stream.response_complete = True
+            sid = stream.stream_id
+            if self.is_stream_open(sid):
+                self.refuse(sid)
+                self.flush()
+            return
         self._end_early(stream, 502, cancelled=cancelled)
 
     def body_too_large(self, stream: MultiplexedStream) -> None:
