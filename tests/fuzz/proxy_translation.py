@@ -57,7 +57,6 @@ from lastcall.server.config import ServerConfig
 from lastcall.server.http1 import split_target
 from lastcall.server.http2 import Http2Connection
 from lastcall.server.state import ServerState
-from lastcall.server.stream_scope import build_stream_scope
 from lastcall.testing.frames import parse_frames
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -105,7 +104,7 @@ _h2_connection: Http2Connection | None = None
 
 
 def _scope_connection() -> Http2Connection:
-    """The server's HTTP/2 connection object ``build_stream_scope`` reads (never attached)."""
+    """The server's HTTP/2 connection whose ``stream_request`` builds the scope (never attached)."""
     global _h2_connection
     if _h2_connection is None:
 
@@ -161,9 +160,7 @@ def _h2_downstream(block: bytes, end_stream: bool) -> list[dict[str, Any]]:
     scopes = []
     for event in events:
         if isinstance(event, ev.RequestReceived) and event.headers is not None:
-            request = build_stream_scope(
-                _scope_connection(), list(event.headers), http_version="2", default_scheme="http"
-            )
+            request = _scope_connection().stream_request(list(event.headers), "2")
             if request.protocol is None:  # an extended CONNECT is a WebSocket
                 scopes.append(request.scope)
     return scopes
