@@ -95,7 +95,9 @@ def build_stream_scope(
         text_path = urllib.parse.unquote(text_path)
     scope = base.copy()
     scope["method"] = _METHODS.get(method) or method.decode("ascii")
-    scope["scheme"] = scheme or default_scheme
+    # The connection's own scheme: a plain-text client's ``:scheme https`` is
+    # a claim nobody checked. Only a trusted proxy may say it (below).
+    scope["scheme"] = default_scheme
     scope["path"] = state.root_path + text_path
     scope["raw_path"] = raw_path
     scope["query_string"] = query
@@ -107,9 +109,10 @@ def build_stream_scope(
     }
     if conn.tls_extension is not None:
         scope["extensions"]["tls"] = conn.tls_extension
-    if state.proxies is not None:
-        scope["client"], scope["scheme"] = state.proxies.apply(
-            conn.client, scope["scheme"], regular
+    proxies = state.proxies
+    if proxies is not None and (conn.client is None or proxies.is_trusted(conn.client[0])):
+        scope["client"], scope["scheme"] = proxies.apply(
+            conn.client, scheme or default_scheme, regular
         )
     app: ASGIApp = state.app
     if state.readiness_path is not None and text_path == state.readiness_path:
