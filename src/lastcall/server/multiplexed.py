@@ -80,6 +80,7 @@ from .date import date_header
 from .response_cut import ResponseCut
 from .response_fields import CONTENT_LENGTH, app_fields
 from .state import ServerState
+from .stream_scope import ScopeTemplate, StreamRequest, build_stream_scope
 
 __all__ = ["MultiplexedConnection", "MultiplexedStream", "StreamHandler", "StreamOwner"]
 
@@ -215,7 +216,10 @@ class MultiplexedStream:
     """State of one request stream and its response; see the module docstring.
 
     A subclass supplies ``response_head`` (the fields of the response's
-    HEADERS) and nothing else.
+    HEADERS) and nothing else. It holds its connection as the concrete
+    ``MultiplexedConnection``, not as a ``StreamOwner``: compiled, the calls
+    of every request (``send_headers``, ``send_data``, ``flush``,
+    ``task_done``...) are then direct instead of Python method lookups.
     """
 
     __slots__ = (
@@ -247,7 +251,7 @@ class MultiplexedStream:
 
     def __init__(
         self,
-        conn: StreamOwner,
+        conn: MultiplexedConnection,
         stream_id: int,
         scope: Scope,
         end_stream: bool,
@@ -538,8 +542,17 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
         #: responses whose last bytes the peer has not taken yet.
         self.send_timeout = state.config.send_timeout
         self._stall_watches: dict[int, asyncio.TimerHandle] = {}
+        #: What every request's scope shares, made at the first request.
+        self._scope_template: ScopeTemplate | None = None
 
     # -- streams ------------------------------------------------------------------------
+
+    def stream_request(self, headers: Headers, http_version: str) -> StreamRequest:
+        """The scope of a request that arrived on this connection, and its app."""
+        template = self._scope_template
+        if template is None:
+            template = self._scope_template = ScopeTemplate(self, http_version, self.scheme)
+        return build_stream_scope(template, headers)
 
     def run_stream(self, handler: StreamHandler, app: ASGIApp) -> None:
         """Register a new stream's handler and start its task."""
