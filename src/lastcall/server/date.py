@@ -6,20 +6,21 @@ cached and rebuilt only when the wall-clock second changes.
 
 from __future__ import annotations
 
-import time
 from email.utils import formatdate
+from time import time
 
 __all__ = ["date_header"]
 
-_cache: list[object] = [0, b""]
+#: The second ``_value`` was made for, and the header value for it.
+_second = 0
+_value = b""
 
 
 def date_header() -> bytes:
     """``Date`` value for now, e.g. ``b"Sun, 06 Nov 1994 08:49:37 GMT"``."""
-    now = int(time.time())
-    if now != _cache[0]:
-        _cache[0] = now
-        _cache[1] = formatdate(now, usegmt=True).encode("ascii")
-    value = _cache[1]
-    assert isinstance(value, bytes)
-    return value
+    global _second, _value
+    now = int(time())
+    if now != _second:
+        _value = formatdate(now, usegmt=True).encode("ascii")
+        _second = now
+    return _value
