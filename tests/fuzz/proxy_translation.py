@@ -5,7 +5,7 @@ byte even), or an HPACK header block on HTTP/2 (first byte odd). It goes
 through the same code the proxy runs, in the same order:
 
 1. the server's parsing: ``Http1Parser`` and ``split_target`` (HTTP/1.1), or
-   ``Http2Engine`` (server role) and ``build_stream_scope`` (HTTP/2);
+   ``Http2Engine`` (server role) and ``Http2Connection.stream_request`` (HTTP/2);
 2. the proxy's translation: ``request_target``, ``backend_fields`` (hop-by-hop
    fields out, one plain ``Content-Length`` or none, ``X-Forwarded-*``/
    ``Forwarded``/``Via``) and ``backend_request``;
@@ -57,7 +57,6 @@ from lastcall.server.config import ServerConfig
 from lastcall.server.http1 import split_target
 from lastcall.server.http2 import Http2Connection
 from lastcall.server.state import ServerState
-from lastcall.server.stream_scope import build_stream_scope
 from lastcall.testing.frames import parse_frames
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -105,7 +104,7 @@ _h2_connection: Http2Connection | None = None
 
 
 def _scope_connection() -> Http2Connection:
-    """The server's HTTP/2 connection object ``build_stream_scope`` reads (never attached)."""
+    """The server's HTTP/2 connection that builds a request's scope (never attached)."""
     global _h2_connection
     if _h2_connection is None:
 
@@ -161,9 +160,7 @@ def _h2_downstream(block: bytes, end_stream: bool) -> list[dict[str, Any]]:
     scopes = []
     for event in events:
         if isinstance(event, ev.RequestReceived) and event.headers is not None:
-            request = build_stream_scope(
-                _scope_connection(), list(event.headers), http_version="2", default_scheme="http"
-            )
+            request = _scope_connection().stream_request(list(event.headers), "2")
             if request.protocol is None:  # an extended CONNECT is a WebSocket
                 scopes.append(request.scope)
     return scopes
