@@ -5,7 +5,7 @@ byte even), or an HPACK header block on HTTP/2 (first byte odd). It goes
 through the same code the proxy runs, in the same order:
 
 1. the server's parsing: ``Http1Parser`` and ``split_target`` (HTTP/1.1), or
-   ``Http2Engine`` (server role) and ``build_stream_scope`` (HTTP/2);
+   ``Http2Engine`` (server role) and ``Http2Connection.stream_request`` (HTTP/2);
 2. the proxy's translation: ``request_target``, ``backend_fields`` (hop-by-hop
    fields out, one plain ``Content-Length`` or none, ``X-Forwarded-*``/
    ``Forwarded``/``Via``) and ``backend_request``;
@@ -104,7 +104,7 @@ _h2_connection: Http2Connection | None = None
 
 
 def _scope_connection() -> Http2Connection:
-    """The server's HTTP/2 connection whose ``stream_request`` builds the scope (never attached)."""
+    """The server's HTTP/2 connection that builds a request's scope (never attached)."""
     global _h2_connection
     if _h2_connection is None:
 

@@ -8,19 +8,30 @@ from __future__ import annotations
 
 from email.utils import formatdate
 from time import time
+from typing import Final
 
 __all__ = ["date_header"]
 
-#: The second ``_value`` was made for, and the header value for it.
-_second = 0
-_value = b""
+
+class _LastDate:
+    """The last second formatted and its value: a class with typed attributes,
+    which compiled code reads directly (a list of objects needed a type check)."""
+
+    __slots__ = ("second", "value")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = b""
+
+
+_LAST: Final = _LastDate()
 
 
 def date_header() -> bytes:
     """``Date`` value for now, e.g. ``b"Sun, 06 Nov 1994 08:49:37 GMT"``."""
-    global _second, _value
     now = int(time())
-    if now != _second:
-        _value = formatdate(now, usegmt=True).encode("ascii")
-        _second = now
-    return _value
+    last = _LAST
+    if now != last.second:
+        last.value = formatdate(now, usegmt=True).encode("ascii")
+        last.second = now
+    return last.value

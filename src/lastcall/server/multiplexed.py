@@ -505,6 +505,14 @@ class MultiplexedStream:
                     )
                 self.conn.stream_failed(self)
         finally:
+            unread = self.unacked
+            if unread:
+                # Body the app never read: nobody will, so its flow-control
+                # credit goes back now. Kept, it was lost to the connection
+                # window for good (16 such 1 MiB bodies stopped all uploads).
+                self.unacked = 0
+                self.body.clear()
+                self.conn.acknowledge(self.stream_id, unread)
             self.conn.task_done(self)
 
 

@@ -129,7 +129,9 @@ def build_stream_scope(
         text_path = urllib.parse.unquote(text_path)
     scope = template.base.copy()
     scope["method"] = _METHODS.get(method) or method.decode("ascii")
-    scope["scheme"] = scheme = scheme or template.default_scheme
+    # The connection's own scheme: a plain-text client's ``:scheme https`` is
+    # a claim nobody checked. Only a trusted proxy may say it (below).
+    scope["scheme"] = template.default_scheme
     scope["path"] = template.root_path + text_path
     scope["raw_path"] = raw_path
     scope["query_string"] = query
@@ -137,8 +139,11 @@ def build_stream_scope(
     scope["state"] = template.lifespan_state.copy()
     scope["extensions"] = template.extensions.copy()
     proxies = template.proxies
-    if proxies is not None:
-        scope["client"], scope["scheme"] = proxies.apply(scope["client"], scheme, regular)
+    client = scope["client"]
+    if proxies is not None and (client is None or proxies.is_trusted(client[0])):
+        scope["client"], scope["scheme"] = proxies.apply(
+            client, scheme or template.default_scheme, regular
+        )
     app = template.app
     if template.readiness_path is not None and text_path == template.readiness_path:
         app = readiness_app(template.state)
