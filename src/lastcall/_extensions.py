@@ -91,6 +91,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "lastcall.server.http2",
     "lastcall.server.http2_stream",
     "lastcall.server.http3_stream",
+    # the loop that drives the HTTP/2 engine: every read and every flush goes through it
+    "lastcall.io.driver",
 )
 
 #: Environment switch: ``1`` forces pure Python, at build and at import.

@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -92,10 +93,15 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def served(*args: str, app: str | None = None) -> AsyncIterator[Served]:
-    """Run ``lastcall serve --bind 127.0.0.1:0 ARGS``; stop it (SIGTERM, then kill) after."""
+async def served(
+    *args: str, app: str | None = None, loop: str | None = None
+) -> AsyncIterator[Served]:
+    """Run ``lastcall serve --bind 127.0.0.1:0 ARGS``; stop it (SIGTERM, then kill) after.
+    ``loop``: ``--loop`` (default: ``auto``, or ``asyncio`` with ``ATTACK_LOOP=asyncio``)."""
     command = [sys.executable, "-m", "lastcall", "serve", "--bind", "127.0.0.1:0", "--loop"]
-    command += ["asyncio" if os.environ.get("ATTACK_LOOP") == "asyncio" else "auto"]
+    if loop is None:
+        loop = "asyncio" if os.environ.get("ATTACK_LOOP") == "asyncio" else "auto"
+    command.append(loop)
     command += [*args, *([app] if app else [])]
     proc = await asyncio.create_subprocess_exec(
         *command,
@@ -151,6 +157,8 @@ class Bystander:
 
     port: int
     period: float = 0.02
+    #: TLS to the server (``None``: plain TCP).
+    tls: ssl.SSLContext | None = None
     latencies: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
@@ -170,7 +178,7 @@ class Bystander:
     async def _run(self) -> None:
         writer: asyncio.StreamWriter | None = None
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port, ssl=self.tls)
             while True:
                 started = time.monotonic()
                 try:
@@ -184,7 +192,9 @@ class Bystander:
                 except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
                     self.failures.append(repr(exc))
                     writer.close()
-                    reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                    reader, writer = await asyncio.open_connection(
+                        "127.0.0.1", self.port, ssl=self.tls
+                    )
                 self.latencies.append(time.monotonic() - started)
                 self._progress.set()
                 await asyncio.sleep(self.period)  # the bystander's pace, not a wait for state

@@ -1,11 +1,11 @@
 """Slowloris on the TLS handshake: peers that connect and never send a ClientHello.
 
-The loop runs a listener's TLS handshake before the server hears of the
-connection, so such a peer holds a socket and ~50 KiB of TLS buffers where
-``max_connections`` cannot see it; ``tls_handshake_timeout`` is what bounds
-it. Before it existed, asyncio's 60 s default applied: 3,000 idle peers held
-2,934 descriptors and 156 MB of the server for a minute. A real client is
-served meanwhile and afterwards.
+Such a peer holds a socket and ~50 KiB of TLS buffers. Two limits bound them:
+``tls_handshake_timeout`` in time (before it existed, asyncio's 60 s default
+applied: 3,000 idle peers held 2,934 descriptors and 156 MB of the server for
+a minute), and ``max_connections`` in number, since the server runs the
+handshake itself and counts it from accept (``server/tls_handshakes.py``).
+A real client is served meanwhile and afterwards, on uvloop and on asyncio.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pathlib
 import ssl
 import time
 
-from attack_kit import served
+import pytest
+from attack_kit import WAIT_TIMEOUT, Bystander, refused_at_accept, served
 
 from lastcall.testing.quic_certs import write_self_signed
 
@@ -39,11 +40,15 @@ async def _closed_by_server(reader: asyncio.StreamReader, started: float) -> flo
     return time.monotonic() - started
 
 
-async def _https_get(port: int) -> bytes:
+def _insecure() -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    return context
+
+
+async def _https_get(port: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=_insecure())
     writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     async with asyncio.timeout(10):
         answer = await reader.read()
@@ -74,3 +79,46 @@ async def test_idle_handshakes_are_closed_after_the_handshake_timeout(
         for _, writer in peers:
             writer.close()
         assert await _https_get(server.port) == b"HTTP/1.1 200 OK"
+
+
+#: ``--max-connections`` of the test below: the bystander and the idle handshakes.
+CAP = 100
+PAST_THE_CAP = 20
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+async def test_handshakes_in_progress_count_against_max_connections(
+    tmp_path: pathlib.Path, loop: str
+) -> None:
+    """A TLS bystander holds one slot, peers that never send a ClientHello hold
+    the rest, and every connection past the cap is closed at accept, not
+    after the (here 60 s) handshake timeout. Before, a handshake was counted
+    only once over, so these were all accepted and held. Once the idle peers
+    leave, their slots come back."""
+    cert, key = write_self_signed(tmp_path)
+    args = ["--certfile", str(cert), "--keyfile", str(key), "--tls-handshake-timeout", "60"]
+    args += ["--max-connections", str(CAP)]
+    async with served(*args, loop=loop) as server:
+        async with Bystander(server.port, tls=_insecure()) as bystander:
+            await bystander.wait_answers(3)  # handshake done: it holds a slot
+            peers = [
+                await asyncio.open_connection("127.0.0.1", server.port) for _ in range(CAP - 1)
+            ]
+            answers = await asyncio.gather(
+                *(refused_at_accept(server.port) for _ in range(PAST_THE_CAP))
+            )
+            assert answers == [b""] * PAST_THE_CAP  # closed at once, nothing sent
+            await server.wait_for_log("connection limit reached")
+            await bystander.wait_answers(5)
+            for _, writer in peers:
+                writer.close()
+            # The slots come back as the server sees each peer go (one event each).
+            async with asyncio.timeout(WAIT_TIMEOUT):
+                while True:
+                    try:
+                        if await _https_get(server.port) == b"HTTP/1.1 200 OK":
+                            break
+                    except (ConnectionError, ssl.SSLError):
+                        continue  # refused at accept: the server has not seen them all go yet
+            await bystander.wait_answers(3)
+        assert not bystander.failures, bystander.failures

@@ -151,6 +151,16 @@ class PoolManager:
                 await self._wait(origin, deadline, timeouts.pool, front=False)
                 woken = True
                 continue
+            entries = origin.entries
+            if len(entries) == 1:
+                # One HTTP/2 (or HTTP/3) connection with a free stream slot: what
+                # ``decide`` would choose (rule 3), without building a plan.
+                only = entries[0]
+                if only.is_multiplexed and only.state is ConnState.READY and only.free_slots > 0:
+                    assert not isinstance(only, _Connecting)
+                    only.reserve()
+                    self._take()
+                    return only
             if origin.idle:
                 idle = self._take_idle(origin, loop.time())
                 if idle is not None:

@@ -8,40 +8,77 @@ it to the application.
 
 Validation runs for every request, so fields that passed once are
 remembered in bounded sets: a connection that repeats ``user-agent``,
-``accept`` or ``:authority`` pays one set lookup per field afterwards.
+``accept`` or ``:authority`` pays two lookups per field afterwards.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Final
 
 Headers = list[tuple[bytes, bytes]]
 
 #: RFC 9110 §5.6.2 token characters, lowercase only: RFC 9113 §8.2.1 makes an
 #: uppercase field name malformed.
-_BAD_NAME = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
+_BAD_NAME: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
 #: RFC 9113 §8.2.1: no NUL, CR or LF anywhere, no leading or trailing whitespace.
-_BAD_VALUE = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
+_BAD_VALUE: Final = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
 #: RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2 (and in
 #: HTTP/3, RFC 9114 §4.2). The server adapters drop them from what apps send.
-CONNECTION_SPECIFIC = frozenset(
+CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
-_REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
 #: RFC 9110 §9.1: a method is a token (case-sensitive, so both cases).
-_METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_METHOD: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 #: RFC 3986 §3.1: ``scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )``.
-_SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*\Z")
+_SCHEME: Final = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*\Z")
+#: The request pseudo-headers, each with its slot in ``validate_request``.
+_METHOD_SLOT: Final = 0
+_SCHEME_SLOT: Final = 1
+_PATH_SLOT: Final = 2
+_AUTHORITY_SLOT: Final = 3
+_PROTOCOL_SLOT: Final = 4
+_REQUEST_PSEUDO: Final = {
+    b":method": _METHOD_SLOT,
+    b":scheme": _SCHEME_SLOT,
+    b":path": _PATH_SLOT,
+    b":authority": _AUTHORITY_SLOT,
+    b":protocol": _PROTOCOL_SLOT,
+}
 
-_VALID_FIELDS: set[tuple[bytes, bytes]] = set()
-#: Pseudo-header fields whose value passed (``:method GET``, ``:scheme https``,
-#: ``:authority``): kept apart from ``_VALID_FIELDS``, whose hits count as
-#: regular fields for the "pseudo-headers first" rule.
-_VALID_PSEUDO: set[tuple[bytes, bytes]] = set()
-_VALID_FIELDS_MAX = 4096
-#: Only values this short are remembered, so the caches stay under ~2 MiB
+#: Values that passed, by field name: regular fields, and (apart, since a hit
+#: there counts as a regular field for the "pseudo-headers first" rule) the
+#: request pseudo-headers (``:method GET``, ``:scheme https``, ``:authority``).
+#: Keyed by name then value rather than by ``(name, value)``: two lookups of
+#: bytes whose hashes are cached are cheaper than building and hashing a tuple
+#: per field, which is what compiled code would do (it unboxes the tuples).
+_VALID_VALUES: Final[dict[bytes, set[bytes]]] = {}
+_VALID_PSEUDO_VALUES: Final[dict[bytes, set[bytes]]] = {}
+#: Bounds on those caches: names, and values per name (a full one is cleared).
+_VALID_NAMES_MAX: Final = 256
+_VALID_PER_NAME_MAX: Final = 64
+#: Only values this short are remembered, so the caches stay under ~4 MiB
 #: however long the fields a peer sends (up to the 64 KiB header limit).
-_CACHED_VALUE_MAX = 256
+_CACHED_VALUE_MAX: Final = 256
+
+
+def _remember(cache: dict[bytes, set[bytes]], name: bytes, value: bytes) -> None:
+    """Add a field that passed to ``cache``, within its bounds."""
+    if len(value) > _CACHED_VALUE_MAX:
+        return
+    values = cache.get(name)
+    if values is None:
+        if len(cache) >= _VALID_NAMES_MAX:
+            cache.clear()
+        values = cache[name] = set()
+    elif len(values) >= _VALID_PER_NAME_MAX:
+        values.clear()
+    values.add(value)
+
+
+def _is_valid(cache: dict[bytes, set[bytes]], name: bytes, value: bytes) -> bool:
+    values = cache.get(name)
+    return values is not None and value in values
 
 
 class MalformedMessage(Exception):
@@ -72,10 +109,7 @@ def _check_regular(name: bytes, value: bytes) -> None:
         raise MalformedMessage("te may only be 'trailers' (RFC 9113 §8.2.2)")
     if _BAD_VALUE.search(value) is not None:
         raise MalformedMessage(f"invalid value for field {name!r}")
-    if len(value) <= _CACHED_VALUE_MAX:
-        if len(_VALID_FIELDS) >= _VALID_FIELDS_MAX:
-            _VALID_FIELDS.clear()
-        _VALID_FIELDS.add((name, value))
+    _remember(_VALID_VALUES, name, value)
 
 
 def _parse_content_length(value: bytes, current: int) -> int:
@@ -98,55 +132,51 @@ def validate_request(headers: Headers, allow_extended_connect: bool) -> int:
     method = scheme = path = authority = protocol = None
     seen_regular = False
     content_length = -1
-    valid = _VALID_FIELDS
     for name, value in headers:
-        if (name, value) in valid:
+        slot = _REQUEST_PSEUDO.get(name, -1)
+        if slot < 0:
             seen_regular = True
-            continue
-        if name[:1] == b":":
-            if seen_regular:
-                raise MalformedMessage("pseudo-header after a regular field (RFC 9113 §8.3)")
-            if name not in _REQUEST_PSEUDO:
+            if _is_valid(_VALID_VALUES, name, value):
+                continue
+            if name[:1] == b":":
                 raise MalformedMessage(f"unknown request pseudo-header {name!r}")
-            if (name, value) not in _VALID_PSEUDO:
-                if _BAD_VALUE.search(value) is not None:
-                    raise MalformedMessage(f"invalid value for {name!r}")
-                # The server makes text of these two (the ASGI scope): bytes
-                # that are no method or scheme must not get that far.
-                if name == b":method" and _METHOD.match(value) is None:
-                    raise MalformedMessage(":method is not a token (RFC 9110 §9.1)")
-                if name == b":scheme" and _SCHEME.match(value) is None:
-                    raise MalformedMessage(":scheme is not a URI scheme (RFC 3986 §3.1)")
-                if len(value) <= _CACHED_VALUE_MAX:
-                    if len(_VALID_PSEUDO) >= _VALID_FIELDS_MAX:
-                        _VALID_PSEUDO.clear()
-                    _VALID_PSEUDO.add((name, value))
-            if name == b":method":
-                if method is not None:
-                    raise MalformedMessage("duplicate :method")
-                method = value
-            elif name == b":path":
-                if path is not None:
-                    raise MalformedMessage("duplicate :path")
-                path = value
-            elif name == b":scheme":
-                if scheme is not None:
-                    raise MalformedMessage("duplicate :scheme")
-                scheme = value
-            elif name == b":authority":
-                if authority is not None:
-                    raise MalformedMessage("duplicate :authority")
-                authority = value
-            else:
-                if protocol is not None:
-                    raise MalformedMessage("duplicate :protocol")
-                protocol = value
+            if name == b"content-length":
+                content_length = _parse_content_length(value, content_length)
+                continue
+            _check_regular(name, value)
             continue
-        seen_regular = True
-        if name == b"content-length":
-            content_length = _parse_content_length(value, content_length)
-            continue
-        _check_regular(name, value)
+        if seen_regular:
+            raise MalformedMessage("pseudo-header after a regular field (RFC 9113 §8.3)")
+        if not _is_valid(_VALID_PSEUDO_VALUES, name, value):
+            if _BAD_VALUE.search(value) is not None:
+                raise MalformedMessage(f"invalid value for {name!r}")
+            # The server makes text of these two (the ASGI scope): bytes
+            # that are no method or scheme must not get that far.
+            if slot == _METHOD_SLOT and _METHOD.match(value) is None:
+                raise MalformedMessage(":method is not a token (RFC 9110 §9.1)")
+            if slot == _SCHEME_SLOT and _SCHEME.match(value) is None:
+                raise MalformedMessage(":scheme is not a URI scheme (RFC 3986 §3.1)")
+            _remember(_VALID_PSEUDO_VALUES, name, value)
+        if slot == _METHOD_SLOT:
+            if method is not None:
+                raise MalformedMessage("duplicate :method")
+            method = value
+        elif slot == _PATH_SLOT:
+            if path is not None:
+                raise MalformedMessage("duplicate :path")
+            path = value
+        elif slot == _SCHEME_SLOT:
+            if scheme is not None:
+                raise MalformedMessage("duplicate :scheme")
+            scheme = value
+        elif slot == _AUTHORITY_SLOT:
+            if authority is not None:
+                raise MalformedMessage("duplicate :authority")
+            authority = value
+        else:
+            if protocol is not None:
+                raise MalformedMessage("duplicate :protocol")
+            protocol = value
     if method is None:
         raise MalformedMessage("missing :method")
     if method == b"CONNECT" and protocol is None:
@@ -178,9 +208,8 @@ def validate_response(headers: Headers) -> tuple[int, int]:
     if len(raw) != 3 or not raw.isdigit():
         raise MalformedMessage("invalid :status")
     content_length = -1
-    valid = _VALID_FIELDS
     for name, value in headers[1:]:
-        if (name, value) in valid:
+        if _is_valid(_VALID_VALUES, name, value):
             continue
         if name[:1] == b":":
             raise MalformedMessage(f"unexpected pseudo-header {name!r} in a response")
@@ -193,9 +222,8 @@ def validate_response(headers: Headers) -> tuple[int, int]:
 
 def validate_trailers(headers: Headers) -> None:
     """Trailers carry no pseudo-headers (RFC 9113 §8.1)."""
-    valid = _VALID_FIELDS
     for name, value in headers:
-        if (name, value) in valid:
+        if _is_valid(_VALID_VALUES, name, value):
             continue
         if name[:1] == b":":
             raise MalformedMessage("pseudo-header in trailers")

@@ -32,7 +32,10 @@ downstream client did nothing wrong, so it never sees the backend's
 PROTOCOL_ERROR and the like.
 
 Errors before a response head: 502 (no backend could be reached, or it
-reset the request), 503 (retry budget used up), 504 (a deadline); a gRPC
+reset the request), 503 (retry budget used up), 504 (a deadline); a request
+that every backend tried refused (REFUSED_STREAM, GOAWAY) and that was
+processed nowhere is refused in turn over HTTP/2 and HTTP/3 (REFUSED_STREAM,
+H3_REQUEST_REJECTED: the client may send it again), 502 over HTTP/1.1; a gRPC
 request gets the same as a trailers-only gRPC response (HTTP 200,
 ``grpc-status`` UNAVAILABLE or DEADLINE_EXCEEDED), as gRPC clients expect
 from a proxy.
@@ -168,10 +171,13 @@ class RequestBody:
 class Exchange:
     """The state one exchange's watcher and deadline share with its task."""
 
-    __slots__ = ("deadline", "head_sent", "reason", "task", "watcher")
+    __slots__ = ("can_refuse", "deadline", "head_sent", "reason", "task", "watcher")
 
-    def __init__(self, task: asyncio.Task[Any]) -> None:
+    def __init__(self, task: asyncio.Task[Any], can_refuse: bool) -> None:
         self.task = task
+        #: The downstream protocol can say "not processed, send it again" (HTTP/2
+        #: REFUSED_STREAM, HTTP/3 H3_REQUEST_REJECTED); HTTP/1.1 cannot.
+        self.can_refuse = can_refuse
         #: Why we cancelled the task ourselves: "downstream_gone" or "timeout".
         self.reason: str | None = None
         self.head_sent = False
@@ -262,7 +268,7 @@ def backend_request(
     target: bytes,
     forwarded: list[tuple[bytes, bytes]],
     policy: ForwardingPolicy,
-    backend_base: str,
+    backend_base: str | URL,
     backend_authority: bytes,
     *,
     content: bytes | None,
@@ -344,7 +350,7 @@ async def forward_http(state: ProxyState, scope: Scope, receive: Receive, send: 
     )
     task = asyncio.current_task()
     assert task is not None
-    exchange = Exchange(task)
+    exchange = Exchange(task, scope["http_version"] in ("2", "3"))
     loop = state.loop
     deadline = exchange.deadline = MovingDeadline(loop, lambda: exchange.stop("timeout"))
     start = loop.time()
@@ -426,7 +432,7 @@ async def _run(
                     target,
                     forwarded,
                     state.policy,
-                    backend.base,
+                    backend.base_url,
                     backend.authority,
                     content=content,
                     stream=body.chunks() if body is not None else None,
@@ -481,6 +487,12 @@ async def _run(
                     exc,
                 )
                 state.emit_request(group.name, backend.url, 502, retries)
+                if reason == REFUSED and exchange.can_refuse:
+                    # Refused every time it was tried: processed nowhere, so the
+                    # client may send it again, whatever its method (RFC 9113 §8.7).
+                    raise ResponseCut(
+                        f"every attempt was refused, the last by {backend.url}", refused=True
+                    ) from None
                 await _answer(send, 502, b"bad gateway\n", grpc=grpc)
                 return
             # Opt-in (grpc_retry.py): the route declared its RPCs idempotent. Given up

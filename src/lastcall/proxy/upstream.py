@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from lastcall.client import Client, ClosingNotice, Limits, RetryPolicy
+from lastcall.client import URL, Client, ClosingNotice, Limits, RetryPolicy
 from lastcall.observe import Observer
 from lastcall.observe import events as oe
 
@@ -40,6 +40,7 @@ class Backend:
     __slots__ = (
         "authority",
         "base",
+        "base_url",
         "client",
         "ejection",
         "group",
@@ -60,6 +61,8 @@ class Backend:
         self.authority = hostport.encode("ascii")
         #: What request URLs to it start with (the client knows no ``h2c://``).
         self.base = f"{'https' if scheme == 'https' else 'http'}://{hostport}"
+        #: ``base`` split once; each request's URL is it with the request's target.
+        self.base_url = URL(self.base + "/")
         self.client = client
         #: Attempts in flight to it (the ``least_outstanding`` and ``p2c`` input).
         self.outstanding = 0

@@ -76,7 +76,8 @@ class ServerConfig:
     request_head_timeout: float = 20.0
     #: A TLS handshake must complete within this long from accept, else the
     #: connection is closed: a peer that connects and sends no ClientHello (or
-    #: trickles it) holds a socket and ~50 KiB of TLS buffers at most this long.
+    #: trickles it) holds a socket and ~50 KiB of TLS buffers at most this long
+    #: (and counts against ``max_connections`` meanwhile).
     #: asyncio's own default is 60 s; 10 s covers a lossy mobile link's two
     #: round trips many times over (Go's crypto/tls: none; nginx bounds it with
     #: client_header_timeout, 60 s).
@@ -131,7 +132,8 @@ class ServerConfig:
     #: The part of ``graceful_timeout`` a ``gradual`` drain spreads over. 0.5:
     #: everyone is told by mid-grace and the last told has the other half.
     drain_spread_fraction: float = 0.5
-    #: Connections open at once (TCP and QUIC together); one accepted over it
+    #: Connections open at once (TCP, TLS handshakes in progress included, and
+    #: QUIC together); one accepted over it
     #: is closed at once, and those already open are untouched. 10,000: far
     #: above what one Python process serves well, low enough to stop a flood
     #: before file descriptors run out (nginx: 512 per worker; uvicorn and

@@ -91,8 +91,6 @@ class ConnectionBase:
         self.scheme = "https" if state.config.is_tls else "http"
         self._drain_future: asyncio.Future[str] | None = None
         self._extension: DrainExtension | None = None
-        #: HTTP/2 and HTTP/3: the scope keys shared by every request (stream_scope.py).
-        self.stream_scope_base: dict[str, Any] | None = None
         #: ``scope["extensions"]["tls"]`` on a TLS connection (tls_extension.py).
         self.tls_extension: dict[str, Any] | None = None
         self._linger_handle: asyncio.TimerHandle | None = None

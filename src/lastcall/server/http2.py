@@ -39,7 +39,6 @@ from .http2_stream import Http2Stream
 from .multiplexed import Headers, MultiplexedConnection
 from .readiness import readiness_app
 from .state import ServerState
-from .stream_scope import build_stream_scope
 
 __all__ = ["Http2Connection"]
 
@@ -209,7 +208,7 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
         self._idle.at = None  # busy until its last stream ends (task_done)
         if self.max_requests:  # the last one allowed starts the drain (GOAWAY)
             self.count_request()
-        request = build_stream_scope(self, headers, http_version="2", default_scheme=self.scheme)
+        request = self.stream_request(headers, "2")
         if request.method == b"CONNECT" and request.protocol == b"websocket":
             from .websocket import start_h2_websocket
 
@@ -260,6 +259,10 @@ class Http2Connection(MultiplexedConnection, asyncio.Protocol):
         self.engine.reset_stream(
             stream_id, ErrorCode.INTERNAL_ERROR if internal else ErrorCode.CANCEL
         )
+
+    def refuse(self, stream_id: int) -> None:
+        """RST_STREAM(REFUSED_STREAM): not processed, safe to retry (RFC 9113 §8.7)."""
+        self.engine.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
 
     def write(self, data: bytes) -> None:
         transport = self.transport

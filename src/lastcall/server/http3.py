@@ -57,7 +57,6 @@ from .http3_stream import Http3Stream
 from .listeners import adopt_socket, parse_bind
 from .multiplexed import Headers, MultiplexedConnection, StreamHandler
 from .state import ServerState
-from .stream_scope import build_stream_scope
 
 __all__ = [
     "Http3Connection",
@@ -273,7 +272,7 @@ class Http3Connection(MultiplexedConnection):
         self._idle.at = None  # busy until its last stream ends (task_done)
         if self.max_requests:  # the last one allowed starts the drain (GOAWAY)
             self.count_request()
-        request = build_stream_scope(self, headers, http_version="3", default_scheme="https")
+        request = self.stream_request(headers, "3")
         if self.body_limit >= 0 and self.refuses_body(
             stream_id, headers, end_stream, request.scope
         ):
@@ -339,6 +338,14 @@ class Http3Connection(MultiplexedConnection):
         code = ErrorCode.H3_INTERNAL_ERROR if internal else ErrorCode.H3_REQUEST_CANCELLED
         try:
             self.engine.reset_stream(stream_id, code)
+        except LocalProtocolError:
+            pass  # the peer's STOP_SENDING closed our side already
+
+    def refuse(self, stream_id: int) -> None:
+        """RESET_STREAM + STOP_SENDING with H3_REQUEST_REJECTED: not processed,
+        safe to retry (RFC 9114 §4.1.1)."""
+        try:
+            self.engine.reset_stream(stream_id, ErrorCode.H3_REQUEST_REJECTED)
         except LocalProtocolError:
             pass  # the peer's STOP_SENDING closed our side already
 

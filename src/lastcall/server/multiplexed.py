@@ -80,6 +80,7 @@ from .date import date_header
 from .response_cut import ResponseCut
 from .response_fields import CONTENT_LENGTH, app_fields
 from .state import ServerState
+from .stream_scope import ScopeTemplate, StreamRequest, build_stream_scope
 
 __all__ = ["MultiplexedConnection", "MultiplexedStream", "StreamHandler", "StreamOwner"]
 
@@ -187,6 +188,10 @@ class StreamOwner(Protocol):
         (INTERNAL_ERROR / H3_INTERNAL_ERROR); else we stopped it (CANCEL /
         H3_REQUEST_CANCELLED)."""
 
+    def refuse(self, stream_id: int) -> None:
+        """Reset the stream both ways as never processed (REFUSED_STREAM /
+        H3_REQUEST_REJECTED): the client may send it again."""
+
     def acknowledge(self, stream_id: int, n: int) -> None:
         """``n`` bytes of input were consumed: give their flow-control credit back."""
 
@@ -203,8 +208,8 @@ class StreamOwner(Protocol):
     def stream_failed(self, stream: MultiplexedStream) -> None:
         """The app failed its response: a 500, or a reset."""
 
-    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool) -> None:
-        """The app cut its response (``ResponseCut``): a 502, or a reset."""
+    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool, refused: bool) -> None:
+        """The app cut its response (``ResponseCut``): a 502 or a refusal, or a reset."""
 
     def body_too_large(self, stream: MultiplexedStream) -> None:
         """The request body passed ``max_body_size`` while the app read it."""
@@ -214,7 +219,10 @@ class MultiplexedStream:
     """State of one request stream and its response; see the module docstring.
 
     A subclass supplies ``response_head`` (the fields of the response's
-    HEADERS) and nothing else.
+    HEADERS) and nothing else. It holds its connection as the concrete
+    ``MultiplexedConnection``, not as a ``StreamOwner``: compiled, the calls
+    of every request (``send_headers``, ``send_data``, ``flush``,
+    ``task_done``...) are then direct instead of Python method lookups.
     """
 
     __slots__ = (
@@ -246,7 +254,7 @@ class MultiplexedStream:
 
     def __init__(
         self,
-        conn: StreamOwner,
+        conn: MultiplexedConnection,
         stream_id: int,
         scope: Scope,
         end_stream: bool,
@@ -482,7 +490,7 @@ class MultiplexedStream:
                 self.stream_id,
                 cut,
             )
-            self.conn.stream_cut(self, cancelled=cut.cancelled)
+            self.conn.stream_cut(self, cancelled=cut.cancelled, refused=cut.refused)
         except Exception:
             logger.exception(
                 "exception in ASGI application (%s stream %d)", self.conn.label, self.stream_id
@@ -500,6 +508,14 @@ class MultiplexedStream:
                     )
                 self.conn.stream_failed(self)
         finally:
+            unread = self.unacked
+            if unread:
+                # Body the app never read: nobody will, so its flow-control
+                # credit goes back now. Kept, it was lost to the connection
+                # window for good (16 such 1 MiB bodies stopped all uploads).
+                self.unacked = 0
+                self.body.clear()
+                self.conn.acknowledge(self.stream_id, unread)
             self.conn.task_done(self)
 
 
@@ -537,8 +553,17 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
         #: responses whose last bytes the peer has not taken yet.
         self.send_timeout = state.config.send_timeout
         self._stall_watches: dict[int, asyncio.TimerHandle] = {}
+        #: What every request's scope shares, made at the first request.
+        self._scope_template: ScopeTemplate | None = None
 
     # -- streams ------------------------------------------------------------------------
+
+    def stream_request(self, headers: Headers, http_version: str) -> StreamRequest:
+        """The scope of a request that arrived on this connection, and its app."""
+        template = self._scope_template
+        if template is None:
+            template = self._scope_template = ScopeTemplate(self, http_version, self.scheme)
+        return build_stream_scope(template, headers)
 
     def run_stream(self, handler: StreamHandler, app: ASGIApp) -> None:
         """Register a new stream's handler and start its task."""
@@ -609,6 +634,9 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
         raise NotImplementedError
 
     def reset(self, stream_id: int, internal: bool) -> None:
+        raise NotImplementedError
+
+    def refuse(self, stream_id: int) -> None:
         raise NotImplementedError
 
     def acknowledge(self, stream_id: int, n: int) -> None:
@@ -705,10 +733,20 @@ class MultiplexedConnection(ConnectionBase, StreamOwner):
         §8.1.1, RFC 9114 §4.1.2)."""
         self._end_early(stream, 500)
 
-    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool) -> None:
-        """The app cut its response (``ResponseCut``): a 502 if nothing was sent
-        yet, else a reset: CANCEL (H3_REQUEST_CANCELLED) when ``cancelled``,
-        else INTERNAL_ERROR (H3_INTERNAL_ERROR)."""
+    def stream_cut(self, stream: MultiplexedStream, *, cancelled: bool, refused: bool) -> None:
+        """The app cut its response (``ResponseCut``): if nothing was sent yet,
+        a refused stream (``refused``) or a 502; else a reset: CANCEL
+        (H3_REQUEST_CANCELLED) when ``cancelled``, else INTERNAL_ERROR
+        (H3_INTERNAL_ERROR)."""
+        if refused and not stream.headers_sent and not stream.response_complete:
+            if stream.disconnected:
+                return
+            stream.response_complete = True
+            sid = stream.stream_id
+            if self.is_stream_open(sid):
+                self.refuse(sid)
+                self.flush()
+            return
         self._end_early(stream, 502, cancelled=cancelled)
 
     def body_too_large(self, stream: MultiplexedStream) -> None:

@@ -60,6 +60,7 @@ from .lifespan import Lifespan, LifespanFailure
 from .listeners import Listener, open_listener, parse_bind
 from .metrics_endpoint import MetricsEndpoint, new_metrics_sink, open_metrics_endpoint
 from .state import ServerState
+from .tls_handshakes import TlsHandshakes
 
 if TYPE_CHECKING:
     from lastcall.io.quic_endpoint import QuicEndpoint
@@ -382,27 +383,28 @@ class Server:
         limit = config.max_connections
         if limit:
             raise_file_limit(limit)
+        # TLS: the handshake is ours (tls_handshakes.py), so it is counted from accept.
+        handshakes = (
+            None if context is None else TlsHandshakes(context, config.tls_handshake_timeout)
+        )
 
         def factory() -> asyncio.Protocol:
-            if limit and len(registry) >= limit:
+            if limit and len(registry) + (handshakes.count if handshakes else 0) >= limit:
                 return OverLimitConnection()
             connection = Http1Connection(state)
-            if context is None:
-                # Register at accept time, not at connection_made (one loop turn
-                # later): a connection accepted just as a drain begins must hold
-                # the drain open, so a request already on its way is answered.
-                # (With TLS, connection_made follows the handshake, and a failed
-                # handshake never reports back: register there instead.)
-                connection.register()
+            if handshakes is not None:
+                # Registered at connection_made, after the handshake: a failed
+                # one never reaches it. Counted as a handshake until then.
+                return handshakes.wrap(connection)
+            # Register at accept time, not at connection_made (one loop turn
+            # later): a connection accepted just as a drain begins must hold
+            # the drain open, so a request already on its way is answered.
+            connection.register()
             return connection
 
         for value in config.bind:
             listener = await open_listener(
-                parse_bind(value),
-                factory,
-                ssl_context=context,
-                backlog=config.backlog,
-                tls_handshake_timeout=config.tls_handshake_timeout,
+                parse_bind(value), factory, ssl_context=None, backlog=config.backlog
             )
             self.listeners.append(listener)
 

@@ -185,3 +185,26 @@ async def test_client_gone_mid_body_cancels_upstream_quietly(
         finally:
             await client.aclose()
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_refused_by_every_attempt_is_refused_downstream(stack: Stack) -> None:
+    """Processed nowhere: an HTTP/2 client gets REFUSED_STREAM (it may send it
+    again, POST included), never a response; HTTP/1.1 has no such signal: 502."""
+    from lastcall.testing.h2_raw_client import HEADERS, RST_STREAM, RawH2Client
+
+    async with ScriptedH2Server([_refuse_all]) as backend:
+        proxy, _ = await stack.proxy(simple_proxy_config([_h2c(backend)]))
+        client = await RawH2Client.connect("127.0.0.1", proxy.port)
+        try:
+            sid = client.request("/p", "POST", body=b"once")
+            reset = await client.read_until(RST_STREAM, stream_id=sid)
+            assert reset.error_code == REFUSED_STREAM
+            assert not [f for f in client.frames if f.type == HEADERS and f.stream_id == sid]
+        finally:
+            await client.aclose()
+        tries = len(backend.conns[0].requests)
+        assert tries > 1  # retried (refused: any method) before giving up
+        async with Client() as h1:
+            response = await h1.post(f"http://127.0.0.1:{proxy.port}/p", content=b"once")
+        assert response.status_code == 502
+    assert {r.reason for r in proxy.recorder.of_type(oe.UpstreamRetry)} == {"refused"}

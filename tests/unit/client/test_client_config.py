@@ -45,6 +45,11 @@ def test_url_and_headers() -> None:
     assert URL("https://h").authority == b"h" and URL("https://h").target == b"/"
     with pytest.raises(LocalProtocolError):
         URL("ftp://h/")
+    for base in ("http://Example.org:8080", "https://[::1]", "http://h:80"):
+        moved = URL.with_target(URL(base + "/"), b"//x/y?q=%20")
+        parsed = URL.with_target(base, b"//x/y?q=%20")  # the origin split again
+        assert (moved.origin, moved.authority) == (parsed.origin, parsed.authority)
+        assert moved.target == parsed.target == b"//x/y?q=%20"
     headers = Headers({"X-A": "1"})
     headers["x-b"] = "2"
     assert headers["x-a"] == "1" and "X-B" in headers and list(headers) == ["x-a", "x-b"]

@@ -46,6 +46,8 @@ at once.
 
 from __future__ import annotations
 
+from typing import Final
+
 import httptools
 
 from lastcall.errors import RemoteProtocolError
@@ -124,14 +126,14 @@ class UpgradeRequested:
 
 
 Event = RequestStarted | BodyReceived | RequestEnded | UpgradeRequested
-_REQUEST_ENDED = RequestEnded()
+_REQUEST_ENDED: Final = RequestEnded()
 
 #: Where the parser is in a request, as far as line limits go (``_region``).
-_IDLE = 0  # between requests
-_HEAD = 1  # request line and header fields
-_BODY = 2  # body bytes (Content-Length, or a chunk's data)
-_CHUNK_LINE = 3  # a chunk-size line, extensions included
-_AFTER_CHUNK_LINE = 4  # after a chunk-size line: its data, or after the last one, trailers
+_IDLE: Final = 0  # between requests
+_HEAD: Final = 1  # request line and header fields
+_BODY: Final = 2  # body bytes (Content-Length, or a chunk's data)
+_CHUNK_LINE: Final = 3  # a chunk-size line, extensions included
+_AFTER_CHUNK_LINE: Final = 4  # after a chunk-size line: its data, or after the last one, trailers
 
 
 class Http1Parser:

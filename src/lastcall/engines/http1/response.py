@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Final
 
 __all__ = [
     "CHUNKED_END",
@@ -16,7 +17,7 @@ __all__ = [
 Headers = list[tuple[bytes, bytes]]
 
 #: The last chunk of a chunked body, without trailers (RFC 9112 §7.1).
-CHUNKED_END = b"0\r\n\r\n"
+CHUNKED_END: Final = b"0\r\n\r\n"
 
 
 def status_line(status: int) -> bytes:
@@ -29,7 +30,7 @@ def status_line(status: int) -> bytes:
 
 
 #: Status lines precomputed for every registered code (hot path).
-STATUS_LINES: dict[int, bytes] = {s.value: status_line(s.value) for s in HTTPStatus}
+STATUS_LINES: Final[dict[int, bytes]] = {s.value: status_line(s.value) for s in HTTPStatus}
 
 
 def encode_head(status: int, headers: Headers) -> bytes:

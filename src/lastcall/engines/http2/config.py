@@ -7,15 +7,16 @@ deadlines here are durations the caller's ``now`` is measured against.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from lastcall.errors import ConfigError
 
 #: RFC 9113 §6.5.2 initial values, before any SETTINGS frame is received.
-DEFAULT_HEADER_TABLE_SIZE = 4096
-DEFAULT_INITIAL_WINDOW_SIZE = 65_535
-DEFAULT_MAX_FRAME_SIZE = 16_384
-MAX_WINDOW_SIZE = 2**31 - 1
-MAX_STREAM_ID = 2**31 - 1
+DEFAULT_HEADER_TABLE_SIZE: Final = 4096
+DEFAULT_INITIAL_WINDOW_SIZE: Final = 65_535
+DEFAULT_MAX_FRAME_SIZE: Final = 16_384
+MAX_WINDOW_SIZE: Final = 2**31 - 1
+MAX_STREAM_ID: Final = 2**31 - 1
 
 #: How far past ``max_header_list_size`` a peer's header block is still decoded
 #: whole, in raw octets and in decoded §4.1 octets alike. RFC 9113 §10.5.1: a
@@ -26,7 +27,7 @@ MAX_STREAM_ID = 2**31 - 1
 #: one oversized cookie from costing the client every other stream, while a
 #: block is never held or decoded past 256 KiB at the default limit
 #: (CONTINUATION frames stay capped by ``max_continuation_frames`` too).
-HEADER_BLOCK_DECODE_FACTOR = 4
+HEADER_BLOCK_DECODE_FACTOR: Final = 4
 
 
 @dataclass(slots=True)

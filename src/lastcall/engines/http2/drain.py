@@ -45,11 +45,12 @@ can check that every pair is one or the other.
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 from ..phases import DrainInitiator
 
 #: Payload of the PING that follows the first GOAWAY; its ACK triggers the final one.
-DRAIN_PING_PAYLOAD = b"lc\x00drain"
+DRAIN_PING_PAYLOAD: Final = b"lc\x00drain"
 
 
 class DrainPhase(enum.Enum):

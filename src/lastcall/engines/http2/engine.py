@@ -13,35 +13,37 @@ and MadeYouReset, CVE-2025-8671).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from lastcall.errors import HeaderListTooLarge, HpackError, LocalProtocolError
 
 from ..fields import MalformedMessage, validate_request, validate_response, validate_trailers
 from ..phases import DrainInitiator, Phase
 from ..protocol_errors import PeerClosed, PeerConnectionError, PeerStreamError
-from ..role import Role
 from . import events as ev
-from .config import Http2Config
 from .control_frames import ControlFrames
 from .drain import DrainInput, DrainPhase
 from .frames import (
     CONNECTION_PREFACE,
+    CONTINUATION,
+    DATA,
     FLAG_ACK,
     FLAG_END_HEADERS,
     FLAG_END_STREAM,
     FLAG_PADDED,
     FLAG_PRIORITY,
     FRAME_HEADER,
+    GOAWAY,
+    HEADERS,
+    PING,
+    PRIORITY,
     RST_STREAM,
     SETTINGS,
     UINT32,
+    WINDOW_UPDATE,
     ErrorCode,
 )
 from .streams import ENDED, RECENTLY_CLOSED_MAX, RESET_BY_US, PendingHeaderBlock, Stream
 
 Headers = list[tuple[bytes, bytes]]
-Handler = Callable[[int, int, bytes, list[ev.Event]], None]
 
 #: The engine's own answer to a request header block over our limit (§10.5.1).
 _HEADER_LIST_TOO_LARGE: Headers = [(b":status", b"431"), (b"content-length", b"0")]
@@ -84,21 +86,6 @@ class Http2Engine(ControlFrames):
     See the module docstrings of ``sending.py`` and this one, and docs/dev/engine-api.md.
     """
 
-    def __init__(self, role: Role, config: Http2Config | None = None) -> None:
-        super().__init__(role, config)
-        self._handlers: list[Handler] = [
-            self._on_data,
-            self._on_headers,
-            self._on_priority,
-            self._on_rst_stream,
-            self._on_settings,
-            self._on_push_promise,
-            self._on_ping,
-            self._on_goaway,
-            self._on_window_update,
-            self._on_continuation,
-        ]
-
     @property
     def drain_initiator(self) -> DrainInitiator | None:
         """Whose GOAWAY started the drain: LOCAL (ours), PEER (theirs), or
@@ -133,26 +120,32 @@ class Http2Engine(ControlFrames):
         if self._phase is Phase.CLOSED or self._drain.phase is DrainPhase.ABORTED:
             return self.pop_events()
         buf = self._inbuf
-        buf += data
+        if buf or type(data) is not bytes:
+            # The rest of a frame from an earlier read: parse one joined copy.
+            # Otherwise frames are cut straight out of ``data``, one copy each.
+            buf += data
+            data = bytes(buf)
+            buf.clear()
+        n = len(data)
         pos = 0
         events = self._events
         if self._awaiting_preface:
-            if len(buf) < 24:
-                if CONNECTION_PREFACE[: len(buf)] != bytes(buf):
+            if n < 24:
+                if CONNECTION_PREFACE[:n] != data:
                     self._fail(ErrorCode.PROTOCOL_ERROR, "invalid connection preface")
+                else:
+                    buf += data
                 return self.pop_events()
-            if bytes(buf[:24]) != CONNECTION_PREFACE:
+            if data[:24] != CONNECTION_PREFACE:
                 self._fail(ErrorCode.PROTOCOL_ERROR, "invalid connection preface")
                 return self.pop_events()
             self._awaiting_preface = False
             pos = 24
-        handlers = self._handlers
-        n = len(buf)
         max_frame = self._local_max_frame
         unpack = FRAME_HEADER.unpack_from
         try:
             while n - pos >= 9:
-                hi, lo, ftype, flags, stream_id = unpack(buf, pos)
+                hi, lo, ftype, flags, stream_id = unpack(data, pos)
                 length = (hi << 8) | lo
                 if length > max_frame:
                     raise PeerConnectionError(
@@ -161,7 +154,7 @@ class Http2Engine(ControlFrames):
                 end = pos + 9 + length
                 if end > n:
                     break
-                payload = bytes(buf[pos + 9 : end])
+                payload = data[pos + 9 : end]
                 pos = end
                 stream_id &= 0x7FFFFFFF
                 if self._awaiting_settings:
@@ -170,26 +163,52 @@ class Http2Engine(ControlFrames):
                             ErrorCode.PROTOCOL_ERROR, "the first frame must be SETTINGS (§3.4)"
                         )
                     self._awaiting_settings = False
-                elif self._header_block is not None and ftype != 0x9:
+                elif self._header_block is not None and ftype != CONTINUATION:
                     raise PeerConnectionError(
                         ErrorCode.PROTOCOL_ERROR, "frame interleaved in a header block (§6.10)"
                     )
                 if ftype <= 9:
                     try:
-                        handlers[ftype](flags, stream_id, payload, events)
+                        self._dispatch(ftype, flags, stream_id, payload, events)
                     except PeerStreamError as stream_error:
                         self._stream_error(stream_error.stream_id, stream_error.code)
         # Two names, not one ``exc``: mypyc gives a name one type per function,
         # so a second ``as exc`` of another class would fail its type check.
         except PeerConnectionError as connection_error:
             self._fail(connection_error.code, str(connection_error))
-            buf.clear()
             return self.pop_events()
         except PeerClosed:
-            buf.clear()
             return self.pop_events()
-        del buf[:pos]
+        if pos < n:
+            buf += memoryview(data)[pos:]
         return self.pop_events()
+
+    def _dispatch(
+        self, ftype: int, flags: int, stream_id: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        """Call the handler of a known frame type (0-9), commonest first: compiled,
+        each branch is a direct call, where a table of bound methods would be a
+        generic Python call per frame."""
+        if ftype == HEADERS:
+            self._on_headers(flags, stream_id, payload, events)
+        elif ftype == DATA:
+            self._on_data(flags, stream_id, payload, events)
+        elif ftype == WINDOW_UPDATE:
+            self._on_window_update(flags, stream_id, payload, events)
+        elif ftype == RST_STREAM:
+            self._on_rst_stream(flags, stream_id, payload, events)
+        elif ftype == SETTINGS:
+            self._on_settings(flags, stream_id, payload, events)
+        elif ftype == PING:
+            self._on_ping(flags, stream_id, payload, events)
+        elif ftype == CONTINUATION:
+            self._on_continuation(flags, stream_id, payload, events)
+        elif ftype == PRIORITY:
+            self._on_priority(flags, stream_id, payload, events)
+        elif ftype == GOAWAY:
+            self._on_goaway(flags, stream_id, payload, events)
+        else:
+            self._on_push_promise(flags, stream_id, payload, events)
 
     def _fail(self, code: int, message: str) -> None:
         """A connection error: GOAWAY(last id, code, reason) and ``ConnectionTerminated``."""

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import enum
 import struct
+from typing import Final
 
 #: RFC 9113 §3.4: what a client sends first.
-CONNECTION_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+CONNECTION_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-FRAME_HEADER = struct.Struct(">HBBBL")
+FRAME_HEADER: Final = struct.Struct(">HBBBL")
 """length (24 bits, split 16+8), type, flags, R+stream id: 9 octets (§4.1)."""
 
-UINT32 = struct.Struct(">L")
-TWO_UINT32 = struct.Struct(">LL")
-SETTING = struct.Struct(">HL")
+UINT32: Final = struct.Struct(">L")
+TWO_UINT32: Final = struct.Struct(">LL")
+SETTING: Final = struct.Struct(">HL")
 
 
 class FrameType(enum.IntEnum):
@@ -48,21 +49,21 @@ class Flag(enum.IntFlag):
 
 
 # Plain ints for the hot path (IntEnum attribute access costs).
-DATA = 0x0
-HEADERS = 0x1
-PRIORITY = 0x2
-RST_STREAM = 0x3
-SETTINGS = 0x4
-PUSH_PROMISE = 0x5
-PING = 0x6
-GOAWAY = 0x7
-WINDOW_UPDATE = 0x8
-CONTINUATION = 0x9
-FLAG_END_STREAM = 0x1
-FLAG_ACK = 0x1
-FLAG_END_HEADERS = 0x4
-FLAG_PADDED = 0x8
-FLAG_PRIORITY = 0x20
+DATA: Final = 0x0
+HEADERS: Final = 0x1
+PRIORITY: Final = 0x2
+RST_STREAM: Final = 0x3
+SETTINGS: Final = 0x4
+PUSH_PROMISE: Final = 0x5
+PING: Final = 0x6
+GOAWAY: Final = 0x7
+WINDOW_UPDATE: Final = 0x8
+CONTINUATION: Final = 0x9
+FLAG_END_STREAM: Final = 0x1
+FLAG_ACK: Final = 0x1
+FLAG_END_HEADERS: Final = 0x4
+FLAG_PADDED: Final = 0x8
+FLAG_PRIORITY: Final = 0x20
 
 
 class ErrorCode(enum.IntEnum):

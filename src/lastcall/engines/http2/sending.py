@@ -30,6 +30,7 @@ DATA, HEADERS and CONTINUATION). ``Http2Engine`` is the class to use.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 from lastcall.errors import ConnectionDraining, LocalProtocolError
@@ -69,20 +70,17 @@ from .frames import (
 from .hpack import HeaderDecoder, HeaderEncoder
 from .streams import (
     ANSWERED_MAX,
+    COALESCE_BELOW,
+    COALESCED_MAX,
     ENDED,
     RECENTLY_CLOSED_MAX,
     RESET_BY_US,
     PendingHeaderBlock,
     Stream,
+    forget_oldest,
 )
 
 Headers = list[tuple[bytes, bytes]]
-
-#: DATA queued for a window and smaller than this is copied into a shared
-#: bytearray of at most ``COALESCED_MAX`` bytes (one object per 16 KiB instead
-#: of one per chunk); larger chunks are queued as they are, without a copy.
-COALESCE_BELOW = 4096
-COALESCED_MAX = 16_384
 
 
 class SendingSide:
@@ -364,6 +362,8 @@ class SendingSide:
             return
         if n:
             pending = stream.pending
+            if pending is None:
+                pending = stream.pending = deque()
             if n < COALESCE_BELOW:
                 # A queued bytes object costs ~50 bytes beyond its payload: ten-byte
                 # chunks held 5x what ``outbound_buffered`` said. Small ones are
@@ -407,7 +407,8 @@ class SendingSide:
             self._write_frame(DATA, FLAG_END_STREAM if last else 0, stream.id, chunk)
             if last:
                 stream.send_closed = True
-        self._blocked.pop(stream.id, None)
+        if self._blocked:
+            self._blocked.pop(stream.id, None)
         if not stream.send_closed and stream.pending_end_stream:
             if stream.pending_trailers is not None:
                 self._emit_header_block(stream.id, stream.pending_trailers, True)
@@ -446,21 +447,20 @@ class SendingSide:
     def _forget(self, stream_id: int, how: int) -> None:
         """Drop a closed stream, remember its id briefly and how it closed
         (``streams.py``), and see whether the drain is done."""
-        self._streams.pop(stream_id, None)
-        self._blocked.pop(stream_id, None)
+        streams = self._streams
+        if stream_id in streams:  # compiled, ``pop`` would be looked up by name
+            del streams[stream_id]
+        if self._blocked:
+            self._blocked.pop(stream_id, None)
         recent = self._recently_closed
         recent[stream_id] = how
         if len(recent) > RECENTLY_CLOSED_MAX:
             self._evict_oldest_closed()
-        if self._phase is Phase.DRAINING and not self._streams:
+        if self._phase is Phase.DRAINING and not streams:
             self._check_drained()
 
     def _evict_oldest_closed(self) -> None:
-        recent = self._recently_closed
-        oldest = next(iter(recent))
-        del recent[oldest]
-        if oldest > self._forgotten_max:
-            self._forgotten_max = oldest
+        self._forgotten_max = forget_oldest(self._recently_closed, self._forgotten_max)
 
     def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
         """RST_STREAM: the stream is closed at once and its queued DATA dropped."""

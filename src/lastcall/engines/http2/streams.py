@@ -25,23 +25,53 @@ A stream no longer remembered gets the stream error: the cheaper mistake.
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 from .budgets import TinyDataLedger
 
 #: How a remembered stream closed (see the module docstring). Plain ints: the
 #: value is stored on every stream's close.
-RESET_BY_US = 1
-RESET_BY_PEER = 2
-ENDED = 3
+RESET_BY_US: Final = 1
+RESET_BY_PEER: Final = 2
+ENDED: Final = 3
 
 #: How many recently closed stream ids the engine remembers, with how each closed.
-RECENTLY_CLOSED_MAX = 256
+RECENTLY_CLOSED_MAX: Final = 256
+#: Past that bound this many of the oldest are forgotten at once, so between
+#: ``RECENTLY_CLOSED_MAX - CLOSED_EVICT_BATCH`` and ``RECENTLY_CLOSED_MAX`` are remembered.
+CLOSED_EVICT_BATCH: Final = 32
 
 #: Server: how many streams answered before their request ended it keeps
 #: checking (RFC 9113 §8.1, ``engine.py``'s ``_on_answered_*``). Past it the
 #: oldest is forgotten as reset by us, and what follows on it is ignored.
 #: Each holds one ``Stream`` (no buffers: our side is done), a few hundred bytes.
-ANSWERED_MAX = 64
+ANSWERED_MAX: Final = 64
+
+#: DATA queued for a window and smaller than this is copied into a shared
+#: bytearray of at most ``COALESCED_MAX`` bytes (one object per 16 KiB instead
+#: of one per chunk); larger chunks are queued as they are, without a copy.
+COALESCE_BELOW: Final = 4096
+COALESCED_MAX: Final = 16_384
+
+
+def forget_oldest(recent: dict[int, int], forgotten_max: int) -> int:
+    """Drop the ``CLOSED_EVICT_BATCH`` oldest ids from ``recent`` (how recently
+    closed streams closed) in one pass; return the new highest id forgotten.
+
+    One at a time, every ``next(iter(recent))`` walked the holes that earlier
+    deletions left at the front of the dict: a tenth of a request's
+    instructions in the engine benchmark.
+    """
+    oldest: list[int] = []
+    for stream_id in recent:
+        oldest.append(stream_id)
+        if len(oldest) >= CLOSED_EVICT_BATCH:
+            break
+    for stream_id in oldest:
+        del recent[stream_id]
+        if stream_id > forgotten_max:
+            forgotten_max = stream_id
+    return forgotten_max
 
 
 class Stream:
@@ -89,9 +119,10 @@ class Stream:
         #: Declared content-length (-1: none) and DATA received so far (§8.1.1).
         self.content_length = -1
         self.received_length = 0
-        #: DATA waiting for send window, then END_STREAM or trailers.
-        #: Queued DATA; chunks under ``COALESCE_BELOW`` share bytearrays (sending.py).
-        self.pending: deque[bytes | bytearray] = deque()
+        #: DATA waiting for send window, then END_STREAM or trailers; chunks
+        #: under ``COALESCE_BELOW`` share bytearrays (sending.py). Made on the
+        #: first DATA that has to wait: most responses never need one.
+        self.pending: deque[bytes | bytearray] | None = None
         self.pending_size = 0
         self.pending_end_stream = False
         self.pending_trailers: list[tuple[bytes, bytes]] | None = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 from lastcall.errors import HeaderListTooLarge, HpackError
 
 from .primitives import (
@@ -46,8 +44,12 @@ class HeaderDecoder:
         self._max_allowed = max_table_size
         self._max_size = max_table_size  # the table's current maximum (§4.2)
         self._size = 0
-        #: Newest entry on the right: HPACK index 62 is ``_entries[-1]``.
-        self._entries: deque[Header] = deque()
+        #: Newest entry on the right: HPACK index 62 is ``_entries[-1]``. A list,
+        #: not a deque: an empty one allocates nothing (most of an idle
+        #: connection's decoder was an empty deque's 64-slot block), compiled
+        #: code indexes it directly, and the table holds at most a few hundred
+        #: entries, so evicting from the front is one short memmove.
+        self._entries: list[Header] = []
         self._size_update_required = False
         self._block_cache: dict[bytes, tuple[list[Header], int]] = {}
 
@@ -227,9 +229,13 @@ class HeaderDecoder:
         """§4.3/§4.4: drop the oldest entries until the table holds <= ``target``."""
         entries = self._entries
         size = self._size
-        if size > target:
-            self._block_cache.clear()
+        if size <= target:
+            return
+        self._block_cache.clear()
+        dropped = 0
         while size > target:
-            name, value = entries.popleft()
+            name, value = entries[dropped]
+            dropped += 1
             size -= len(name) + len(value) + ENTRY_OVERHEAD
+        del entries[:dropped]
         self._size = size

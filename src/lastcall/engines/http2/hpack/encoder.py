@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 from .primitives import (
@@ -55,8 +54,9 @@ class HeaderEncoder:
         self._max_size = max_table_size
         self._size = 0
         self._huffman = huffman
-        #: Oldest on the left: (field, size, insertion sequence number).
-        self._entries: deque[tuple[Header, int, int]] = deque()
+        #: Oldest on the left: (field, size, insertion sequence number). A list
+        #: for the reasons the decoder's is one (decoder.py).
+        self._entries: list[tuple[Header, int, int]] = []
         self._inserted = 0  # insertions so far; index of seq s is _inserted + 61 - s
         self._field_seq: dict[Header, int] = {}
         self._name_seq: dict[bytes, int] = {}
@@ -200,14 +200,20 @@ class HeaderEncoder:
         entries = self._entries
         field_seq = self._field_seq
         name_seq = self._name_seq
-        while self._size > target:
-            field, entry_size, seq = entries.popleft()
-            self._size -= entry_size
+        size = self._size
+        dropped = 0
+        while size > target:
+            field, entry_size, seq = entries[dropped]
+            dropped += 1
+            size -= entry_size
             # A newer entry with the same field or name keeps its mapping.
             if field_seq.get(field) == seq:
                 del field_seq[field]
             if name_seq.get(field[0]) == seq:
                 del name_seq[field[0]]
+        if dropped:
+            del entries[:dropped]
+        self._size = size
 
     def _size_updates(self) -> bytes:
         """§6.3 size updates owed since the last block (§4.2), applied here."""

@@ -6,7 +6,7 @@ codecs share across connections. The package docstring says why they exist.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from lastcall.errors import HpackError
 
@@ -82,28 +82,28 @@ STATIC_TABLE: tuple[Header, ...] = tuple(
         ("www-authenticate", ""),
     )
 )
-STATIC_COUNT = len(STATIC_TABLE)  # 61; dynamic indices start at 62 (§2.3.3)
+STATIC_COUNT: Final = len(STATIC_TABLE)  # 61; dynamic indices start at 62 (§2.3.3)
 #: Indexed by HPACK index directly (slot 0 is never read: index 0 is an error).
-STATIC_BY_INDEX: tuple[Header, ...] = ((b"", b""), *STATIC_TABLE)
+STATIC_BY_INDEX: Final[tuple[Header, ...]] = ((b"", b""), *STATIC_TABLE)
 #: First (lowest) index per name, so the shortest integer is used.
-STATIC_NAME_INDEX: dict[bytes, int] = {}
+STATIC_NAME_INDEX: Final[dict[bytes, int]] = {}
 for _i, (_name, _) in enumerate(STATIC_TABLE, 1):
     STATIC_NAME_INDEX.setdefault(_name, _i)
 
 #: §4.1: an entry's size is its name and value lengths plus 32 octets.
-ENTRY_OVERHEAD = 32
+ENTRY_OVERHEAD: Final = 32
 
 # -- policy (§7.1.3) ----------------------------------------------------------
 
 #: Always sent as "never indexed" so no intermediary adds them to a table
 #: where a compression oracle could probe them (§7.1.3, CRIME-style attacks).
-SENSITIVE_NAMES = frozenset({b"authorization", b"proxy-authorization", b"set-cookie"})
+SENSITIVE_NAMES: Final = frozenset({b"authorization", b"proxy-authorization", b"set-cookie"})
 #: Cookies shorter than this are guessable, so never indexed (§7.1.3, and
 #: what nghttp2 does); longer ones are indexed like any other field.
-SHORT_COOKIE = 20
+SHORT_COOKIE: Final = 20
 #: Not indexed (literal without indexing): values that rarely repeat and would
 #: only push useful entries out of the table. nghttp2's list.
-UNINDEXED_NAMES = frozenset(
+UNINDEXED_NAMES: Final = frozenset(
     {
         b":path",
         b"age",
@@ -120,14 +120,14 @@ assert UNINDEXED_NAMES.issubset(STATIC_NAME_INDEX)  # so their literals are cach
 
 #: Bound on each module-level cache; a full cache is cleared, not evicted
 #: entry by entry (cheaper, and a working set this large is not a hot one).
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT: Final = 4096
 #: Longest Huffman string (encoded octets) kept in the decode cache.
-MAX_CACHED_STRING = 256
+MAX_CACHED_STRING: Final = 256
 #: Per-codec cache of whole blocks that left the table unchanged: at most this
 #: many, of at most this many octets. A few kB per connection in practice;
 #: the worst case (512 one-octet references each) is ~150 kB.
-BLOCK_CACHE_LIMIT = 32
-MAX_CACHED_BLOCK = 512
+BLOCK_CACHE_LIMIT: Final = 32
+MAX_CACHED_BLOCK: Final = 512
 
 
 def encode_integer(value: int, prefix_bits: int, flags: int) -> bytes:
@@ -150,14 +150,14 @@ def indexed(index: int) -> bytes:
 
 
 #: Indexed representations of the first 256 indices (any 4 KiB table fits).
-INDEXED: tuple[bytes, ...] = tuple(indexed(i) for i in range(256))
+INDEXED: Final[tuple[bytes, ...]] = tuple(indexed(i) for i in range(256))
 #: Exact static-table matches: the seed of each encoder field cache.
-STATIC_REPS: dict[Header, bytes] = {f: INDEXED[i] for i, f in enumerate(STATIC_TABLE, 1)}
-NO_SEED: dict[bytes, bytes] = {}
+STATIC_REPS: Final[dict[Header, bytes]] = {f: INDEXED[i] for i, f in enumerate(STATIC_TABLE, 1)}
+NO_SEED: Final[dict[bytes, bytes]] = {}
 #: ``(name, value) -> representation`` for table-independent representations,
 #: and ``string -> string literal``; one of each per Huffman setting.
-FIELD_CACHES: tuple[dict[Header, bytes], ...] = (dict(STATIC_REPS), dict(STATIC_REPS))
-STRING_CACHES: tuple[dict[bytes, bytes], ...] = ({}, {})
+FIELD_CACHES: Final[tuple[dict[Header, bytes], ...]] = (dict(STATIC_REPS), dict(STATIC_REPS))
+STRING_CACHES: Final[tuple[dict[bytes, bytes], ...]] = ({}, {})
 #: Decoded Huffman strings by their encoded octets.
 huffman_decode_cache: dict[bytes, bytes] = {}
 
