@@ -61,6 +61,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "lastcall.engines.phases",
     "lastcall.engines.protocol_errors",
     "lastcall.engines.role",
+    "lastcall.engines.token_bucket",
     "lastcall.engines.http2.budgets",
     "lastcall.engines.http2.config",
     "lastcall.engines.http2.control_frames",

@@ -1,4 +1,4 @@
-"""A token bucket whose clock is the caller's: the HTTP/3 engine's abuse budgets.
+"""A token bucket whose clock is the caller's: the engines' abuse budgets.
 
 A bucket starts full (``burst`` tokens). Each counted frame or stream spends
 one token; tokens come back at ``refill_per_second`` measured against the
@@ -7,9 +7,9 @@ one token; tokens come back at ``refill_per_second`` measured against the
 bucket empty the peer is cut off (HTTP/3: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD)).
 
 Only what a budget counts (resets, ignored frames) calls ``spend``, so the
-refill runs on every call: it is off the hot path. The HTTP/2 engine keeps
-the same class in ``engines/http2/budgets.py`` (compiled with it); the HTTP/3
-engine may not import the HTTP/2 one (tests/unit/test_import_cycles.py).
+refill runs on every call: it is off the hot path. Both engines and the
+WebSocket session use it; it lives at the engines' root because the HTTP/3
+engine may not import from ``engines/http2`` (tests/unit/test_import_cycles.py).
 """
 
 from __future__ import annotations

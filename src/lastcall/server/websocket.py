@@ -28,7 +28,7 @@ from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, T
 from wsproto.utilities import RemoteProtocolError as WsRemoteError
 
 from lastcall.engines.http1 import RequestStarted, encode_head
-from lastcall.engines.http2.budgets import TokenBucket
+from lastcall.engines.token_bucket import TokenBucket
 from lastcall.io import OUTBOUND_FULL, ReadGate, WriteFlow
 from lastcall.lifecycle import ConnectionInput, ConnectionPhase
 from lastcall.observe import events as oe

@@ -21,29 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 
-
-class TokenBucket:
-    """A token bucket whose clock is supplied by the caller."""
-
-    __slots__ = ("burst", "last_refill_at", "refill_per_second", "tokens")
-
-    def __init__(self, burst: int, refill_per_second: float) -> None:
-        self.burst = float(burst)
-        self.refill_per_second = refill_per_second
-        self.tokens = float(burst)
-        self.last_refill_at: float | None = None
-
-    def spend(self, now: float) -> bool:
-        """Spend one token; return False when none is left even after refilling."""
-        last = self.last_refill_at
-        if last is not None and now > last:
-            # Refill for the time since the last spend, capped at the burst,
-            # *before* spending: credit for idle time cannot exceed one burst.
-            self.tokens = min(self.burst, self.tokens + (now - last) * self.refill_per_second)
-        if last is None or now > last:
-            self.last_refill_at = now
-        self.tokens -= 1.0
-        return self.tokens >= 0.0
+__all__ = ["TinyDataLedger"]
 
 
 class TinyDataLedger:

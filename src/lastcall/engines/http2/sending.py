@@ -38,8 +38,8 @@ from lastcall.errors import ConnectionDraining, LocalProtocolError
 from ..fields import is_head_request
 from ..phases import Phase, PhaseInput, next_phase
 from ..role import Role
+from ..token_bucket import TokenBucket
 from . import events as ev
-from .budgets import TokenBucket
 from .config import (
     DEFAULT_INITIAL_WINDOW_SIZE,
     DEFAULT_MAX_FRAME_SIZE,
